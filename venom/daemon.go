@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -435,6 +436,12 @@ func (d *Daemon) answer(lane int, id uint64, cmd []byte, h Handler) {
 func (d *Daemon) Serve(ctx context.Context, h Handler) error {
 	s := d.seg
 	bell, sleeping := s.u32(hDoorbell), s.u32(hSleeping)
+	// Ring our own doorbell when ctx ends, so Serve returns at once
+	// rather than at the end of its wait slice.
+	var done atomic.Bool
+	stop := context.AfterFunc(ctx, func() { done.Store(true); d.ring() })
+	defer stop()
+	ready := func() bool { return done.Load() || d.queued() }
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -442,7 +449,7 @@ func (d *Daemon) Serve(ctx context.Context, h Handler) error {
 		if d.Poll(h) > 0 {
 			continue
 		}
-		if !d.idle(func() { d.w.wait(bell, sleeping, d.queued, 100*time.Millisecond) }) {
+		if !d.idle(func() { d.w.wait(bell, sleeping, ready, 100*time.Millisecond) }) {
 			return ErrClosed
 		}
 	}
@@ -452,6 +459,8 @@ func (d *Daemon) Serve(ctx context.Context, h Handler) error {
 // Config.Wait says; it is for loops that Poll on their own schedule.
 func (d *Daemon) Wait(ctx context.Context, timeout time.Duration) {
 	s := d.seg
+	stop := context.AfterFunc(ctx, func() { d.ring() })
+	defer stop()
 	deadline := nanotime() + int64(timeout)
 	for ctx.Err() == nil {
 		left := time.Duration(deadline - nanotime())
@@ -464,6 +473,16 @@ func (d *Daemon) Wait(ctx context.Context, timeout time.Duration) {
 		}) || ready {
 			return
 		}
+	}
+}
+
+// ring wakes this daemon's own waits.
+func (d *Daemon) ring() {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if !d.closed {
+		d.seg.u32(hDoorbell).Add(1)
+		futexWake(d.seg.u32(hDoorbell))
 	}
 }
 

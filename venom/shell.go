@@ -306,6 +306,11 @@ func (s *Shell) request(ctx context.Context, cmd, resp []byte) (int, error) {
 			return 0, err
 		}
 	}
+	if e := g.u64(hEpoch).Load(); e != s.epoch {
+		// Answered by a successor: served, but not by the daemon the
+		// request was sent to, which is what the caller must learn.
+		return 0, fmt.Errorf("%w: epoch %d → %d", ErrDaemonRestarted, s.epoch, e)
+	}
 	ln := g.u64(s.co + cRespLen).Load()
 	if ln > l.respSize {
 		return 0, fmt.Errorf("%w: response length %d > RespSize %d", ErrCorrupt, ln, l.respSize)
