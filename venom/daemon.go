@@ -595,3 +595,18 @@ func Remove(name string) error {
 	}
 	return nil
 }
+
+// Read copies the newest whole snapshot into buf, as a Shell's Read does:
+// how a daemon that adopted a segment restores its state.
+func (d *Daemon) Read(buf []byte) (n int, seq uint64, err error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		return 0, 0, ErrClosed
+	}
+	n, seq, _, err = d.seg.read(0, buf)
+	if err != nil {
+		return n, seq, fmt.Errorf("venom: read %q: %w", d.seg.name, err)
+	}
+	return n, seq, nil
+}

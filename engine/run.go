@@ -1,0 +1,281 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/venomrt/venomrt/venom"
+)
+
+// Proc is what a process implements; Run owns its loop.
+type Proc[M, T any] interface {
+	// Restore loads the state of the last snapshot, or starts fresh when
+	// f is nil. The frame's bytes came from shared memory: check them.
+	Restore(f *Frame[M, T]) error
+	// Handle applies one command; an error drops it and counts it.
+	Handle(c Command) error
+	// Step advances the simulation by dt.
+	Step(dt time.Duration)
+	// Snapshot fills meta and appends the items to publish to items[:0].
+	Snapshot(meta *M, items []T) []T
+}
+
+// Options configure Run.
+type Options struct {
+	Channel    string          // the channel's full name, such as "venomrt.physics"
+	Rate       int             // ticks per second (default 60)
+	MaxCatchUp int             // ticks run back to back at most after a stall (default 5)
+	DataSize   int             // snapshot buffer size (default venom's 64 KiB)
+	CmdSlots   int             // command cells per client (default 256)
+	Fresh      bool            // ignore the previous snapshot: a cold start
+	Log        *slog.Logger    // default slog.Default()
+	OnTick     func(h *Header) // called after each publish, in the loop
+}
+
+func (o Options) withDefaults() Options {
+	if o.Rate <= 0 {
+		o.Rate = 60
+	}
+	if o.MaxCatchUp <= 0 {
+		o.MaxCatchUp = 5
+	}
+	if o.DataSize == 0 {
+		o.DataSize = venom.DefaultDataSize
+	}
+	if o.CmdSlots == 0 {
+		o.CmdSlots = 256
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return o
+}
+
+// Run is a process's loop: it creates (or adopts) the channel, restores
+// from the last snapshot, then ticks at the fixed rate — commands drained
+// at the start of each tick, the step, the snapshot published after it —
+// until ctx ends. Time is accumulated and consumed in fixed steps; after
+// a stall at most MaxCatchUp ticks run back to back and the rest is
+// dropped (counted in Header.Lag), so a slow machine slows the simulation
+// instead of spiralling. When ctx ends the tick under way finishes and is
+// published, and Run returns nil.
+func Run[M, T any](ctx context.Context, sl Slice[M, T], p Proc[M, T], o Options) error {
+	o = o.withDefaults()
+	cfg := venom.Config{DataSize: o.DataSize, CmdSize: CommandSize, CmdSlots: o.CmdSlots, CommitOnPublish: true}
+	d, err := venom.Create(o.Channel, cfg)
+	if errors.Is(err, venom.ErrIncompatible) {
+		// The channel is this process's own: a segment of another shape
+		// was left by other code and cannot be resumed.
+		o.Log.Warn("replacing incompatible segment", "channel", o.Channel, "err", err)
+		if err := venom.Remove(o.Channel); err != nil {
+			return fmt.Errorf("engine: run %q: %w", o.Channel, err)
+		}
+		d, err = venom.Create(o.Channel, cfg)
+	}
+	if err != nil {
+		return fmt.Errorf("engine: run %q: %w", o.Channel, err)
+	}
+	defer d.Close()
+	l := &loop[M, T]{sl: sl, p: p, o: o, d: d, dt: time.Second / time.Duration(o.Rate)}
+	if err := l.restore(); err != nil {
+		return fmt.Errorf("engine: run %q: %w", o.Channel, err)
+	}
+	return l.run(ctx)
+}
+
+type loop[M, T any] struct {
+	sl      Slice[M, T]
+	p       Proc[M, T]
+	o       Options
+	d       *venom.Daemon
+	dt      time.Duration
+	h       Header
+	meta    M
+	items   []T
+	fault   *Command // a fault handed in this tick, carried out after its publish
+	dieNext bool     // OpMidPublish was committed: die in the next publish
+	slow    struct {
+		d     time.Duration
+		ticks int
+	}
+}
+
+func (l *loop[M, T]) restore() error {
+	log := l.o.Log.With("channel", l.o.Channel, "epoch", l.d.Epoch())
+	if !l.o.Fresh {
+		buf := make([]byte, l.o.DataSize)
+		n, _, err := l.d.Read(buf)
+		switch {
+		case errors.Is(err, venom.ErrNoData):
+			log.Info("no snapshot: fresh start")
+		case err != nil:
+			log.Warn("snapshot unreadable: fresh start", "err", err)
+		default:
+			var f Frame[M, T]
+			if err := l.sl.Decode(buf[:n], &f); err != nil {
+				log.Warn("snapshot rejected: fresh start", "err", err)
+				break
+			}
+			if err := l.p.Restore(&f); err != nil {
+				log.Warn("restore refused: fresh start", "tick", f.Tick, "err", err)
+				break
+			}
+			l.h = f.Header
+			log.Info("warm restart", "tick", f.Tick, "items", f.Count, "queued", l.d.Queued())
+			return nil
+		}
+	}
+	l.h = Header{}
+	return l.p.Restore(nil)
+}
+
+func (l *loop[M, T]) run(ctx context.Context) error {
+	l.h.Rate = uint32(l.o.Rate)
+	l.h.Epoch = l.d.Epoch()
+	if err := l.publish(); err != nil { // readers see the restored state at once
+		return err
+	}
+	next := time.Now()
+	for ctx.Err() == nil {
+		now := time.Now()
+		if behind := now.Sub(next); behind > time.Duration(l.o.MaxCatchUp)*l.dt {
+			skipped := uint64(behind/l.dt) - uint64(l.o.MaxCatchUp)
+			l.h.Lag += skipped
+			next = next.Add(time.Duration(skipped) * l.dt)
+		}
+		for ran := 0; !now.Before(next) && ran < l.o.MaxCatchUp && ctx.Err() == nil; ran++ {
+			if err := l.tick(); err != nil {
+				return err
+			}
+			next = next.Add(l.dt)
+		}
+		if wait := time.Until(next); wait > 0 {
+			timer := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-timer.C:
+			}
+			timer.Stop()
+		}
+	}
+	return nil
+}
+
+func (l *loop[M, T]) tick() error {
+	start := time.Now()
+	l.d.Poll(l.handle)
+	l.p.Step(l.dt)
+	l.h.Tick++
+	l.h.SimTime += int64(l.dt)
+	if l.slow.ticks > 0 {
+		l.slow.ticks--
+		time.Sleep(l.slow.d) // the fault is a slow tick: sleeping is the point
+	}
+	l.h.StepNanos = uint64(time.Since(start))
+	if l.dieNext {
+		l.dieMidPublish()
+	}
+	if err := l.publish(); err != nil {
+		return err
+	}
+	if l.o.OnTick != nil {
+		l.o.OnTick(&l.h)
+	}
+	if f := l.fault; f != nil {
+		l.fault = nil
+		l.inject(*f)
+	}
+	return nil
+}
+
+func (l *loop[M, T]) publish() error {
+	buf, err := l.d.Begin()
+	if err != nil {
+		return err
+	}
+	l.items = l.p.Snapshot(&l.meta, l.items[:0])
+	l.h.Mono = venom.Monotonic()
+	n, err := l.sl.Encode(buf, l.h, &l.meta, l.items)
+	if err != nil {
+		// Too many items for DataSize: publish what fits rather than stop.
+		keep := l.sl.Capacity(len(buf))
+		l.o.Log.Warn("snapshot truncated", "channel", l.o.Channel, "items", len(l.items), "kept", keep)
+		n, err = l.sl.Encode(buf, l.h, &l.meta, l.items[:keep])
+		if err != nil {
+			return err
+		}
+	}
+	_, err = l.d.Commit(n)
+	return err
+}
+
+// handle is the venom handler: decode, carry out engine ops, pass the
+// rest to the process.
+func (l *loop[M, T]) handle(_ venom.ClientID, b, _ []byte) int {
+	c, err := DecodeCommand(b)
+	if err == nil && c.Op < OpUser {
+		switch c.Op {
+		case OpPanic, OpExit, OpHang, OpMidPublish:
+			// Carried out after this tick's publish commits the command,
+			// so the restarted process is not handed it again.
+			l.fault = &c
+		case OpSlow:
+			l.slow.d = time.Duration(min(max(c.Arg(0, 50), 0), 10_000)) * time.Millisecond
+			l.slow.ticks = int(min(max(c.Arg(1, 60), 0), 100_000))
+		default:
+			err = fmt.Errorf("%w: %d", ErrUnknownOp, c.Op)
+		}
+	} else if err == nil {
+		err = l.p.Handle(c)
+	}
+	if err != nil {
+		l.h.Dropped++
+		l.o.Log.Debug("command dropped", "channel", l.o.Channel, "err", err)
+		return 0
+	}
+	l.h.Applied++
+	if c.Seq != 0 {
+		l.h.Inputs++
+		l.h.LastInput = max(l.h.LastInput, c.Seq)
+	}
+	return 0
+}
+
+// inject carries out a fault command.
+func (l *loop[M, T]) inject(c Command) {
+	l.o.Log.Warn("fault injected", "channel", l.o.Channel, "op", c.Op, "tick", l.h.Tick)
+	switch c.Op {
+	case OpPanic:
+		panic(fmt.Sprintf("engine: fault injected: panic at tick %d", l.h.Tick))
+	case OpExit:
+		os.Exit(int(min(max(c.Arg(0, 1), 0), 255)))
+	case OpMidPublish:
+		l.dieNext = true
+	case OpHang:
+		for {
+			time.Sleep(time.Hour) // hung on purpose: no tick, no heartbeat
+		}
+	}
+}
+
+// dieMidPublish writes half a snapshot and kills the process, as a crash
+// in the middle of a copy would: readers must keep the previous snapshot.
+func (l *loop[M, T]) dieMidPublish() {
+	l.o.Log.Warn("fault injected", "channel", l.o.Channel, "op", OpMidPublish, "tick", l.h.Tick)
+	buf, err := l.d.Begin()
+	if err == nil {
+		l.items = l.p.Snapshot(&l.meta, l.items[:0])
+		tmp := make([]byte, l.sl.Size(len(l.items)))
+		n, _ := l.sl.Encode(tmp, l.h, &l.meta, l.items)
+		copy(buf, tmp[:n/2])
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	for {
+		time.Sleep(time.Second) // SIGKILL is on its way
+	}
+}

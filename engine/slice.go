@@ -1,0 +1,203 @@
+// Package engine turns venom channels into a game runtime: typed snapshot
+// slices, the fixed-timestep process loop with warm restarts, binary
+// commands and faults, and the supervisor that restarts crashed or hung
+// processes.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"reflect"
+	"unsafe"
+
+	"github.com/venomrt/venomrt/venom"
+)
+
+// Errors of this package, comparable with errors.Is. ErrIncompatible is
+// venom's: a snapshot of another schema is the same kind of mismatch as a
+// segment of another shape.
+var (
+	ErrIncompatible = venom.ErrIncompatible
+	ErrCorrupt      = venom.ErrCorrupt
+	// ErrLayout means a type is not fixed-layout: it holds a pointer, bool
+	// (any byte but 0 and 1 would be an invalid bool),
+	// string, slice, map, interface, int, uint or uintptr somewhere.
+	ErrLayout = errors.New("engine: type is not fixed-layout")
+)
+
+// Header opens every snapshot.
+type Header struct {
+	Schema    uint64 // hash of the meta and item layouts
+	Tick      uint64 // ticks since the world began; continues across restarts
+	SimTime   int64  // simulated nanoseconds: Tick × the step
+	Mono      int64  // CLOCK_MONOTONIC ns when the snapshot was made (venom.Monotonic)
+	Count     uint32 // items that follow the meta
+	ItemSize  uint32
+	MetaSize  uint32
+	Rate      uint32 // nominal ticks per second
+	Applied   uint64 // commands applied since the world began
+	Dropped   uint64 // commands dropped as malformed or refused
+	LastInput uint64 // highest input number applied (Command.Seq)
+	Inputs    uint64 // commands with an input number applied
+	Epoch     uint64 // venom epoch of the process that made it
+	Lag       uint64 // ticks skipped because catch-up was bounded
+	StepNanos uint64 // wall time of the last tick: commands, step and encode
+}
+
+// HeaderSize is the encoded size of a Header.
+const HeaderSize = int(unsafe.Sizeof(Header{}))
+
+// Frame is one decoded snapshot: the header, the process-wide meta state M
+// and the items T.
+type Frame[M, T any] struct {
+	Header
+	Meta  M
+	Items []T
+}
+
+// Slice is the typed shape of a channel's snapshots: a Header, one M
+// (process-wide state, such as a world's parameters and RNG) and a run
+// of T. M and T must be fixed-layout: only fixed-size numbers,
+// arrays and structs of them.
+type Slice[M, T any] struct {
+	schema   uint64
+	metaSize int
+	itemSize int
+}
+
+// NewSlice checks M and T and computes their schema hash.
+func NewSlice[M, T any]() (Slice[M, T], error) {
+	var m M
+	var t T
+	mt, tt := reflect.TypeOf(&m).Elem(), reflect.TypeOf(&t).Elem()
+	h := fnv.New64a()
+	for _, typ := range []reflect.Type{mt, tt} {
+		if err := checkLayout(typ, typ.String()); err != nil {
+			return Slice[M, T]{}, err
+		}
+		fmt.Fprintf(h, "%s;", describe(typ))
+	}
+	return Slice[M, T]{schema: h.Sum64(), metaSize: int(mt.Size()), itemSize: int(tt.Size())}, nil
+}
+
+// MustSlice is NewSlice for types known to be fixed-layout; it panics
+// otherwise, as regexp.MustCompile does.
+func MustSlice[M, T any]() Slice[M, T] {
+	s, err := NewSlice[M, T]()
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func checkLayout(t reflect.Type, path string) error {
+	switch t.Kind() {
+	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return nil
+	case reflect.Array:
+		return checkLayout(t.Elem(), path+"[]")
+	case reflect.Struct:
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if err := checkLayout(f.Type, path+"."+f.Name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %s is %s", ErrLayout, path, t.Kind())
+}
+
+// describe spells out a layout: field names, kinds, offsets and sizes.
+func describe(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Array:
+		return fmt.Sprintf("[%d]%s", t.Len(), describe(t.Elem()))
+	case reflect.Struct:
+		s := "struct{"
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			s += fmt.Sprintf("%s@%d:%s;", f.Name, f.Offset, describe(f.Type))
+		}
+		return s + fmt.Sprintf("}%d", t.Size())
+	}
+	return t.Kind().String()
+}
+
+// Schema is the hash a reader compares before it trusts a snapshot.
+func (s Slice[M, T]) Schema() uint64 { return s.schema }
+
+// Size is the encoded size of a snapshot of n items.
+func (s Slice[M, T]) Size(n int) int { return HeaderSize + s.metaSize + n*s.itemSize }
+
+// Capacity is how many items fit a snapshot buffer of dataSize bytes.
+func (s Slice[M, T]) Capacity(dataSize int) int {
+	if s.itemSize == 0 {
+		return 0
+	}
+	return max(0, (dataSize-HeaderSize-s.metaSize)/s.itemSize)
+}
+
+func asBytes[X any](p *X, n int) []byte {
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), n)
+}
+
+// Encode writes h (with Schema, Count and sizes filled in), meta and items
+// into dst and returns the bytes written. dst too short gives
+// venom.ErrTooLarge. Items are copied as their in-memory bytes: the
+// layout is the machine's, little-endian on every platform venom builds.
+func (s Slice[M, T]) Encode(dst []byte, h Header, meta *M, items []T) (int, error) {
+	n := s.Size(len(items))
+	if n > len(dst) {
+		return 0, fmt.Errorf("engine: encode %d items (%d bytes) into %d: %w", len(items), n, len(dst), venom.ErrTooLarge)
+	}
+	h.Schema, h.Count, h.ItemSize, h.MetaSize = s.schema, uint32(len(items)), uint32(s.itemSize), uint32(s.metaSize)
+	copy(dst, asBytes(&h, HeaderSize))
+	copy(dst[HeaderSize:], asBytes(meta, s.metaSize))
+	if len(items) > 0 {
+		copy(dst[HeaderSize+s.metaSize:n], asBytes(&items[0], len(items)*s.itemSize))
+	}
+	return n, nil
+}
+
+// DecodeHeader reads and checks the header of an encoded snapshot.
+func (s Slice[M, T]) DecodeHeader(src []byte) (Header, error) {
+	var h Header
+	if len(src) < HeaderSize {
+		return h, fmt.Errorf("%w: snapshot of %d bytes, shorter than its header", ErrCorrupt, len(src))
+	}
+	copy(asBytes(&h, HeaderSize), src)
+	if h.Schema != s.schema || h.ItemSize != uint32(s.itemSize) || h.MetaSize != uint32(s.metaSize) {
+		return h, fmt.Errorf("%w: snapshot schema %#x (item %d, meta %d bytes), want %#x (item %d, meta %d)",
+			ErrIncompatible, h.Schema, h.ItemSize, h.MetaSize, s.schema, s.itemSize, s.metaSize)
+	}
+	if want := uint64(s.Size(0)) + uint64(h.Count)*uint64(s.itemSize); uint64(len(src)) != want {
+		return h, fmt.Errorf("%w: snapshot of %d bytes for %d items, want %d", ErrCorrupt, len(src), h.Count, want)
+	}
+	return h, nil
+}
+
+// Decode reads an encoded snapshot into f, reusing f.Items' capacity. On
+// an error f is left as it was.
+func (s Slice[M, T]) Decode(src []byte, f *Frame[M, T]) error {
+	h, err := s.DecodeHeader(src)
+	if err != nil {
+		return err
+	}
+	f.Header = h
+	copy(asBytes(&f.Meta, s.metaSize), src[HeaderSize:])
+	n := int(h.Count)
+	if cap(f.Items) < n {
+		f.Items = make([]T, n)
+	}
+	f.Items = f.Items[:n]
+	if n > 0 {
+		copy(asBytes(&f.Items[0], n*s.itemSize), src[HeaderSize+s.metaSize:])
+	}
+	return nil
+}
