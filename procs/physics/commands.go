@@ -10,7 +10,7 @@ const burstSpeed = 300
 
 // Spawn adds a body of radius r at (x, y) with velocity (vx, vy). The
 // position must lie inside the world (the body is then moved in far enough
-// to fit), r must be in (0, MaxRadius] and the speed at most
+// to fit), r must be in [MinRadius, MaxRadius] and the speed at most
 // Params.MaxSpeed. On error nothing changes.
 func (w *World) Spawn(x, y, vx, vy, r float32) error {
 	if err := w.room(1); err != nil {
@@ -19,8 +19,8 @@ func (w *World) Spawn(x, y, vx, vy, r float32) error {
 	if err := w.checkInside(x, y); err != nil {
 		return err
 	}
-	if !(r > 0) || r > MaxRadius {
-		return fmt.Errorf("%w: radius %v, want (0, %v]", ErrBadValue, r, MaxRadius)
+	if !inRange(r, MinRadius, MaxRadius) {
+		return fmt.Errorf("%w: radius %v, want [%v, %v]", ErrBadValue, r, MinRadius, MaxRadius)
 	}
 	if !finite(vx) || !finite(vy) || math.Hypot(float64(vx), float64(vy)) > float64(w.p.MaxSpeed) {
 		return fmt.Errorf("%w: velocity (%v, %v), want a speed of at most %v", ErrBadValue, vx, vy, w.p.MaxSpeed)

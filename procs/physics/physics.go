@@ -30,16 +30,19 @@ import (
 // Limits on what a World accepts. Commands and snapshots come from other
 // processes, so every value is checked against them before use.
 const (
-	MaxBodies     = 20000 // bodies in one World
-	MaxRadius     = 64    // px, the largest body radius
-	MaxBurst      = 1000  // bodies in one SpawnBurst
-	MinWorld      = 4 * MaxRadius
-	MaxWorld      = 1 << 16 // px, the largest Width or Height
-	MaxGravity    = 1e5     // px/s², per component
-	MaxImpulse    = 1e9     // mass·px/s, per component of one Impulse
-	MaxSpeedLimit = 1e5     // px/s, the largest allowed Params.MaxSpeed
-	MaxIterations = 8       // collision solver passes per step
-	MaxDT         = 0.1     // s; a longer Step is shortened to this
+	MaxBodies     = 20000         // bodies in one World
+	MinRadius     = 0.5           // px, the smallest body radius
+	MaxRadius     = 64            // px, the largest body radius
+	MaxBurst      = 1000          // bodies in one SpawnBurst
+	MinWorld      = 4 * MaxRadius // px, the smallest Width or Height
+	MaxWorld      = 1 << 16       // px, the largest Width or Height
+	MaxGravity    = 1e5           // px/s², per component
+	MaxImpulse    = 1e9           // mass·px/s, per component of one Impulse
+	MaxSpeedLimit = 1e5           // px/s, the largest allowed Params.MaxSpeed
+	MaxIterations = 8             // collision solver passes per step
+	MaxDT         = 0.1           // s; a longer Step is shortened to this
+	MinMass       = 1e-3          // the smallest mass Restore accepts
+	MaxMass       = 1e9           // the largest mass Restore accepts
 )
 
 // Errors returned by World methods, wrapped with context; compare with
@@ -71,8 +74,8 @@ type Body struct {
 	Flags  uint32  // FlagContact; other bits are zero
 	X, Y   float32 // centre, px
 	VX, VY float32 // velocity, px/s
-	R      float32 // radius, px, in (0, MaxRadius]
-	Mass   float32 // R² (uniform density); > 0
+	R      float32 // radius, px, in [MinRadius, MaxRadius]
+	Mass   float32 // R² for bodies made here (uniform density)
 }
 
 // Params is the configuration and the scalar state of a World. Its layout is
@@ -127,8 +130,8 @@ func (p *Params) Validate() error {
 		return fmt.Errorf("%w: restitution %v, want [0, 1]", ErrBadValue, p.Restitution)
 	case !(p.MaxSpeed > 0) || p.MaxSpeed > MaxSpeedLimit:
 		return fmt.Errorf("%w: max speed %v, want (0, %v]", ErrBadValue, p.MaxSpeed, MaxSpeedLimit)
-	case !(p.SpawnMinR > 0) || !inRange(p.SpawnMaxR, p.SpawnMinR, MaxRadius):
-		return fmt.Errorf("%w: spawn radius range [%v, %v], want 0 < min ≤ max ≤ %v", ErrBadValue, p.SpawnMinR, p.SpawnMaxR, MaxRadius)
+	case !inRange(p.SpawnMinR, MinRadius, MaxRadius) || !inRange(p.SpawnMaxR, p.SpawnMinR, MaxRadius):
+		return fmt.Errorf("%w: spawn radius range [%v, %v], want %v ≤ min ≤ max ≤ %v", ErrBadValue, p.SpawnMinR, p.SpawnMaxR, MinRadius, MaxRadius)
 	case p.Iterations < 1 || p.Iterations > MaxIterations:
 		return fmt.Errorf("%w: %d solver iterations, want [1, %d]", ErrBadValue, p.Iterations, MaxIterations)
 	}
@@ -142,8 +145,10 @@ type World struct {
 	p      Params
 	bodies []Body // ascending by ID, which is what Impulse's search relies on
 
-	grid  grid
-	pairs []pair
+	grid    grid
+	pairs   []pair
+	moved   [][2]float32 // positions after integration, before the solver
+	invMass []float32    // 1/Mass of each body, for the solver
 
 	// naive swaps the grid for the O(n²) pair search: the baseline the
 	// benchmarks and tests compare the grid against.
@@ -217,12 +222,16 @@ func checkBody(b *Body, last uint32) error {
 	switch {
 	case b.ID <= last:
 		return fmt.Errorf("%w: ID %d not above the previous ID %d", ErrBadValue, b.ID, last)
-	case !finite(b.X) || !finite(b.Y) || !finite(b.VX) || !finite(b.VY):
-		return fmt.Errorf("%w: ID %d has position (%v, %v) velocity (%v, %v)", ErrBadValue, b.ID, b.X, b.Y, b.VX, b.VY)
-	case !(b.R > 0) || b.R > MaxRadius:
-		return fmt.Errorf("%w: ID %d has radius %v, want (0, %v]", ErrBadValue, b.ID, b.R, MaxRadius)
-	case !(b.Mass > 0) || !finite(b.Mass):
-		return fmt.Errorf("%w: ID %d has mass %v", ErrBadValue, b.ID, b.Mass)
+	// Step puts any body back inside the walls and under MaxSpeed; these
+	// bounds only keep the arithmetic on the way there finite.
+	case !inRange(b.X, -2*MaxWorld, 2*MaxWorld) || !inRange(b.Y, -2*MaxWorld, 2*MaxWorld):
+		return fmt.Errorf("%w: ID %d has position (%v, %v)", ErrBadValue, b.ID, b.X, b.Y)
+	case !inRange(b.VX, -10*MaxSpeedLimit, 10*MaxSpeedLimit) || !inRange(b.VY, -10*MaxSpeedLimit, 10*MaxSpeedLimit):
+		return fmt.Errorf("%w: ID %d has velocity (%v, %v)", ErrBadValue, b.ID, b.VX, b.VY)
+	case !inRange(b.R, MinRadius, MaxRadius):
+		return fmt.Errorf("%w: ID %d has radius %v, want [%v, %v]", ErrBadValue, b.ID, b.R, MinRadius, MaxRadius)
+	case !inRange(b.Mass, MinMass, MaxMass):
+		return fmt.Errorf("%w: ID %d has mass %v, want [%v, %v]", ErrBadValue, b.ID, b.Mass, MinMass, MaxMass)
 	}
 	return nil
 }

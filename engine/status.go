@@ -1,0 +1,136 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// ChildState is where a supervised child is in its life.
+type ChildState uint32
+
+// The states of a child, as Supervisor.Status and the status slice report
+// them.
+const (
+	// ChildStopped: not running, because the supervisor has not started
+	// it yet or has stopped it.
+	ChildStopped ChildState = iota
+	// ChildStarting: launched, its first snapshot not seen yet.
+	ChildStarting
+	// ChildRunning: publishing (or launched, for a child without a channel).
+	ChildRunning
+	// ChildHung: its heartbeat stopped (or it never started publishing):
+	// sent SIGQUIT, SIGKILL follows after its QuitGrace.
+	ChildHung
+	// ChildBackoff: exited, to be restarted when its backoff delay ends.
+	ChildBackoff
+	// ChildFailed: past its failure threshold; it is not restarted again
+	// and its slice stays frozen.
+	ChildFailed
+	// ChildExited: exited and, by its Restart policy, not restarted.
+	ChildExited
+	// ChildStopping: sent SIGTERM by a supervisor that is stopping.
+	ChildStopping
+)
+
+var childStateNames = [...]string{"stopped", "starting", "running", "hung", "backoff", "failed", "exited", "stopping"}
+
+func (s ChildState) String() string {
+	if int(s) < len(childStateNames) {
+		return childStateNames[s]
+	}
+	return fmt.Sprintf("ChildState(%d)", uint32(s))
+}
+
+// Flags of a ChildStatus.
+const (
+	// FlagSignificant marks a child whose exit 0 stops the supervisor.
+	FlagSignificant uint32 = 1 << iota
+	// FlagChannel marks a child with a channel the supervisor watches.
+	FlagChannel
+)
+
+// ChildStatus is one child in the supervisor's status: an item of the
+// status slice, so every field is fixed-size. Times are CLOCK_MONOTONIC
+// nanoseconds (venom.Monotonic), comparable across processes.
+type ChildStatus struct {
+	Name     [16]byte   // the spec's name, NUL-padded (NameString)
+	State    ChildState // see the Child* constants (StateName)
+	Pid      uint32     // the running process, 0 when none
+	Restarts uint32     // launches after the first
+	ExitCode int32      // the last exit: its code, 128+signal when killed, -1 before any
+	Reason   [48]byte   // why it last ended, NUL-padded (ReasonString)
+	Policy   uint32     // its Restart policy
+	Flags    uint32     // FlagSignificant, FlagChannel
+	Started  int64      // when the current (or last) process was launched, 0 never
+	Uptime   int64      // ns the current process has been up, 0 when none
+	Tick     uint64     // Header.Tick of the newest snapshot seen in its slice
+	TickMono int64      // Header.Mono of that snapshot, 0 when none seen
+	TickAge  int64      // ns from TickMono to when this status was made, -1 when none
+	Failures float64    // decaying failure score, compared with the threshold
+	Backoff  int64      // ns left until a scheduled restart (state ChildBackoff)
+}
+
+// SupMeta is the supervisor-wide part of the status slice.
+type SupMeta struct {
+	Pid      uint32 // the supervisor's process id
+	Children uint32 // number of children (the slice's item count)
+	Stopping uint32 // 1 once the supervisor is stopping its children
+	Reserved uint32
+	Started  int64 // CLOCK_MONOTONIC ns when Run began
+}
+
+// StatusSlice is the shape of the status channel, StatusChannel(instance),
+// which the supervisor publishes every SupervisorOptions.StatusEvery.
+var StatusSlice = MustSlice[SupMeta, ChildStatus]()
+
+// StatusChannel is the name of the channel an instance's supervisor
+// publishes its status on: "<instance>.sup".
+func StatusChannel(instance string) string { return instance + ".sup" }
+
+// NameString is the child's name.
+func (c ChildStatus) NameString() string { return cString(c.Name[:]) }
+
+// ReasonString is why the child last ended ("" before it has).
+func (c ChildStatus) ReasonString() string { return cString(c.Reason[:]) }
+
+// StateName is the state's name: "running", "backoff", ...
+func (c ChildStatus) StateName() string { return c.State.String() }
+
+// Significant reports whether the child's exit 0 stops the supervisor.
+func (c ChildStatus) Significant() bool { return c.Flags&FlagSignificant != 0 }
+
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return strings.ToValidUTF8(string(b), "?")
+}
+
+// putString copies s into the fixed field dst, NUL-padded, cut at a rune
+// boundary if it is too long.
+func putString(dst []byte, s string) {
+	clear(dst)
+	if len(s) > len(dst) {
+		n := len(dst)
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
+	}
+	copy(dst, s)
+}
+
+// PeekHeader reads the Header at the start of an encoded snapshot of any
+// slice, checking only that src is long enough: it is for tools (the
+// supervisor, `supervisor ls`) that need a channel's tick and time without
+// knowing its types. Use Slice.DecodeHeader to trust the rest.
+func PeekHeader(src []byte) (Header, error) {
+	var h Header
+	if len(src) < HeaderSize {
+		return h, fmt.Errorf("%w: snapshot of %d bytes, shorter than its header", ErrCorrupt, len(src))
+	}
+	copy(asBytes(&h, HeaderSize), src)
+	return h, nil
+}

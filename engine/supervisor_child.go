@@ -1,0 +1,505 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/venomrt/venomrt/venom"
+)
+
+// reapWait is how long a child SIGKILLed by a stopping supervisor may take
+// to be reaped before the supervisor gives up on it (a process stuck in
+// uninterruptible sleep).
+const reapWait = 5 * time.Second
+
+// child is a supervised child. Only the supervise loop touches it; Status
+// reads the copies refresh makes.
+type child struct {
+	spec ChildSpec
+	log  *slog.Logger
+
+	state    ChildState
+	cmd      *exec.Cmd // the running process, nil when none
+	pid      int
+	gen      uint64    // launches; exit events carry it
+	launched time.Time // the current or last launch
+	mono     int64     // the same, CLOCK_MONOTONIC ns
+	running  time.Time // when the current process's first snapshot was seen
+	deadline time.Time // state ChildBackoff: restart; ChildHung, ChildStopping: SIGKILL, then give up
+	cause    string    // why the supervisor signalled it: "hung", "start timeout", "stop"
+	killed   bool      // SIGKILL sent to the current process
+
+	restarts uint32
+	consec   int       // consecutive failures, for the backoff
+	score    float64   // failure score as of lastFail
+	lastFail time.Time // zero before the first failure
+	reason   string    // why it last ended
+	exitCode int32
+
+	// The channel, as its watcher sees it.
+	shell    *venom.Shell
+	ino      uint64 // inode of the segment the shell maps
+	base     uint64 // snapshot sequence before the launch: a newer one is the child's
+	beats    uint64 // heartbeat count last seen
+	progress time.Time
+	seen     uint64 // snapshot sequence whose header was last read
+	buf      []byte
+	tick     uint64
+	tickMono int64
+}
+
+// childView is what Status reports of a child, with what it needs to
+// compute the time-dependent fields at the moment it is asked.
+type childView struct {
+	st       ChildStatus
+	up       bool
+	launched time.Time
+	deadline time.Time
+	score    float64
+	lastFail time.Time
+}
+
+func (k *child) snapshot() childView {
+	v := childView{
+		up: k.cmd != nil, launched: k.launched, deadline: k.deadline,
+		score: k.score, lastFail: k.lastFail,
+	}
+	st := &v.st
+	putString(st.Name[:], k.spec.Name)
+	putString(st.Reason[:], k.reason)
+	st.State, st.Pid, st.Restarts, st.ExitCode = k.state, uint32(k.pid), k.restarts, k.exitCode
+	st.Policy = uint32(k.spec.Restart)
+	if k.spec.Significant {
+		st.Flags |= FlagSignificant
+	}
+	if k.spec.Channel != "" {
+		st.Flags |= FlagChannel
+	}
+	st.Started, st.Tick, st.TickMono = k.mono, k.tick, k.tickMono
+	return v
+}
+
+func (v childView) at(now time.Time, mono int64, decay time.Duration) ChildStatus {
+	st := v.st
+	if v.up {
+		st.Uptime = int64(now.Sub(v.launched))
+	}
+	st.TickAge = -1
+	if st.TickMono != 0 {
+		st.TickAge = mono - st.TickMono
+	}
+	st.Failures = decayed(v.score, v.lastFail, now, decay)
+	if st.State == ChildBackoff {
+		st.Backoff = int64(max(0, v.deadline.Sub(now)))
+	}
+	return st
+}
+
+// decayed is a failure score halved for every decay since last.
+func decayed(score float64, last, now time.Time, decay time.Duration) float64 {
+	if last.IsZero() {
+		return 0
+	}
+	return score * math.Pow(0.5, float64(now.Sub(last))/float64(decay))
+}
+
+type exitEvent struct {
+	k   *child
+	gen uint64
+	ps  *os.ProcessState
+	err error
+}
+
+// supervise launches every child and supervises them until ctx ends or a
+// significant child exits 0 (whose name it returns); then it stops them.
+func (s *Supervisor) supervise(ctx context.Context) (significant string, err error) {
+	// Pdeathsig fires when the thread that forked the child ends, not
+	// the process: fork from a thread that no other goroutine can lock
+	// and end under us.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	exits := make(chan exitEvent, len(s.kids)) // one live process per child
+	now := time.Now()
+	for _, k := range s.kids {
+		if ctx.Err() == nil {
+			s.launch(k, exits, now)
+		}
+	}
+	lastPoll := now
+	timer := time.NewTimer(0) // the first round schedules the next
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return "", s.stopAll(exits)
+		case ev := <-exits:
+			if s.exited(ev, time.Now()) {
+				return ev.k.spec.Name, s.stopAll(exits)
+			}
+		case <-timer.C:
+		}
+		now := time.Now()
+		poll := now.Sub(lastPoll) >= s.pollEvery
+		// A supervisor that was itself not scheduled for a while has not
+		// watched: it must not blame the children for the gap.
+		stalled := now.Sub(lastPoll) > 4*s.pollEvery
+		if poll {
+			lastPoll = now
+		}
+		next := lastPoll.Add(s.pollEvery)
+		for _, k := range s.kids {
+			s.step(k, exits, now, poll, stalled)
+			if k.state == ChildBackoff || k.state == ChildHung && !k.killed {
+				if k.deadline.Before(next) {
+					next = k.deadline
+				}
+			}
+		}
+		s.refresh()
+		timer.Reset(max(time.Millisecond, next.Sub(now)))
+	}
+}
+
+// step carries out what is due for one child.
+func (s *Supervisor) step(k *child, exits chan<- exitEvent, now time.Time, poll, stalled bool) {
+	switch k.state {
+	case ChildBackoff:
+		if !now.Before(k.deadline) {
+			k.restarts++
+			s.launch(k, exits, now)
+		}
+	case ChildHung:
+		if !k.killed && !now.Before(k.deadline) {
+			k.log.Warn("child killed", "pid", k.pid, "why", k.cause, "after", k.spec.QuitGrace)
+			k.kill()
+		}
+	case ChildStarting, ChildRunning:
+		if poll {
+			s.watch(k, now, stalled)
+		}
+	}
+}
+
+// launch starts the child's process.
+func (s *Supervisor) launch(k *child, exits chan<- exitEvent, now time.Time) {
+	k.gen++
+	k.launched, k.mono, k.running = now, venom.Monotonic(), time.Time{}
+	k.cause, k.killed = "", false
+	cmd := k.spec.Command()
+	if cmd == nil {
+		k.log.Error("child not started", "err", "Command returned nil")
+		s.ended(k, now, -1, "no command", false)
+		return
+	}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	if !cmd.SysProcAttr.Setsid {
+		cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Pgid = true, 0
+	}
+	if cmd.WaitDelay == 0 {
+		cmd.WaitDelay = time.Second // output copying must not outlive the child for long
+	}
+	if k.spec.Channel != "" {
+		k.attach()
+	}
+	if err := cmd.Start(); err != nil {
+		k.log.Error("child not started", "err", err)
+		s.ended(k, now, -1, "start: "+err.Error(), false)
+		return
+	}
+	k.cmd, k.pid = cmd, cmd.Process.Pid
+	k.state = ChildStarting
+	if k.spec.Channel == "" {
+		k.state, k.running = ChildRunning, now
+	}
+	k.progress = now
+	k.log.Info("child started", "pid", k.pid, "restarts", k.restarts)
+	gen := k.gen
+	go func() {
+		err := cmd.Wait()
+		exits <- exitEvent{k: k, gen: gen, ps: cmd.ProcessState, err: err}
+	}()
+}
+
+// attach makes sure the shell maps the channel's current segment, if it
+// exists, and records its newest snapshot: a newer one is the child's.
+func (k *child) attach() {
+	if k.shell != nil && k.ino != inode(k.spec.Channel) {
+		k.detach()
+	}
+	if k.shell == nil {
+		k.connect()
+	}
+	k.base = 0
+	if k.shell != nil {
+		if info, err := k.shell.Daemon(); err == nil {
+			k.base = info.Latest
+		}
+	}
+}
+
+func (k *child) connect() {
+	sh, err := venom.Connect(k.spec.Channel)
+	if err != nil {
+		return // not created yet; tried again at the next poll
+	}
+	k.shell, k.ino, k.seen = sh, inode(k.spec.Channel), 0
+	k.buf = make([]byte, sh.Config().DataSize)
+}
+
+func (k *child) detach() {
+	if k.shell != nil {
+		k.shell.Close()
+		k.shell, k.buf = nil, nil
+	}
+}
+
+// inode is the inode number of a channel's segment file, 0 when none.
+func inode(channel string) uint64 {
+	var st unix.Stat_t
+	if unix.Stat(venom.Path(channel), &st) != nil {
+		return 0
+	}
+	return st.Ino
+}
+
+// watch reads a starting or running child's channel: its first snapshot,
+// its heartbeat, its newest tick.
+func (s *Supervisor) watch(k *child, now time.Time, stalled bool) {
+	if k.spec.Channel == "" {
+		return
+	}
+	if k.state == ChildStarting && k.shell != nil && k.ino != inode(k.spec.Channel) {
+		k.detach() // the child replaced the segment (another shape)
+	}
+	if k.shell == nil {
+		k.connect() // created since the launch: everything in it is the child's
+	}
+	var info venom.DaemonInfo
+	if k.shell != nil {
+		info, _ = k.shell.Daemon()
+		if info.Latest != k.seen {
+			if n, _, err := k.shell.Read(k.buf); err == nil {
+				if h, err := PeekHeader(k.buf[:n]); err == nil {
+					k.tick, k.tickMono = h.Tick, h.Mono
+				}
+			}
+			k.seen = info.Latest
+		}
+	}
+	mine := k.shell != nil && info.Pid == k.pid
+	switch k.state {
+	case ChildStarting:
+		if mine && info.Latest > k.base {
+			k.state, k.running, k.progress, k.beats = ChildRunning, now, now, info.Beats
+			k.log.Info("child running", "pid", k.pid, "after", now.Sub(k.launched).Round(time.Millisecond), "tick", k.tick)
+			return
+		}
+		if t := k.spec.StartTimeout; t > 0 && now.Sub(k.launched) > t {
+			k.log.Warn("child start timeout", "pid", k.pid, "timeout", t, "action", "SIGQUIT")
+			k.quit(now, "start timeout")
+		}
+	case ChildRunning:
+		if stalled || (mine && info.Beats != k.beats) {
+			k.beats, k.progress = info.Beats, now
+			return
+		}
+		if t := k.spec.HangTimeout; t > 0 && now.Sub(k.progress) > t {
+			k.log.Warn("child hung", "pid", k.pid, "silent", now.Sub(k.progress).Round(time.Millisecond), "tick", k.tick, "action", "SIGQUIT")
+			k.quit(now, "hung")
+		}
+	}
+}
+
+// quit sends SIGQUIT; SIGKILL follows after the QuitGrace. A stopped
+// process does not act on SIGQUIT, so it is the SIGKILL that ends it.
+func (k *child) quit(now time.Time, cause string) {
+	k.cause = cause
+	k.state, k.deadline = ChildHung, now.Add(k.spec.QuitGrace)
+	k.cmd.Process.Signal(syscall.SIGQUIT)
+}
+
+// kill sends SIGKILL to the child and to its process group.
+func (k *child) kill() {
+	k.killed = true
+	k.cmd.Process.Kill() // through a pidfd: never a reused pid
+	if k.cmd.SysProcAttr.Setpgid || k.cmd.SysProcAttr.Setsid {
+		syscall.Kill(-k.pid, syscall.SIGKILL) // what it started, too
+	}
+}
+
+// exited handles a child's exit; it reports whether it stops the
+// supervisor (a significant child exited 0).
+func (s *Supervisor) exited(ev exitEvent, now time.Time) (stop bool) {
+	k := ev.k
+	if ev.gen != k.gen || k.cmd == nil {
+		return false
+	}
+	code, desc := describeExit(ev.ps, ev.err)
+	clean := code == 0 && k.cause == ""
+	if k.cause != "" {
+		desc = k.cause + ": " + desc
+	}
+	pid, uptime := k.pid, now.Sub(k.launched)
+	k.cmd, k.pid = nil, 0
+	if k.state == ChildStopping {
+		k.state, k.reason, k.exitCode = ChildStopped, desc, code
+		k.log.Info("child stopped", "pid", pid, "reason", desc, "uptime", uptime.Round(time.Millisecond))
+		return false
+	}
+	k.log.Info("child exited", "pid", pid, "reason", desc, "uptime", uptime.Round(time.Millisecond), "policy", k.spec.Restart)
+	if k.spec.Significant && clean {
+		k.state, k.reason, k.exitCode = ChildExited, desc, code
+		return true
+	}
+	if !k.running.IsZero() && now.Sub(k.running) >= s.o.BackoffMax {
+		k.consec = 0 // it ran long enough: not a consecutive failure
+	}
+	s.ended(k, now, code, desc, clean)
+	return false
+}
+
+// ended decides what follows a child's end: a restart after a backoff,
+// failure, or nothing.
+func (s *Supervisor) ended(k *child, now time.Time, code int32, reason string, clean bool) {
+	k.reason, k.exitCode = reason, code
+	k.cmd, k.pid = nil, 0
+	if k.spec.Restart == Temporary || k.spec.Restart == Transient && clean {
+		k.state = ChildExited
+		k.detach()
+		return
+	}
+	k.score = decayed(k.score, k.lastFail, now, s.o.FailureDecay) + 1
+	k.lastFail = now
+	if k.score > s.o.FailureThreshold {
+		k.state = ChildFailed
+		k.detach()
+		k.log.Error("child failed", "reason", reason, "failures", round2(k.score), "threshold", s.o.FailureThreshold, "restarts", k.restarts)
+		return
+	}
+	k.consec++
+	s.schedule(k, now)
+}
+
+// schedule puts the child in backoff: BackoffMin doubled per consecutive
+// failure after the first, capped at BackoffMax, ±20% jitter.
+func (s *Supervisor) schedule(k *child, now time.Time) {
+	d := s.o.BackoffMin
+	for i := 1; i < k.consec && d < s.o.BackoffMax; i++ {
+		d *= 2
+	}
+	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	d = min(d, s.o.BackoffMax)
+	k.state, k.deadline = ChildBackoff, now.Add(d)
+	k.log.Warn("restart scheduled", "backoff", d.Round(time.Millisecond), "failures", round2(k.score), "consecutive", k.consec)
+}
+
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
+
+// describeExit returns an exit's code (128+signal for a signal) and its
+// description.
+func describeExit(ps *os.ProcessState, err error) (int32, string) {
+	if ps == nil {
+		return -1, fmt.Sprintf("wait: %v", err)
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	switch {
+	case !ok:
+		return int32(ps.ExitCode()), ps.String()
+	case ws.Signaled():
+		desc := "killed by " + unix.SignalName(ws.Signal())
+		if ws.CoreDump() {
+			desc += " (core dumped)"
+		}
+		return 128 + int32(ws.Signal()), desc
+	default:
+		return int32(ws.ExitStatus()), fmt.Sprintf("exit %d", ws.ExitStatus())
+	}
+}
+
+// stopAll stops every child: SIGTERM (and SIGCONT, for a stopped one),
+// SIGKILL after its StopGrace; it waits for them to be reaped, then
+// removes their channels.
+func (s *Supervisor) stopAll(exits <-chan exitEvent) error {
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
+	now := time.Now()
+	alive := 0
+	for _, k := range s.kids {
+		switch {
+		case k.cmd != nil:
+			k.log.Info("stopping child", "pid", k.pid, "grace", k.spec.StopGrace)
+			k.state, k.cause, k.deadline = ChildStopping, "stop", now.Add(k.spec.StopGrace)
+			if k.killed {
+				k.deadline = now.Add(reapWait)
+			}
+			k.cmd.Process.Signal(syscall.SIGTERM)
+			k.cmd.Process.Signal(syscall.SIGCONT)
+			alive++
+		case k.state == ChildBackoff:
+			k.state = ChildStopped
+		}
+	}
+	s.refresh()
+	var errs []error
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for alive > 0 {
+		next := now.Add(time.Hour)
+		for _, k := range s.kids {
+			if k.state == ChildStopping && k.deadline.Before(next) {
+				next = k.deadline
+			}
+		}
+		timer.Reset(max(time.Millisecond, time.Until(next)))
+		select {
+		case ev := <-exits:
+			if ev.gen == ev.k.gen && ev.k.cmd != nil {
+				s.exited(ev, time.Now())
+				alive--
+			}
+		case <-timer.C:
+		}
+		now = time.Now()
+		for _, k := range s.kids {
+			if k.state != ChildStopping || now.Before(k.deadline) {
+				continue
+			}
+			if !k.killed {
+				k.log.Warn("child killed", "pid", k.pid, "why", "stop", "after", k.spec.StopGrace)
+				k.kill()
+				k.deadline = now.Add(reapWait)
+				continue
+			}
+			k.log.Error("child not reaped after SIGKILL: giving up on it", "pid", k.pid)
+			errs = append(errs, fmt.Errorf("engine: supervisor: child %q (pid %d) not reaped %v after SIGKILL", k.spec.Name, k.pid, reapWait))
+			k.state, k.cmd, k.pid = ChildStopped, nil, 0
+			alive--
+		}
+		s.refresh()
+	}
+	for _, k := range s.kids {
+		k.detach()
+		if k.spec.Channel == "" {
+			continue
+		}
+		if err := venom.Remove(k.spec.Channel); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,495 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/venomrt/venomrt/internal/proctest"
+	"github.com/venomrt/venomrt/venom"
+)
+
+func init() {
+	helpers["crasher"] = func([]string) error { os.Exit(1); return nil }
+	helpers["sleeper"] = helperSleeper
+	helpers["supervisor"] = helperSupervisor
+}
+
+// sleeper: waits for SIGTERM, then exits 0. It never opens a channel.
+func helperSleeper([]string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	return nil
+}
+
+// supervisor INSTANCE: supervises counters "a" and "b" until SIGTERM.
+func helperSupervisor(args []string) error {
+	inst := args[0]
+	s, err := NewSupervisor(SupervisorOptions{Instance: inst}, counterSpec(inst, "a"), counterSpec(inst, "b"))
+	if err != nil {
+		return err
+	}
+	return s.Run(context.Background())
+}
+
+// counterSpec is a permanent counter child on channel "<inst>.<name>".
+func counterSpec(inst, name string) ChildSpec {
+	ch := inst + "." + name
+	return ChildSpec{
+		Name:        name,
+		Channel:     ch,
+		Command:     func() *exec.Cmd { return quick(proctest.Command("counter", ch, "100")) },
+		HangTimeout: 3 * time.Second, // no false alarm on a loaded machine
+	}
+}
+
+func helperSpec(name, mode string) ChildSpec {
+	return ChildSpec{Name: name, Command: func() *exec.Cmd { return quick(proctest.Command(mode)) }}
+}
+
+// quick drops the race detector's one-second sleep at exit from a child,
+// which would otherwise slow every stop and restart of a -race test.
+func quick(cmd *exec.Cmd) *exec.Cmd {
+	cmd.Env = append(cmd.Env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	return cmd
+}
+
+// instance is a unique instance name whose segments are removed before and
+// after the test.
+func instance(t *testing.T) string {
+	inst := proctest.Name(t)
+	removeInstance(inst)
+	t.Cleanup(func() { removeInstance(inst) })
+	return inst
+}
+
+func segments(inst string) []string {
+	m, _ := filepath.Glob("/dev/shm/venom." + inst + ".*")
+	return m
+}
+
+func removeInstance(inst string) {
+	for _, p := range segments(inst) {
+		os.Remove(p)
+	}
+}
+
+// harness runs a Supervisor in the test process.
+type harness struct {
+	t    *testing.T
+	inst string
+	s    *Supervisor
+	done chan error
+	ran  bool
+	err  error
+}
+
+func startSupervisor(t *testing.T, inst string, o SupervisorOptions, specs ...ChildSpec) *harness {
+	t.Helper()
+	o.Instance = inst
+	o.Log = slog.New(slog.NewTextHandler(t.Output(), nil))
+	s, err := NewSupervisor(o, specs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, inst: inst, s: s, done: make(chan error, 1)}
+	go func() { h.done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := h.result(20 * time.Second); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		// A stopped supervisor leaves no process and no segment.
+		for _, st := range s.Status() {
+			if st.Pid != 0 || st.State == ChildRunning || st.State == ChildStarting || st.State == ChildStopping {
+				t.Errorf("after Run: %s", describeChild(st))
+			}
+		}
+		if segs := segments(inst); len(segs) > 0 {
+			t.Errorf("segments left after Run: %v", segs)
+		}
+	})
+	return h
+}
+
+// result waits for Run to return and returns its error.
+func (h *harness) result(within time.Duration) error {
+	h.t.Helper()
+	if !h.ran {
+		select {
+		case h.err = <-h.done:
+			h.ran = true
+		case <-time.After(within):
+			h.t.Fatalf("Run did not return within %v", within)
+		}
+	}
+	return h.err
+}
+
+func (h *harness) child(name string) ChildStatus {
+	h.t.Helper()
+	for _, c := range h.s.Status() {
+		if c.NameString() == name {
+			return c
+		}
+	}
+	h.t.Fatalf("no child %q in the status", name)
+	return ChildStatus{}
+}
+
+// waitChild waits until the child's status satisfies cond and returns it.
+func (h *harness) waitChild(name, what string, within time.Duration, cond func(c ChildStatus) bool) ChildStatus {
+	h.t.Helper()
+	var c ChildStatus
+	deadline := time.Now().Add(within)
+	for c = h.child(name); !cond(c); c = h.child(name) {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("child %s not %s within %v: %s", name, what, within, describeChild(c))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return c
+}
+
+func describeChild(c ChildStatus) string {
+	return fmt.Sprintf("%s state %s pid %d restarts %d reason %q failures %.2f tick %d",
+		c.NameString(), c.StateName(), c.Pid, c.Restarts, c.ReasonString(), c.Failures, c.Tick)
+}
+
+func running(c ChildStatus) bool { return c.State == ChildRunning }
+
+// gone reports whether pid has ended: no such process, or (zombieOK) one
+// that died and waits for a parent to reap it.
+func gone(pid int, zombieOK bool) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	f := bytes.Fields(b[i+1:])
+	return zombieOK && len(f) > 0 && (f[0][0] == 'Z' || f[0][0] == 'X')
+}
+
+func TestSupervisorRestartsKilledChild(t *testing.T) {
+	inst := instance(t)
+	h := startSupervisor(t, inst, SupervisorOptions{}, counterSpec(inst, "a"), counterSpec(inst, "b"))
+	a := h.waitChild("a", "running", 15*time.Second, running)
+	h.waitChild("b", "running", 15*time.Second, running)
+	c := connectCounter(t, inst+".a")
+	before := waitFrame(t, c, "ticking", func(f *Frame[counterMeta, counterItem]) bool { return f.Tick > 10 })
+
+	if err := syscall.Kill(int(a.Pid), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	a2 := h.waitChild("a", "restarted", 15*time.Second, func(c ChildStatus) bool { return c.Restarts == 1 && running(c) })
+	if a2.Pid == a.Pid || a2.ReasonString() != "killed by SIGKILL" || a2.ExitCode != 128+9 {
+		t.Errorf("after SIGKILL: %s exit code %d, want a new pid and reason \"killed by SIGKILL\"", describeChild(a2), a2.ExitCode)
+	}
+	after := waitFrame(t, c, "the successor publishing", func(f *Frame[counterMeta, counterItem]) bool { return f.Epoch > before.Epoch })
+	if after.Tick < before.Tick {
+		t.Errorf("tick went back across the restart: %d → %d", before.Tick, after.Tick)
+	}
+	if b := h.child("b"); b.Restarts != 0 || !running(b) {
+		t.Errorf("the other child: %s", describeChild(b))
+	}
+}
+
+func TestSupervisorHungChildren(t *testing.T) {
+	inst := instance(t)
+	const hang, grace = 400 * time.Millisecond, 200 * time.Millisecond
+	stopped, looping := counterSpec(inst, "stopped"), counterSpec(inst, "looping")
+	for _, sp := range []*ChildSpec{&stopped, &looping} {
+		sp.HangTimeout, sp.QuitGrace = hang, grace
+	}
+	h := startSupervisor(t, inst, SupervisorOptions{}, stopped, looping)
+	s := h.waitChild("stopped", "running", 15*time.Second, running)
+	h.waitChild("looping", "running", 15*time.Second, running)
+
+	// SIGSTOP: the heartbeat stops, SIGQUIT cannot act, SIGKILL does.
+	if err := syscall.Kill(int(s.Pid), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	h.waitChild("stopped", "seen as hung", hang+2*time.Second, func(c ChildStatus) bool { return c.State == ChildHung })
+	s2 := h.waitChild("stopped", "restarted", 15*time.Second, func(c ChildStatus) bool { return c.Restarts >= 1 && running(c) })
+	// (More than one restart: the successor was starved on a loaded machine.)
+	if s2.Restarts == 1 && s2.ReasonString() != "hung: killed by SIGKILL" || s2.Pid == s.Pid {
+		t.Errorf("after SIGSTOP: %s, want reason \"hung: killed by SIGKILL\"", describeChild(s2))
+	}
+
+	// OpHang: the loop stops ticking; Go's SIGQUIT handler ends it.
+	c := connectCounter(t, inst+".looping")
+	if err := c.Send(Cmd(OpHang)); err != nil {
+		t.Fatal(err)
+	}
+	l := h.waitChild("looping", "restarted", 15*time.Second, func(c ChildStatus) bool { return c.Restarts >= 1 && running(c) })
+	if !strings.HasPrefix(l.ReasonString(), "hung: ") {
+		t.Errorf("after OpHang: %s, want a reason \"hung: ...\"", describeChild(l))
+	}
+}
+
+func TestSupervisorCrashLoopFails(t *testing.T) {
+	inst := instance(t)
+	bad := helperSpec("bad", "crasher")
+	bad.Channel = inst + ".bad" // never created
+	o := SupervisorOptions{BackoffMin: 5 * time.Millisecond, BackoffMax: 40 * time.Millisecond, FailureThreshold: 3}
+	h := startSupervisor(t, inst, o, bad, counterSpec(inst, "good"))
+	b := h.waitChild("bad", "failed", 15*time.Second, func(c ChildStatus) bool { return c.State == ChildFailed })
+	// Scores 1, 2, 3 and then 4 > 3 (barely decayed): four launches.
+	if b.Restarts != 3 || b.ReasonString() != "exit 1" || b.Failures <= 3 || b.Pid != 0 {
+		t.Errorf("failed child: %s", describeChild(b))
+	}
+	h.waitChild("good", "running", 15*time.Second, running)
+	c := connectCounter(t, inst+".good")
+	var f Frame[counterMeta, counterItem]
+	waitFrame(t, c, "good ticking", func(g *Frame[counterMeta, counterItem]) bool { f = *g; return true })
+	waitFrame(t, c, "good still ticking", func(g *Frame[counterMeta, counterItem]) bool { return g.Tick > f.Tick+20 })
+	if b := h.child("bad"); b.State != ChildFailed || b.Restarts != 3 {
+		t.Errorf("failed child restarted: %s", describeChild(b))
+	}
+	if g := h.child("good"); g.Restarts != 0 || !running(g) {
+		t.Errorf("good child: %s", describeChild(g))
+	}
+	select {
+	case err := <-h.done:
+		t.Fatalf("supervisor returned: %v", err)
+	default:
+	}
+}
+
+func TestSupervisorStartTimeout(t *testing.T) {
+	inst := instance(t)
+	slow := helperSpec("slow", "sleeper")
+	slow.Channel = inst + ".slow" // the sleeper never creates it
+	slow.StartTimeout, slow.QuitGrace = 300*time.Millisecond, 200*time.Millisecond
+	h := startSupervisor(t, inst, SupervisorOptions{BackoffMin: 5 * time.Millisecond, FailureThreshold: 1}, slow)
+	s := h.waitChild("slow", "failed", 15*time.Second, func(c ChildStatus) bool { return c.State == ChildFailed })
+	if s.Restarts != 1 || !strings.HasPrefix(s.ReasonString(), "start timeout: ") {
+		t.Errorf("%s, want one restart and a reason \"start timeout: ...\"", describeChild(s))
+	}
+}
+
+func TestSupervisorRestartPolicies(t *testing.T) {
+	inst := instance(t)
+	spec := func(name string, r Restart) ChildSpec { sp := counterSpec(inst, name); sp.Restart = r; return sp }
+	h := startSupervisor(t, inst, SupervisorOptions{},
+		spec("perm", Permanent), spec("trans0", Transient), spec("trans3", Transient), spec("temp", Temporary))
+	exit := map[string]float64{"perm": 0, "trans0": 0, "trans3": 3, "temp": 3}
+	for name, code := range exit {
+		h.waitChild(name, "running", 15*time.Second, running)
+		c := connectCounter(t, inst+"."+name)
+		if err := c.Send(Cmd(OpExit, code)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restarted := func(c ChildStatus) bool { return c.Restarts == 1 && running(c) }
+	exited := func(c ChildStatus) bool { return c.State == ChildExited }
+	h.waitChild("perm", "restarted after exit 0", 15*time.Second, restarted)
+	h.waitChild("trans3", "restarted after exit 3", 15*time.Second, restarted)
+	if c := h.waitChild("trans0", "exited", 15*time.Second, exited); c.Restarts != 0 || c.ReasonString() != "exit 0" || c.Pid != 0 {
+		t.Errorf("transient after exit 0: %s", describeChild(c))
+	}
+	if c := h.waitChild("temp", "exited", 15*time.Second, exited); c.Restarts != 0 || c.ReasonString() != "exit 3" {
+		t.Errorf("temporary after exit 3: %s", describeChild(c))
+	}
+}
+
+func TestSupervisorSignificantExit(t *testing.T) {
+	inst := instance(t)
+	render := counterSpec(inst, "render")
+	render.Restart, render.Significant = Transient, true
+	h := startSupervisor(t, inst, SupervisorOptions{}, render, counterSpec(inst, "sim"), helperSpec("idle", "sleeper"))
+	var pids []int
+	for _, name := range []string{"render", "sim", "idle"} {
+		pids = append(pids, int(h.waitChild(name, "running", 15*time.Second, running).Pid))
+	}
+	c := connectCounter(t, inst+".render")
+	if err := c.Send(Cmd(OpExit, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.result(15 * time.Second); err != nil {
+		t.Fatalf("Run after the significant child exited 0: %v", err)
+	}
+	for _, pid := range pids {
+		if !gone(pid, false) {
+			t.Errorf("pid %d still there after Run returned", pid)
+		}
+	}
+	if segs := segments(inst); len(segs) > 0 {
+		t.Errorf("segments left: %v", segs)
+	}
+	want := map[string]ChildState{"render": ChildExited, "sim": ChildStopped, "idle": ChildStopped}
+	for _, st := range h.s.Status() {
+		if st.State != want[st.NameString()] || st.Pid != 0 {
+			t.Errorf("after Run: %s", describeChild(st))
+		}
+	}
+}
+
+// connectStatus connects to a supervisor's status channel and waits until
+// its frame satisfies cond.
+func waitStatus(t *testing.T, inst, what string, cond func(f *Frame[SupMeta, ChildStatus]) bool) Frame[SupMeta, ChildStatus] {
+	t.Helper()
+	var c *Client[SupMeta, ChildStatus]
+	proctest.Eventually(t, 15*time.Second, "status channel exists", func() bool {
+		var err error
+		c, err = Connect(StatusChannel(inst), StatusSlice)
+		return err == nil
+	})
+	defer c.Close()
+	var f Frame[SupMeta, ChildStatus]
+	proctest.Eventually(t, 15*time.Second, what, func() bool { return c.Read(&f) == nil && cond(&f) })
+	return f
+}
+
+func allRunning(f *Frame[SupMeta, ChildStatus]) bool {
+	for _, c := range f.Items {
+		if !running(c) {
+			return false
+		}
+	}
+	return len(f.Items) > 0
+}
+
+func TestSupervisorStatusSlice(t *testing.T) {
+	inst := instance(t)
+	render := counterSpec(inst, "render")
+	render.Restart, render.Significant = Transient, true
+	h := startSupervisor(t, inst, SupervisorOptions{StatusEvery: 20 * time.Millisecond}, render, helperSpec("idle", "sleeper"))
+	f := waitStatus(t, inst, "children running, render ticking", func(f *Frame[SupMeta, ChildStatus]) bool {
+		return allRunning(f) && f.Items[0].Tick > 0
+	})
+	if f.Meta.Pid != uint32(os.Getpid()) || f.Meta.Children != 2 || f.Meta.Stopping != 0 || f.Meta.Started == 0 || f.Count != 2 {
+		t.Errorf("meta %+v count %d", f.Meta, f.Count)
+	}
+	r, i := f.Items[0], f.Items[1]
+	if r.NameString() != "render" || i.NameString() != "idle" {
+		t.Fatalf("names %q %q", r.NameString(), i.NameString())
+	}
+	if !r.Significant() || r.Flags&FlagChannel == 0 || Restart(r.Policy) != Transient || r.Pid == 0 ||
+		r.TickAge < 0 || r.TickMono == 0 || r.Uptime <= 0 || r.Started == 0 || r.ExitCode != -1 {
+		t.Errorf("render: %+v", r)
+	}
+	if i.Significant() || i.Flags&FlagChannel != 0 || i.TickAge != -1 || i.Tick != 0 {
+		t.Errorf("idle: %+v", i)
+	}
+	// A second supervisor of the instance is refused before it starts anything.
+	s2, err := NewSupervisor(SupervisorOptions{Instance: inst}, helperSpec("idle", "sleeper"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Run(context.Background()); !errors.Is(err, venom.ErrBusy) {
+		t.Errorf("second supervisor: %v, want ErrBusy", err)
+	}
+	if st := h.child("idle"); !running(st) {
+		t.Errorf("first supervisor's child after the second one: %s", describeChild(st))
+	}
+}
+
+// supervisorProc starts a supervisor in a helper process and waits until
+// both its children run; it returns the children's pids.
+func supervisorProc(t *testing.T, inst string) (*proctest.Proc, []int) {
+	p := proctest.StartCmd(t, quick(proctest.Command("supervisor", inst)))
+	f := waitStatus(t, inst, "both children running", allRunning)
+	if f.Meta.Pid != uint32(p.Pid()) || len(f.Items) != 2 {
+		t.Fatalf("status meta %+v, %d items; supervisor pid %d", f.Meta, len(f.Items), p.Pid())
+	}
+	var pids []int
+	for _, c := range f.Items {
+		pids = append(pids, int(c.Pid))
+	}
+	return p, pids
+}
+
+func TestSupervisorKilledTakesChildren(t *testing.T) {
+	inst := instance(t)
+	p, pids := supervisorProc(t, inst)
+	p.Kill(t)
+	// Pdeathsig: each child gets SIGKILL. Orphans are reaped by init,
+	// which in a container may not: a zombie is dead enough.
+	proctest.Eventually(t, 10*time.Second, fmt.Sprintf("children %v gone", pids), func() bool {
+		for _, pid := range pids {
+			if !gone(pid, true) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestSupervisorGracefulStop(t *testing.T) {
+	inst := instance(t)
+	p, pids := supervisorProc(t, inst)
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.Wait(t, 15*time.Second) // fails unless it exits 0
+	for _, pid := range pids {
+		if !gone(pid, false) {
+			t.Errorf("child pid %d still there after the supervisor exited", pid)
+		}
+	}
+	if segs := segments(inst); len(segs) > 0 {
+		t.Errorf("segments left: %v", segs)
+	}
+}
+
+func TestNewSupervisorRefuses(t *testing.T) {
+	ok := helperSpec("ok", "sleeper")
+	for name, tc := range map[string]struct {
+		o     SupervisorOptions
+		specs []ChildSpec
+	}{
+		"no instance":   {SupervisorOptions{}, []ChildSpec{ok}},
+		"bad instance":  {SupervisorOptions{Instance: "a/b"}, []ChildSpec{ok}},
+		"no children":   {SupervisorOptions{Instance: "x"}, nil},
+		"long name":     {SupervisorOptions{Instance: "x"}, []ChildSpec{{Name: "sixteen-bytes-xx", Command: ok.Command}}},
+		"no command":    {SupervisorOptions{Instance: "x"}, []ChildSpec{{Name: "a"}}},
+		"twice":         {SupervisorOptions{Instance: "x"}, []ChildSpec{ok, ok}},
+		"bad channel":   {SupervisorOptions{Instance: "x"}, []ChildSpec{{Name: "a", Command: ok.Command, Channel: "a b"}}},
+		"sup channel":   {SupervisorOptions{Instance: "x"}, []ChildSpec{{Name: "a", Command: ok.Command, Channel: "x.sup"}}},
+		"bad policy":    {SupervisorOptions{Instance: "x"}, []ChildSpec{{Name: "a", Command: ok.Command, Restart: 7}}},
+		"negative wait": {SupervisorOptions{Instance: "x", BackoffMin: -1}, []ChildSpec{ok}},
+	} {
+		if _, err := NewSupervisor(tc.o, tc.specs...); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestPeekHeader(t *testing.T) {
+	buf := make([]byte, counterSlice.Size(1))
+	n, err := counterSlice.Encode(buf, Header{Tick: 42, Mono: 7}, &counterMeta{}, []counterItem{{Value: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := PeekHeader(buf[:n])
+	if err != nil || h.Tick != 42 || h.Mono != 7 || h.Count != 1 || h.Schema != counterSlice.Schema() {
+		t.Fatalf("PeekHeader: %+v %v", h, err)
+	}
+	if _, err := PeekHeader(buf[:HeaderSize-1]); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("short: %v, want ErrCorrupt", err)
+	}
+}
+
+func TestSupervisorCommandNotFound(t *testing.T) {
+	inst := instance(t)
+	missing := ChildSpec{Name: "missing", Command: func() *exec.Cmd { return exec.Command("/nonexistent/venomrt-child") }}
+	h := startSupervisor(t, inst, SupervisorOptions{BackoffMin: time.Millisecond, FailureThreshold: 2}, missing, helperSpec("idle", "sleeper"))
+	m := h.waitChild("missing", "failed", 15*time.Second, func(c ChildStatus) bool { return c.State == ChildFailed })
+	if m.Restarts != 2 || !strings.HasPrefix(m.ReasonString(), "start: ") {
+		t.Errorf("%s, want two restarts and a reason \"start: ...\"", describeChild(m))
+	}
+	h.waitChild("idle", "running", 15*time.Second, running)
+}
