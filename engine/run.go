@@ -174,7 +174,11 @@ func (l *loop[M, T]) tick() error {
 	l.h.SimTime += int64(l.dt)
 	if l.slow.ticks > 0 {
 		l.slow.ticks--
-		time.Sleep(l.slow.d) // the fault is a slow tick: sleeping is the point
+		// The fault is a slow tick, not a hung one: sleep, but beat.
+		for left := l.slow.d; left > 0; left -= 100 * time.Millisecond {
+			time.Sleep(min(left, 100*time.Millisecond))
+			l.d.Beat()
+		}
 	}
 	l.h.StepNanos = uint64(time.Since(start))
 	if l.dieNext {

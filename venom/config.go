@@ -42,7 +42,7 @@ const (
 	DefaultRespSize   = 4 << 10
 	DefaultMaxClients = 16
 	DefaultPerm       = 0o600
-	DefaultSpinFor    = 10 * time.Microsecond
+	DefaultSpinFor    = 50 * time.Microsecond
 )
 
 // Limits on a Config; a value outside them is refused by Create, and a
@@ -68,7 +68,8 @@ type Config struct {
 	MaxClients int         // default 16
 	Perm       os.FileMode // default 0600
 	Wait       WaitPolicy  // Hybrid by default
-	// SpinFor is how long Hybrid spins before it sleeps (default 10µs).
+	// SpinFor is how long Hybrid spins before it sleeps (default 50µs:
+	// longer than a futex wake-up takes on a busy 2-core VM).
 	SpinFor time.Duration
 	// CommitOnPublish makes the lanes' positions in shared memory advance
 	// only at the next Publish: a daemon that dies after Poll handed it

@@ -370,7 +370,7 @@ func (s *Shell) daemonAlive(quick bool) error {
 	return nil
 }
 
-// Daemon describes the segment's owner as the header tells it.
+// DaemonInfo describes the segment's owner as the header tells it.
 type DaemonInfo struct {
 	Pid       int    // owner pid (0 when closed)
 	Epoch     uint64 // bumped by every daemon that creates or adopts

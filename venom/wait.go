@@ -95,7 +95,9 @@ func (w waiter) wait(word, sleeping *atomic.Uint32, ready func() bool, slice tim
 
 // wake is the other side of wait: call it after publishing the update.
 func wake(word, sleeping *atomic.Uint32) {
-	if sleeping.Load() != 0 {
+	// Swap lowers the flag, so of many wakers before the sleeper runs
+	// again only the first makes the system call.
+	if sleeping.Load() != 0 && sleeping.Swap(0) != 0 {
 		word.Add(1)
 		futexWake(word)
 	}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/procs/ai"
+	"github.com/venomrt/venomrt/procs/physics"
+	"github.com/venomrt/venomrt/venom"
+)
+
+// gameFlags are the flags of run and proc: run passes them on to its
+// children.
+type gameFlags struct {
+	instance string
+	bodies   int
+	agents   int
+	seed     uint64
+	fresh    bool
+	headless bool
+	duration time.Duration
+}
+
+func (g *gameFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.instance, "instance", "venomrt", "game instance: every channel is named <instance>.<child>")
+	fs.IntVar(&g.bodies, "bodies", 2000, "bodies in a fresh physics world")
+	fs.IntVar(&g.agents, "agents", 200, "agents in a fresh ai world")
+	fs.Uint64Var(&g.seed, "seed", 1, "seed of a fresh world")
+	fs.BoolVar(&g.fresh, "fresh", false, "cold start: ignore snapshots left by a previous run")
+	fs.BoolVar(&g.headless, "headless", false, "no window: print a status line per second")
+}
+
+// childArgs are the flags a child gets from run.
+func (g *gameFlags) childArgs() []string {
+	return []string{"--instance", g.instance, "--bodies", strconv.Itoa(g.bodies), "--agents", strconv.Itoa(g.agents),
+		"--seed", strconv.FormatUint(g.seed, 10)}
+}
+
+func (g *gameFlags) channel(child string) string { return g.instance + "." + child }
+
+func cmdProc(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("proc", flag.ContinueOnError)
+	var g gameFlags
+	g.register(fs)
+	if err := fs.Parse(reorder(args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("proc: want one child name: physics, ai")
+	}
+	name := fs.Arg(0)
+	log = log.With("proc", name, "pid", os.Getpid())
+	switch name {
+	case "physics":
+		if g.bodies < 0 || g.bodies > physics.MaxBodies {
+			return fmt.Errorf("proc physics: --bodies %d, want 0..%d", g.bodies, physics.MaxBodies)
+		}
+		return physics.Run(ctx, g.channel("physics"), g.seed, g.bodies, log)
+	case "ai":
+		if g.agents < 0 || g.agents > ai.MaxAgents {
+			return fmt.Errorf("proc ai: --agents %d, want 0..%d", g.agents, ai.MaxAgents)
+		}
+		return ai.Run(ctx, g.channel("ai"), g.channel("physics"), g.seed, g.agents, log)
+	}
+	return fmt.Errorf("proc: unknown child %q", name)
+}
+
+// children are the specs of the game's processes.
+func (g *gameFlags) children(self string, stderr io.Writer) []engine.ChildSpec {
+	spec := func(name string) engine.ChildSpec {
+		return engine.ChildSpec{
+			Name:    name,
+			Channel: g.channel(name),
+			Restart: engine.Permanent,
+			Command: func() *exec.Cmd {
+				cmd := exec.Command(self, append([]string{"proc", name}, g.childArgs()...)...)
+				cmd.Stderr = stderr
+				return cmd
+			},
+		}
+	}
+	return []engine.ChildSpec{spec("physics"), spec("ai")}
+}
+
+func cmdRun(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var g gameFlags
+	g.register(fs)
+	fs.DurationVar(&g.duration, "duration", 0, "stop after this long (0: until SIGINT or SIGTERM)")
+	if err := fs.Parse(reorder(args)); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if g.fresh {
+		for _, child := range []string{"physics", "ai", "net", "render"} {
+			venom.Remove(g.channel(child))
+		}
+	}
+	if g.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.duration)
+		defer cancel()
+	}
+	sup, err := engine.NewSupervisor(engine.SupervisorOptions{Instance: g.instance, Log: log}, g.children(self, os.Stderr)...)
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go statusLines(sup, stdout, done)
+	err = sup.Run(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// statusLines prints one line per second: per child its state, pid,
+// restarts, tick and snapshot age.
+func statusLines(sup *engine.Supervisor, w io.Writer, done <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			fmt.Fprintln(w, statusLine(sup.Status()))
+		}
+	}
+}
+
+func statusLine(st []engine.ChildStatus) string {
+	var b strings.Builder
+	for i, c := range st {
+		if i > 0 {
+			b.WriteString(" | ")
+		}
+		fmt.Fprintf(&b, "%s %s pid=%d restarts=%d tick=%d age=%s", c.NameString(), c.StateName(), c.Pid, c.Restarts,
+			c.Tick, time.Duration(c.TickAge).Round(time.Millisecond))
+	}
+	return b.String()
+}

@@ -1,0 +1,150 @@
+package ai
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/procs/physics"
+)
+
+// Ops of the ai process's commands.
+const (
+	// OpSpawn spawns an agent: kind, x, y.
+	OpSpawn = engine.OpUser + iota
+	// OpClear removes every agent.
+	OpClear
+	// OpReset starts again from the seed with n agents: [n].
+	OpReset
+)
+
+// Slice is the shape of the ai channel's snapshots.
+var Slice = engine.MustSlice[Params, Agent]()
+
+// Proc is the ai process: agents that read the physics slice every tick,
+// steer, and push bodies through commands to physics.
+type Proc struct {
+	Seed    uint64
+	Agents  int
+	Physics string // the physics channel
+	Log     *slog.Logger
+
+	w       *World
+	phys    *engine.Client[physics.Params, physics.Body]
+	frame   engine.Frame[physics.Params, physics.Body]
+	retry   time.Time // when to try connecting to physics again
+	lastSeq uint64    // physics tick last seen, to tell a stale slice
+	stale   int       // ticks the physics slice has not moved
+}
+
+// Restore resumes from a snapshot, or starts fresh.
+func (p *Proc) Restore(f *engine.Frame[Params, Agent]) error {
+	if f != nil {
+		w, err := Restore(f.Meta, f.Items)
+		if err != nil {
+			return err
+		}
+		p.w = w
+		return nil
+	}
+	return p.fresh(p.Agents)
+}
+
+func (p *Proc) fresh(n int) error {
+	params := DefaultParams()
+	params.Seed, params.RNG = p.Seed, p.Seed
+	w, err := New(params, n)
+	if err != nil {
+		return err
+	}
+	p.w = w
+	return nil
+}
+
+// Handle applies one command.
+func (p *Proc) Handle(c engine.Command) error {
+	switch c.Op {
+	case OpSpawn:
+		if c.Argc < 3 {
+			return fmt.Errorf("%w: spawn wants kind, x, y", engine.ErrBadCommand)
+		}
+		k := Kind(c.Args[0])
+		if float64(k) != c.Args[0] || !k.valid() {
+			return fmt.Errorf("%w: agent kind %v", ErrBadValue, c.Args[0])
+		}
+		return p.w.Spawn(k, float32(c.Args[1]), float32(c.Args[2]))
+	case OpClear:
+		p.w.Clear()
+		return nil
+	case OpReset:
+		n := c.Arg(0, float64(p.Agents))
+		if n < 0 || n > MaxAgents {
+			return fmt.Errorf("%w: reset to %v agents", ErrBadValue, n)
+		}
+		return p.fresh(int(n))
+	}
+	return fmt.Errorf("%w: %d", engine.ErrUnknownOp, c.Op)
+}
+
+// Step reads the newest physics snapshot, steers, and sends the pushes.
+// With physics down it steps on without bodies: agents wander.
+func (p *Proc) Step(dt time.Duration) {
+	bodies := p.readPhysics()
+	for _, push := range p.w.Step(dt.Seconds(), bodies) {
+		if p.phys == nil {
+			break
+		}
+		// A full lane (physics down for long) drops pushes: they are
+		// steering, not input, and the next tick makes new ones.
+		p.phys.Send(engine.Cmd(physics.OpImpulse, float64(push.BodyID), float64(push.DX), float64(push.DY)))
+	}
+}
+
+func (p *Proc) readPhysics() []physics.Body {
+	if p.phys == nil {
+		if time.Now().Before(p.retry) || p.Physics == "" {
+			return nil
+		}
+		c, err := engine.Connect(p.Physics, physics.Slice)
+		if err != nil {
+			p.retry = time.Now().Add(500 * time.Millisecond)
+			return nil
+		}
+		p.phys = c
+	}
+	if err := p.phys.Read(&p.frame); err != nil {
+		return nil
+	}
+	if p.frame.Tick == p.lastSeq {
+		// Physics publishes at 60 Hz and we tick at 30: a slice that has
+		// not moved for a second is a process that is down.
+		if p.stale++; p.stale > 30 {
+			return nil
+		}
+	} else {
+		p.lastSeq, p.stale = p.frame.Tick, 0
+	}
+	return p.frame.Items
+}
+
+// Snapshot publishes the params and every agent.
+func (p *Proc) Snapshot(m *Params, items []Agent) []Agent {
+	*m = p.w.Params()
+	return append(items, p.w.Agents()...)
+}
+
+// Close lets go of the physics channel.
+func (p *Proc) Close() {
+	if p.phys != nil {
+		p.phys.Close()
+	}
+}
+
+// Run runs the ai process on channel until ctx ends.
+func Run(ctx context.Context, channel, physicsChannel string, seed uint64, agents int, log *slog.Logger) error {
+	p := &Proc{Seed: seed, Agents: agents, Physics: physicsChannel, Log: log}
+	defer p.Close()
+	return engine.Run(ctx, Slice, p, engine.Options{Channel: channel, Rate: 30, DataSize: Slice.Size(MaxAgents), Log: log})
+}

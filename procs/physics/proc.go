@@ -1,0 +1,138 @@
+package physics
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/venomrt/venomrt/engine"
+)
+
+// Ops of the physics process's commands.
+const (
+	// OpSpawn spawns one body: x, y [, vx, vy, r].
+	OpSpawn = engine.OpUser + iota
+	// OpSpawnBurst spawns n random bodies around x, y: x, y, n.
+	OpSpawnBurst
+	// OpImpulse pushes a body: id, dx, dy.
+	OpImpulse
+	// OpExplode pushes every body near x, y away: x, y, radius, strength.
+	OpExplode
+	// OpClear removes every body.
+	OpClear
+	// OpGravity sets gravity: gx, gy.
+	OpGravity
+	// OpReset starts the world again from its seed with n bodies: [n].
+	OpReset
+)
+
+// Slice is the shape of the physics channel's snapshots.
+var Slice = engine.MustSlice[Params, Body]()
+
+// DataSize is the snapshot buffer the physics channel needs: MaxBodies.
+var DataSize = Slice.Size(MaxBodies)
+
+// Proc is the physics process: an engine.Proc over a World.
+type Proc struct {
+	Seed   uint64 // seed of a fresh world
+	Bodies int    // bodies of a fresh world
+	w      *World
+}
+
+// Restore resumes from a snapshot, or starts a fresh world.
+func (p *Proc) Restore(f *engine.Frame[Params, Body]) error {
+	if f != nil {
+		w, err := Restore(f.Meta, f.Items)
+		if err != nil {
+			return err
+		}
+		p.w = w
+		return nil
+	}
+	return p.fresh(p.Bodies)
+}
+
+func (p *Proc) fresh(n int) error {
+	params := DefaultParams()
+	params.Seed, params.RNG = p.Seed, p.Seed
+	w, err := New(params, n)
+	if err != nil {
+		return err
+	}
+	p.w = w
+	return nil
+}
+
+// Handle applies one command.
+func (p *Proc) Handle(c engine.Command) error {
+	a := func(i int) float32 { return float32(c.Arg(i, 0)) }
+	need := func(n int) error {
+		if c.Argc < n {
+			return fmt.Errorf("%w: op %d wants %d arguments, got %d", engine.ErrBadCommand, c.Op, n, c.Argc)
+		}
+		return nil
+	}
+	switch c.Op {
+	case OpSpawn:
+		if err := need(2); err != nil {
+			return err
+		}
+		return p.w.Spawn(a(0), a(1), a(2), a(3), float32(c.Arg(4, 8)))
+	case OpSpawnBurst:
+		if err := need(3); err != nil {
+			return err
+		}
+		n := c.Args[2]
+		if n < 1 || n > MaxBurst {
+			return fmt.Errorf("%w: burst of %v bodies", ErrBadValue, n)
+		}
+		return p.w.SpawnBurst(a(0), a(1), int(n))
+	case OpImpulse:
+		if err := need(3); err != nil {
+			return err
+		}
+		if c.Args[0] < 0 || c.Args[0] > 1<<32-1 {
+			return fmt.Errorf("%w: body id %v", ErrBadValue, c.Args[0])
+		}
+		return p.w.Impulse(uint32(c.Args[0]), a(1), a(2))
+	case OpExplode:
+		if err := need(4); err != nil {
+			return err
+		}
+		return p.w.Explode(a(0), a(1), a(2), a(3))
+	case OpClear:
+		p.w.Clear()
+		return nil
+	case OpGravity:
+		if err := need(2); err != nil {
+			return err
+		}
+		return p.w.SetGravity(a(0), a(1))
+	case OpReset:
+		n := c.Arg(0, float64(p.Bodies))
+		if n < 0 || n > MaxBodies {
+			return fmt.Errorf("%w: reset to %v bodies", ErrBadValue, n)
+		}
+		return p.fresh(int(n))
+	}
+	return fmt.Errorf("%w: %d", engine.ErrUnknownOp, c.Op)
+}
+
+// Step advances the world.
+func (p *Proc) Step(dt time.Duration) { p.w.Step(dt.Seconds()) }
+
+// Snapshot publishes the params and every body.
+func (p *Proc) Snapshot(m *Params, items []Body) []Body {
+	*m = p.w.Params()
+	return append(items, p.w.Bodies()...)
+}
+
+// World is the simulation, for tests and benchmarks.
+func (p *Proc) World() *World { return p.w }
+
+// Run runs the physics process on channel until ctx ends.
+func Run(ctx context.Context, channel string, seed uint64, bodies int, log *slog.Logger) error {
+	p := &Proc{Seed: seed, Bodies: bodies}
+	return engine.Run(ctx, Slice, p, engine.Options{Channel: channel, Rate: 60, DataSize: DataSize, Log: log})
+}
