@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/internal/proctest"
+	"github.com/venomrt/venomrt/procs/physics"
+	"github.com/venomrt/venomrt/venom"
+)
+
+// The supervisor re-executes its own binary to start children; in tests
+// that binary is the test binary, which then acts as the supervisor.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-test.") {
+		main()
+		return
+	}
+	proctest.Main(m, proctest.Helpers{})
+}
+
+// startGame runs "supervisor run" as a child process of the test.
+func startGame(t *testing.T, extra ...string) (*proctest.Proc, string) {
+	t.Helper()
+	inst := proctest.Name(t)
+	t.Cleanup(func() { removeInstance(inst) })
+	cmd := proctest.Command("", "")
+	cmd.Args = append([]string{os.Args[0], "run", "--headless", "--instance", inst, "--bodies", "300", "--agents", "20", "--duration", "2m"}, extra...)
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	return proctest.StartCmd(t, cmd), inst
+}
+
+func removeInstance(inst string) {
+	names, _ := venom.List()
+	for _, n := range names {
+		if strings.HasPrefix(n, inst+".") {
+			venom.Remove(n)
+		}
+	}
+}
+
+func physicsClient(t *testing.T, inst string) *engine.Client[physics.Params, physics.Body] {
+	t.Helper()
+	var c *engine.Client[physics.Params, physics.Body]
+	proctest.Eventually(t, 20*time.Second, "physics channel", func() bool {
+		var err error
+		c, err = engine.Connect(inst+".physics", physics.Slice)
+		return err == nil
+	})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func readPhysics(t *testing.T, c *engine.Client[physics.Params, physics.Body], what string, cond func(f *engine.Frame[physics.Params, physics.Body]) bool) engine.Frame[physics.Params, physics.Body] {
+	t.Helper()
+	var f engine.Frame[physics.Params, physics.Body]
+	proctest.Eventually(t, 20*time.Second, what, func() bool { return c.Read(&f) == nil && cond(&f) })
+	return f
+}
+
+func ownerPid(t *testing.T, ch string) int {
+	t.Helper()
+	info, err := venom.Inspect(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Daemon.Pid
+}
+
+func gone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestPhysicsKilledResumesWithInputs(t *testing.T) {
+	game, inst := startGame(t)
+	c := physicsClient(t, inst)
+	before := readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > 30 })
+	pid := ownerPid(t, inst+".physics")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 5*time.Second, "physics dead", func() bool { return gone(pid) })
+	var last engine.Frame[physics.Params, physics.Body]
+	if err := c.Read(&last); err != nil {
+		t.Fatalf("Read while physics is down: %v", err)
+	}
+	for i := 0; i < 10; i++ {
+		if err := c.Send(engine.Cmd(physics.OpSpawn, float64(100+50*i), 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := readPhysics(t, c, "physics restarted with the spawns", func(f *engine.Frame[physics.Params, physics.Body]) bool {
+		return f.Epoch > last.Epoch && f.Applied >= last.Applied+10
+	})
+	if got, want := len(after.Items), len(last.Items)+10; got != want {
+		t.Fatalf("bodies after restart %d, want %d (%d before the kill + 10 spawned while down)", got, want, len(last.Items))
+	}
+	if after.Tick < last.Tick || last.Tick < before.Tick {
+		t.Fatalf("ticks %d → %d → %d: want them to continue", before.Tick, last.Tick, after.Tick)
+	}
+	if newPid := ownerPid(t, inst+".physics"); newPid == pid || newPid == 0 {
+		t.Fatalf("physics pid %d after restart (was %d)", newPid, pid)
+	}
+	_ = game
+}
+
+func TestPhysicsStoppedIsRestarted(t *testing.T) {
+	_, inst := startGame(t)
+	c := physicsClient(t, inst)
+	readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > 10 })
+	pid := ownerPid(t, inst+".physics")
+	syscall.Kill(pid, syscall.SIGSTOP)
+	start := time.Now()
+	proctest.Eventually(t, 10*time.Second, "a new physics process", func() bool {
+		info, err := venom.Inspect(inst + ".physics")
+		return err == nil && info.Daemon.Pid != pid && info.Owned
+	})
+	t.Logf("hung physics replaced after %v", time.Since(start).Round(time.Millisecond))
+	proctest.Eventually(t, 5*time.Second, "stopped physics killed", func() bool { return gone(pid) })
+}
+
+func TestGracefulStopLeavesNothing(t *testing.T) {
+	game, inst := startGame(t)
+	c := physicsClient(t, inst)
+	readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > 5 })
+	pids := []int{ownerPid(t, inst+".physics"), ownerPid(t, inst+".ai")}
+	game.Expect(t, `physics running pid=\d+`, 10*time.Second)
+	game.Cmd.Process.Signal(syscall.SIGTERM)
+	game.Wait(t, 20*time.Second)
+	for _, pid := range pids {
+		proctest.Eventually(t, 5*time.Second, "child gone", func() bool { return gone(pid) })
+	}
+	names, _ := venom.List()
+	for _, n := range names {
+		if strings.HasPrefix(n, inst+".") {
+			t.Errorf("segment %s left behind", n)
+		}
+	}
+}
+
+func TestSupervisorKilledTakesChildren(t *testing.T) {
+	game, inst := startGame(t)
+	c := physicsClient(t, inst)
+	readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > 5 })
+	pids := []int{ownerPid(t, inst+".physics"), ownerPid(t, inst+".ai")}
+	game.Kill(t)
+	for _, pid := range pids {
+		proctest.Eventually(t, 5*time.Second, "child of a killed supervisor gone", func() bool { return gone(pid) })
+	}
+}
+
+func TestToolsLsRmFault(t *testing.T) {
+	_, inst := startGame(t)
+	c := physicsClient(t, inst)
+	readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > 5 })
+	var out, errOut bytes.Buffer
+	if err := run([]string{"ls"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), inst+".physics") || !strings.Contains(out.String(), "alive") {
+		t.Fatalf("ls:\n%s", out.String())
+	}
+	pid := ownerPid(t, inst+".physics")
+	out.Reset()
+	if err := run([]string{"fault", "physics", "exit", "--code", "3", "--instance", inst}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 10*time.Second, "physics restarted after the exit fault", func() bool {
+		info, err := venom.Inspect(inst + ".physics")
+		return err == nil && info.Daemon.Pid != pid && info.Owned
+	})
+	if err := run([]string{"fault", "physics", "bogus", "--instance", inst}, &out, &errOut); err == nil {
+		t.Fatal("unknown fault kind accepted")
+	}
+	// A dead segment is stale; a live one is not.
+	dead := inst + ".stale"
+	d, err := venom.Create(dead, venom.Config{DataSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	out.Reset()
+	if err := run([]string{"rm", "--stale"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "removed "+dead) || strings.Contains(out.String(), inst+".physics") {
+		t.Fatalf("rm --stale:\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join("/dev/shm", "venom."+inst+".physics")); err != nil {
+		t.Fatalf("rm --stale removed a live segment: %v", err)
+	}
+}
