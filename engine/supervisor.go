@@ -51,6 +51,9 @@ const (
 
 	DefaultBackoffMin       = 50 * time.Millisecond
 	DefaultBackoffMax       = 5 * time.Second
+	// StableAfter is how long a child must have run for its next failure
+	// not to count as consecutive: backoff starts again from BackoffMin.
+	StableAfter = time.Second
 	DefaultFailureThreshold = 5
 	DefaultFailureDecay     = 30 * time.Second
 	DefaultStatusEvery      = 100 * time.Millisecond
@@ -102,7 +105,7 @@ type SupervisorOptions struct {
 	Instance string
 	// Restarts are delayed by BackoffMin (default 50ms), doubled for every
 	// further consecutive failure up to BackoffMax (default 5s), ±20%
-	// jitter. A child that ran for BackoffMax is no longer failing
+	// jitter. A child that ran for StableAfter is no longer failing
 	// consecutively.
 	BackoffMin, BackoffMax time.Duration
 	// Every restart adds 1 to the child's failure score, which halves

@@ -365,8 +365,10 @@ func (s *Supervisor) exited(ev exitEvent, now time.Time) (stop bool) {
 		k.state, k.reason, k.exitCode = ChildExited, desc, code
 		return true
 	}
-	if !k.running.IsZero() && now.Sub(k.running) >= s.o.BackoffMax {
-		k.consec = 0 // it ran long enough: not a consecutive failure
+	if !k.running.IsZero() && now.Sub(k.running) >= StableAfter {
+		// It ran long enough to count as recovered: the next restart is
+		// quick again. Crashing often still raises the failure score.
+		k.consec = 0
 	}
 	s.ended(k, now, code, desc, clean)
 	return false

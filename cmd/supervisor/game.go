@@ -29,6 +29,9 @@ type gameFlags struct {
 	fresh    bool
 	headless bool
 	duration time.Duration
+	// Supervisor policy, run only.
+	failureThreshold float64
+	failureDecay     time.Duration
 }
 
 func (g *gameFlags) register(fs *flag.FlagSet) {
@@ -97,6 +100,8 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	var g gameFlags
 	g.register(fs)
 	fs.DurationVar(&g.duration, "duration", 0, "stop after this long (0: until SIGINT or SIGTERM)")
+	fs.Float64Var(&g.failureThreshold, "failure-threshold", engine.DefaultFailureThreshold, "failure score above which a child is failed")
+	fs.DurationVar(&g.failureDecay, "failure-decay", engine.DefaultFailureDecay, "half-life of a child's failure score")
 	if err := fs.Parse(reorder(args)); err != nil {
 		return err
 	}
@@ -114,7 +119,9 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 		ctx, cancel = context.WithTimeout(ctx, g.duration)
 		defer cancel()
 	}
-	sup, err := engine.NewSupervisor(engine.SupervisorOptions{Instance: g.instance, Log: log}, g.children(self, os.Stderr)...)
+	sup, err := engine.NewSupervisor(engine.SupervisorOptions{
+		Instance: g.instance, Log: log, FailureThreshold: g.failureThreshold, FailureDecay: g.failureDecay,
+	}, g.children(self, os.Stderr)...)
 	if err != nil {
 		return err
 	}

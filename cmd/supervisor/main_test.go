@@ -29,6 +29,11 @@ func TestMain(m *testing.M) {
 // startGame runs "supervisor run" as a child process of the test.
 func startGame(t *testing.T, extra ...string) (*proctest.Proc, string) {
 	t.Helper()
+	return startGameB(t, extra...)
+}
+
+func startGameB(t testing.TB, extra ...string) (*proctest.Proc, string) {
+	t.Helper()
 	inst := proctest.Name(t)
 	t.Cleanup(func() { removeInstance(inst) })
 	cmd := proctest.Command("", "")
