@@ -17,13 +17,9 @@ FUZZPKG   ?= ./venom/
 FUZZTIME  ?= 30s
 ARGS      ?=
 
-# Xvfb's default screen is 8-bit; GL needs a 24-bit visual.
-XVFB := $(shell command -v xvfb-run 2>/dev/null)
-ifneq ($(XVFB),)
-  XRUN := xvfb-run -a -s "-screen 0 1280x720x24"
-else
-  XRUN :=
-endif
+# Xvfb's default screen is 8-bit; GL needs a 24-bit visual. Looked up when
+# the recipe runs, after deps has installed it.
+XRUN = $$(command -v xvfb-run >/dev/null && echo 'xvfb-run -a -s "-screen 0 1280x720x24"')
 
 .PHONY: all deps vet test bench run fuzz
 
@@ -38,7 +34,7 @@ vet:
 
 test: deps
 	$(GO) vet ./...
-	$(XRUN) $(GO) test -race -count=1 -timeout 20m ./...
+	$(XRUN) $(GO) test -race -count=1 -p 1 -timeout 20m ./...
 	$(GO) vet -tags headless ./...
 	CGO_ENABLED=0 $(GO) build -tags headless -o /dev/null ./cmd/supervisor
 
