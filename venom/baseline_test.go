@@ -74,7 +74,7 @@ func benchHelperUnixEcho(args []string) error {
 func benchUnixEchoClient(b *testing.B, size int) benchRoundTrip {
 	path := filepath.Join(b.TempDir(), "echo.sock")
 	p := startProc(b, "bench-unix-echo", path, strconv.Itoa(size))
-	p.expect(b, `^ready$`, 30*time.Second)
+	p.Expect(b, `^ready$`, 30*time.Second)
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		b.Fatal(err)
@@ -108,7 +108,7 @@ func benchPipeEchoClient(b *testing.B, size int) benchRoundTrip {
 		b.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "VENOM_HELPER=bench-pipe-echo", "VENOM_ARGS="+strconv.Itoa(size))
+	cmd.Env = append(os.Environ(), "PROCTEST_HELPER=bench-pipe-echo", "PROCTEST_ARGS="+strconv.Itoa(size))
 	cmd.ExtraFiles = []*os.File{toR, fromW} // fds 3 and 4
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -206,7 +206,7 @@ func benchHelperGRPCEcho(args []string) error {
 func benchGRPCEchoClient(b *testing.B) benchRoundTrip {
 	path := filepath.Join(b.TempDir(), "grpc.sock")
 	p := startProc(b, "bench-grpc-echo", path)
-	p.expect(b, `^ready$`, 30*time.Second)
+	p.Expect(b, `^ready$`, 30*time.Second)
 	conn, err := grpc.NewClient("unix://"+path,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(benchRawCodec{})))
@@ -286,7 +286,7 @@ func benchUnixFloodRate(b *testing.B, size, procs int) float64 {
 		conns[i] = c
 	}
 	for _, p := range ps {
-		p.expect(b, `^ready$`, 30*time.Second)
+		p.Expect(b, `^ready$`, 30*time.Second)
 	}
 	counts, errs := make([]int, procs), make([]error, procs)
 	var wg sync.WaitGroup
@@ -331,7 +331,7 @@ func benchUnixFloodRate(b *testing.B, size, procs int) float64 {
 		b.Fatalf("received %d of %d frames", total, b.N)
 	}
 	for _, p := range ps {
-		p.wait(b, 30*time.Second)
+		p.Wait(b, 30*time.Second)
 	}
 	rate := float64(b.N) / b.Elapsed().Seconds()
 	b.ReportMetric(rate, "cmds/s")

@@ -294,7 +294,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 func benchVenomEchoClient(b *testing.B, w WaitPolicy, spin time.Duration) benchRoundTrip {
 	name := chanName(b)
 	p := startProc(b, "bench-echo-daemon", name, w.String(), spin.String())
-	p.expect(b, `^ready$`, 30*time.Second)
+	p.Expect(b, `^ready$`, 30*time.Second)
 	s, err := Connect(name, WithWait(w), WithSpin(spin))
 	if err != nil {
 		b.Fatal(err)
@@ -373,16 +373,15 @@ func benchVenomFloodRate(b *testing.B, size, procs int) float64 {
 		ps[i] = startProc(b, "bench-send-client", name, strconv.Itoa(size), strconv.Itoa(n))
 	}
 	for _, p := range ps {
-		p.expect(b, `^ready$`, 30*time.Second)
+		p.Expect(b, `^ready$`, 30*time.Second)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	failed := make(chan error, 1)
 	go func() { // a client that fails ends the benchmark
 		for _, p := range ps {
-			<-p.done
-			if p.err != nil {
-				failed <- fmt.Errorf("client pid %d: %v", p.cmd.Process.Pid, p.err)
+			if err := p.Err(); err != nil {
+				failed <- fmt.Errorf("client pid %d: %v", p.Pid(), err)
 				cancel()
 				return
 			}
@@ -415,7 +414,7 @@ func benchVenomFloodRate(b *testing.B, size, procs int) float64 {
 		b.Fatalf("%d commands of the wrong size", bad)
 	}
 	for _, p := range ps {
-		p.wait(b, 30*time.Second)
+		p.Wait(b, 30*time.Second)
 	}
 	rate := float64(b.N) / b.Elapsed().Seconds()
 	b.ReportMetric(rate, "cmds/s")
@@ -460,7 +459,7 @@ func BenchmarkRead(b *testing.B) {
 		b.Run("venom-"+rs.label, func(b *testing.B) {
 			name := chanName(b)
 			p := startProc(b, "bench-publisher", name, strconv.Itoa(size), strconv.Itoa(benchPublishHz))
-			p.expect(b, `^ready$`, 30*time.Second)
+			p.Expect(b, `^ready$`, 30*time.Second)
 			s, err := Connect(name)
 			if err != nil {
 				b.Fatal(err)

@@ -207,28 +207,28 @@ func helperCrashyDaemon(args []string) error {
 func TestNoTornReads(t *testing.T) {
 	name := chanName(t)
 	w := startProc(t, "writer", name)
-	w.expect(t, "ready", 10*time.Second)
+	w.Expect(t, "ready", 10*time.Second)
 	readers := []*proc{startProc(t, "reader", name, "1500"), startProc(t, "reader", name, "1500")}
 	for _, r := range readers {
-		m := r.expect(t, `reads=(\d+) torn=(\d+) distinct=(\d+)`, 30*time.Second)
+		m := r.Expect(t, `reads=(\d+) torn=(\d+) distinct=(\d+)`, 30*time.Second)
 		if m[2] != "0" || atoi(m[1]) == 0 || atoi(m[3]) < 2 {
 			t.Fatalf("reader: reads=%s torn=%s distinct=%s", m[1], m[2], m[3])
 		}
 		t.Logf("reads=%s torn=%s distinct snapshots=%s", m[1], m[2], m[3])
-		r.wait(t, 10*time.Second)
+		r.Wait(t, 10*time.Second)
 	}
 }
 
 func TestRequestsFromSeveralProcesses(t *testing.T) {
 	name := chanName(t)
-	startProc(t, "echo-daemon", name).expect(t, "ready", 10*time.Second)
+	startProc(t, "echo-daemon", name).Expect(t, "ready", 10*time.Second)
 	var clients []*proc
 	for i := 0; i < 3; i++ {
 		clients = append(clients, startProc(t, "requester", name, fmt.Sprint("c", i), "2000"))
 	}
 	for _, c := range clients {
-		c.expect(t, `^ok 2000$`, 60*time.Second)
-		c.wait(t, 10*time.Second)
+		c.Expect(t, `^ok 2000$`, 60*time.Second)
+		c.Wait(t, 10*time.Second)
 	}
 }
 
@@ -283,7 +283,7 @@ func TestFIFONoLossNoDuplicate(t *testing.T) {
 		ps = append(ps, startProc(t, "flooder", name, fmt.Sprint(i), fmt.Sprint(each), "0"))
 	}
 	for _, p := range ps {
-		p.wait(t, 120*time.Second)
+		p.Wait(t, 120*time.Second)
 	}
 	eventually(t, 30*time.Second, "every command served", func() bool { _, n, _ := c.get(0); return n >= senders*each })
 	for i := uint32(0); i < senders; i++ {
@@ -303,12 +303,12 @@ func TestClientKilledMidFlood(t *testing.T) {
 	c := &counter{next: map[uint32]uint32{}}
 	serve(t, d, c.handle)
 	victim := startProc(t, "flooder", name, "0", "100000000", "0")
-	victim.expect(t, "connected", 10*time.Second)
+	victim.Expect(t, "connected", 10*time.Second)
 	other := startProc(t, "flooder", name, "1", "50000", "60000")
-	other.expect(t, "connected", 10*time.Second)
+	other.Expect(t, "connected", 10*time.Second)
 	eventually(t, 10*time.Second, "victim's commands flowing", func() bool { n, _, _ := c.get(0); return n > 1000 })
-	victim.kill(t)
-	other.expect(t, "done", 60*time.Second)
+	victim.Kill(t)
+	other.Expect(t, "done", 60*time.Second)
 	eventually(t, 10*time.Second, "the other client fully served", func() bool { n, _, _ := c.get(1); return n == 50000 })
 	if _, _, bad := c.get(0); len(bad) > 0 {
 		t.Fatalf("order broken: %v", bad[:min(len(bad), 5)])
@@ -328,7 +328,7 @@ func TestClientKilledMidFlood(t *testing.T) {
 func TestDaemonKilled(t *testing.T) {
 	name := chanName(t)
 	d1 := startProc(t, "crashy-daemon", name)
-	d1.expect(t, `ready epoch=1 adopted=false`, 10*time.Second)
+	d1.Expect(t, `ready epoch=1 adopted=false`, 10*time.Second)
 	s, err := Connect(name, WithDaemonTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -339,11 +339,11 @@ func TestDaemonKilled(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d1.expect(t, "published", 10*time.Second)
+	d1.Expect(t, "published", 10*time.Second)
 	s.Send([]byte("c"))
 	s.Send([]byte("d"))
-	d1.expect(t, "got d", 10*time.Second)
-	d1.kill(t)
+	d1.Expect(t, "got d", 10*time.Second)
+	d1.Kill(t)
 
 	buf := make([]byte, 1024)
 	n, _, err := s.Read(buf)
@@ -363,11 +363,11 @@ func TestDaemonKilled(t *testing.T) {
 	s.Send([]byte("f"))
 
 	d2 := startProc(t, "crashy-daemon", name)
-	d2.expect(t, `ready epoch=2 adopted=true`, 10*time.Second)
+	d2.Expect(t, `ready epoch=2 adopted=true`, 10*time.Second)
 	// c and d were handed out but never published: handed over again,
 	// in order, then the failed request and what was sent meanwhile.
 	for _, want := range []string{"c", "d", "x", "e", "f"} {
-		if m := d2.expect(t, `^got (.*)$`, 10*time.Second); m[1] != want {
+		if m := d2.Expect(t, `^got (.*)$`, 10*time.Second); m[1] != want {
 			t.Fatalf("successor got %q, want %q", m[1], want)
 		}
 	}
@@ -384,13 +384,13 @@ func TestDaemonKilled(t *testing.T) {
 func TestRequestInFlightWhenDaemonRestarts(t *testing.T) {
 	name := chanName(t)
 	d1 := startProc(t, "crashy-daemon", name)
-	d1.expect(t, `ready`, 10*time.Second)
+	d1.Expect(t, `ready`, 10*time.Second)
 	s, err := Connect(name, WithDaemonTimeout(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	d1.kill(t)
+	d1.Kill(t)
 	// The request starts while the dead daemon's heartbeat is still fresh,
 	// so it is queued; then either the client notices the death or the
 	// successor answers first. Neither may look like a plain success.
@@ -399,7 +399,7 @@ func TestRequestInFlightWhenDaemonRestarts(t *testing.T) {
 		_, err := s.Request(ctxFor(t, 10*time.Second), []byte("z"), make([]byte, 64))
 		errc <- err
 	}()
-	startProc(t, "crashy-daemon", name).expect(t, `adopted=true`, 10*time.Second)
+	startProc(t, "crashy-daemon", name).Expect(t, `adopted=true`, 10*time.Second)
 	select {
 	case err := <-errc:
 		if !errors.Is(err, ErrDaemonRestarted) && !errors.Is(err, ErrDaemonGone) {
@@ -424,9 +424,9 @@ func cpuTicks(t *testing.T, pid int) int {
 func TestIdleCostsNoCPU(t *testing.T) {
 	name := chanName(t)
 	dp := startProc(t, "echo-daemon", name)
-	pid := atoi(dp.expect(t, `ready (\d+)`, 10*time.Second)[1])
+	pid := atoi(dp.Expect(t, `ready (\d+)`, 10*time.Second)[1])
 	c := startProc(t, "requester", name, "warm", "100")
-	c.wait(t, 30*time.Second)
+	c.Wait(t, 30*time.Second)
 	const window = time.Second // 100 clock ticks
 	before := cpuTicks(t, pid)
 	time.Sleep(window) // measuring CPU over a fixed window, not waiting for a condition

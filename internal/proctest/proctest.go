@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"os/exec"
@@ -194,7 +195,10 @@ func Name(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("t%d.%s", os.Getpid(), regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))
 	if len(name) > 40 {
-		name = name[:40]
+		// Keep names of long tests with a common prefix apart.
+		h := fnv.New32a()
+		h.Write([]byte(name))
+		name = fmt.Sprintf("%s.%08x", name[:31], h.Sum32())
 	}
 	return name
 }
