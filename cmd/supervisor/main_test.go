@@ -12,6 +12,7 @@ import (
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/internal/proctest"
+	"github.com/venomrt/venomrt/procs/ai"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"
 )
@@ -128,8 +129,22 @@ func TestPhysicsStoppedIsRestarted(t *testing.T) {
 	c := physicsClient(t, inst)
 	readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > 10 })
 	pid := ownerPid(t, inst+".physics")
+	aiC, err := engine.Connect(inst+".ai", ai.Slice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer aiC.Close()
+	var a engine.Frame[ai.Params, ai.Agent]
+	if err := aiC.Read(&a); err != nil {
+		t.Fatal(err)
+	}
 	syscall.Kill(pid, syscall.SIGSTOP)
 	start := time.Now()
+	// ai keeps ticking on the last physics snapshot while physics hangs.
+	aiTick := a.Tick
+	proctest.Eventually(t, 5*time.Second, "ai ticking while physics is stopped", func() bool {
+		return aiC.Read(&a) == nil && a.Tick > aiTick+10 && ownerPid(t, inst+".physics") == pid
+	})
 	proctest.Eventually(t, 10*time.Second, "a new physics process", func() bool {
 		info, err := venom.Inspect(inst + ".physics")
 		return err == nil && info.Daemon.Pid != pid && info.Owned
