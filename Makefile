@@ -17,9 +17,8 @@ FUZZPKG   ?= ./venom/
 FUZZTIME  ?= 30s
 ARGS      ?=
 
-# Xvfb's default screen is 8-bit; GL needs a 24-bit visual. Looked up when
-# the recipe runs, after deps has installed it.
-XRUN = $$(command -v xvfb-run >/dev/null && echo 'xvfb-run -a -s "-screen 0 1280x720x24"')
+# Tests run under Xvfb when it is installed (deps installs it).
+XRUN = ./scripts/xrun.sh
 
 .PHONY: all deps vet test bench run fuzz
 
