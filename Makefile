@@ -40,8 +40,10 @@ test: deps
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime=$(BENCHTIME) ./venom/ ./engine/ ./procs/...
 
+# Ebiten needs an X display as soon as the program starts; without one the
+# supervisor is built with -tags headless (no Ebiten, no cgo).
 run:
-	$(GO) run ./cmd/supervisor run $(if $(DISPLAY),,--headless) $(ARGS)
+	$(GO) run $(if $(DISPLAY),,-tags headless) ./cmd/supervisor run $(if $(DISPLAY),,--headless) $(ARGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^$(FUZZ)$$' -fuzztime $(FUZZTIME) $(FUZZPKG)

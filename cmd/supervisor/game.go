@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/venomrt/venomrt/demo"
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/procs/ai"
 	"github.com/venomrt/venomrt/procs/physics"
@@ -29,6 +30,9 @@ type gameFlags struct {
 	fresh    bool
 	headless bool
 	duration time.Duration
+	// The renderer's screenshot: a PNG written after frames frames.
+	screenshot string
+	frames     int
 	// Supervisor policy, run only.
 	failureThreshold float64
 	failureDecay     time.Duration
@@ -41,12 +45,24 @@ func (g *gameFlags) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&g.seed, "seed", 1, "seed of a fresh world")
 	fs.BoolVar(&g.fresh, "fresh", false, "cold start: ignore snapshots left by a previous run")
 	fs.BoolVar(&g.headless, "headless", false, "no window: print a status line per second")
+	fs.StringVar(&g.screenshot, "screenshot", "", "write a PNG of the screen to this file after --frames frames, then end the game")
+	fs.IntVar(&g.frames, "frames", 0, "end the game after this many rendered frames (with --screenshot: default 60)")
 }
 
 // childArgs are the flags a child gets from run.
 func (g *gameFlags) childArgs() []string {
-	return []string{"--instance", g.instance, "--bodies", strconv.Itoa(g.bodies), "--agents", strconv.Itoa(g.agents),
+	args := []string{"--instance", g.instance, "--bodies", strconv.Itoa(g.bodies), "--agents", strconv.Itoa(g.agents),
 		"--seed", strconv.FormatUint(g.seed, 10)}
+	if g.headless {
+		args = append(args, "--headless")
+	}
+	if g.screenshot != "" {
+		args = append(args, "--screenshot", g.screenshot)
+	}
+	if g.frames > 0 {
+		args = append(args, "--frames", strconv.Itoa(g.frames))
+	}
+	return args
 }
 
 func (g *gameFlags) channel(child string) string { return g.instance + "." + child }
@@ -59,7 +75,7 @@ func cmdProc(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("proc: want one child name: physics, ai")
+		return fmt.Errorf("proc: want one child name: physics, ai, render")
 	}
 	name := fs.Arg(0)
 	log = log.With("proc", name, "pid", os.Getpid())
@@ -74,6 +90,9 @@ func cmdProc(ctx context.Context, args []string, log *slog.Logger) error {
 			return fmt.Errorf("proc ai: --agents %d, want 0..%d", g.agents, ai.MaxAgents)
 		}
 		return ai.Run(ctx, g.channel("ai"), g.channel("physics"), g.seed, g.agents, log)
+	case "render":
+		return demo.Run(ctx, demo.Options{Instance: g.instance, Headless: g.headless, Screenshot: g.screenshot,
+			Frames: g.frames, Log: log, Out: os.Stdout})
 	}
 	return fmt.Errorf("proc: unknown child %q", name)
 }
@@ -92,7 +111,17 @@ func (g *gameFlags) children(self string, stderr io.Writer) []engine.ChildSpec {
 			},
 		}
 	}
-	return []engine.ChildSpec{spec("physics"), spec("ai")}
+	// The renderer: closing its window (exit 0) ends the game; a crash
+	// restarts it. Ebiten under Xvfb can stall a few seconds at start.
+	render := spec("render")
+	render.Restart, render.Significant = engine.Transient, true
+	render.HangTimeout, render.StartTimeout = 5*time.Second, 20*time.Second
+	render.Command = func() *exec.Cmd {
+		cmd := exec.Command(self, append([]string{"proc", "render"}, g.childArgs()...)...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, stderr // its headless status lines
+		return cmd
+	}
+	return []engine.ChildSpec{spec("physics"), spec("ai"), render}
 }
 
 func cmdRun(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {

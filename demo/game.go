@@ -1,0 +1,316 @@
+//go:build !headless
+
+package demo
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hajimehoshi/ebiten/v2"
+	"github.com/hajimehoshi/ebiten/v2/ebitenutil"
+	"github.com/hajimehoshi/ebiten/v2/inpututil"
+
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/procs/ai"
+	"github.com/venomrt/venomrt/procs/physics"
+	"github.com/venomrt/venomrt/venom"
+)
+
+// ScreenWidth and ScreenHeight are the logical screen: the default
+// physics world, 1280×720.
+const (
+	ScreenWidth  = 1280
+	ScreenHeight = 720
+)
+
+// Background is the screen's clear color.
+var Background = color.RGBA{14, 16, 22, 255}
+
+// SpeedColor is the color of a body moving at speed px/s: blue when slow,
+// through cyan, green and yellow, to red when fast. Every such color is
+// strongly saturated; agents and the HUD are not.
+func SpeedColor(speed float32) color.RGBA {
+	stops := [...]color.RGBA{{40, 110, 255, 255}, {0, 210, 230, 255}, {50, 220, 70, 255}, {250, 215, 30, 255}, {255, 50, 40, 255}}
+	t := min(max(float64(speed)/700, 0), 1) * float64(len(stops)-1)
+	i := min(int(t), len(stops)-2)
+	f := t - float64(i)
+	a, b := stops[i], stops[i+1]
+	mix := func(x, y uint8) uint8 { return uint8(float64(x) + (float64(y)-float64(x))*f) }
+	return color.RGBA{mix(a.R, b.R), mix(a.G, b.G), mix(a.B, b.B), 255}
+}
+
+var agentColors = map[ai.Kind]color.RGBA{
+	ai.Seeker:  {245, 245, 245, 255},
+	ai.Fleer:   {245, 215, 225, 255},
+	ai.Flocker: {210, 225, 245, 255},
+}
+
+const discR = 16 // radius of the disc sprite
+
+// Game is the Ebiten game: Update takes input and publishes the
+// renderer's slice, Draw reads every slice and draws it.
+type Game struct {
+	ctx context.Context
+	o   Options
+	r   *Reader
+	pub *publisher
+
+	disc, tri, pixel *ebiten.Image
+	op               ebiten.DrawImageOptions
+
+	frames, updates uint64
+	hud             bool
+	msg             string
+	msgUntil        time.Time
+	done            bool
+	err             error
+}
+
+func newGame(ctx context.Context, o Options, pub *publisher) *Game {
+	g := &Game{ctx: ctx, o: o, r: NewReader(o.Instance), pub: pub, hud: true}
+	g.disc = ebiten.NewImageFromImage(discImage(discR))
+	g.tri = ebiten.NewImageFromImage(triangleImage(16))
+	g.pixel = ebiten.NewImage(1, 1)
+	g.pixel.Fill(color.White)
+	return g
+}
+
+// discImage is a white anti-aliased disc of radius r.
+func discImage(r int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, 2*r, 2*r))
+	for y := range 2 * r {
+		for x := range 2 * r {
+			d := math.Hypot(float64(x)+0.5-float64(r), float64(y)+0.5-float64(r))
+			a := min(max(float64(r)-d, 0), 1)
+			v := uint8(255 * a)
+			img.SetRGBA(x, y, color.RGBA{v, v, v, v})
+		}
+	}
+	return img
+}
+
+// triangleImage is a white triangle pointing along +x in an n×n square.
+func triangleImage(n int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, n, n))
+	for y := range n {
+		for x := range n {
+			// Apex at (n, n/2), base from (0, 0) to (0, n).
+			fx, fy := float64(x)+0.5, float64(y)+0.5
+			half := float64(n) / 2 * (1 - fx/float64(n))
+			if math.Abs(fy-float64(n)/2) <= half {
+				img.SetRGBA(x, y, color.RGBA{255, 255, 255, 255})
+			}
+		}
+	}
+	return img
+}
+
+// worldScale maps world px to screen px.
+func (g *Game) worldScale() (sx, sy float64) {
+	sx, sy = 1, 1
+	if p := g.r.Physics; p.Have && p.Cur.Meta.Width > 0 && p.Cur.Meta.Height > 0 {
+		sx, sy = ScreenWidth/float64(p.Cur.Meta.Width), ScreenHeight/float64(p.Cur.Meta.Height)
+	}
+	return sx, sy
+}
+
+// Update takes input and publishes the renderer's slice.
+func (g *Game) Update() error {
+	if g.done || g.ctx.Err() != nil {
+		return ebiten.Termination
+	}
+	g.updates++
+	g.input()
+	g.pub.publish(g.r, RenderMeta{Frames: g.frames, Updates: g.updates, FPS: ebiten.ActualFPS(), TPS: ebiten.ActualTPS()})
+	g.pub.takeFault()
+	return nil
+}
+
+func (g *Game) say(format string, args ...any) {
+	g.msg, g.msgUntil = fmt.Sprintf(format, args...), time.Now().Add(3*time.Second)
+}
+
+func (g *Game) send(child string, cmd engine.Command, what string) {
+	if err := g.r.Send(child, cmd); err != nil {
+		g.say("%s: %v", what, err)
+		return
+	}
+	g.say("%s", what)
+}
+
+func (g *Game) input() {
+	mx, my := ebiten.CursorPosition()
+	sx, sy := g.worldScale()
+	wx, wy := float64(mx)/sx, float64(my)/sy
+	if inpututil.IsMouseButtonJustPressed(ebiten.MouseButtonLeft) {
+		g.send("physics", engine.Cmd(physics.OpSpawnBurst, wx, wy, 20), fmt.Sprintf("spawn 20 at %.0f,%.0f", wx, wy))
+	}
+	if inpututil.IsMouseButtonJustPressed(ebiten.MouseButtonRight) {
+		g.send("physics", engine.Cmd(physics.OpExplode, wx, wy, 200, 1200), fmt.Sprintf("explode at %.0f,%.0f", wx, wy))
+	}
+	for key, child := range map[ebiten.Key]string{ebiten.KeyDigit1: "physics", ebiten.KeyDigit2: "ai", ebiten.KeyDigit3: "net"} {
+		if inpututil.IsKeyJustPressed(key) {
+			g.send(child, engine.Cmd(engine.OpPanic), "panic → "+child)
+		}
+	}
+	if inpututil.IsKeyJustPressed(ebiten.KeyK) {
+		children := []string{"physics", "ai", "net"}
+		faults := []struct {
+			name string
+			cmd  engine.Command
+		}{{"panic", engine.Cmd(engine.OpPanic)}, {"exit 3", engine.Cmd(engine.OpExit, 3)},
+			{"hang", engine.Cmd(engine.OpHang)}, {"die mid-publish", engine.Cmd(engine.OpMidPublish)}}
+		c, f := children[rand.IntN(len(children))], faults[rand.IntN(len(faults))]
+		g.send(c, f.cmd, "chaos: "+f.name+" → "+c)
+	}
+	if inpututil.IsKeyJustPressed(ebiten.KeyR) {
+		g.send("physics", engine.Cmd(physics.OpReset), "reset physics")
+		g.send("ai", engine.Cmd(ai.OpReset), "reset physics and ai")
+	}
+	if inpututil.IsKeyJustPressed(ebiten.KeyH) {
+		g.hud = !g.hud
+	}
+}
+
+// Draw reads every slice and draws the world and the HUD.
+func (g *Game) Draw(screen *ebiten.Image) {
+	g.r.Frame()
+	g.frames++
+	now := venom.Monotonic()
+	screen.Fill(Background)
+	sx, sy := g.worldScale()
+
+	physDown := g.r.PhysicsDown(now)
+	op := &g.op
+	op.Filter = ebiten.FilterLinear
+	for _, b := range g.r.Bodies(now) {
+		op.GeoM.Reset()
+		op.GeoM.Translate(-discR, -discR)
+		op.GeoM.Scale(float64(b.R)/discR*sx, float64(b.R)/discR*sy)
+		op.GeoM.Translate(float64(b.X)*sx, float64(b.Y)*sy)
+		op.ColorScale.Reset()
+		op.ColorScale.ScaleWithColor(SpeedColor(float32(math.Hypot(float64(b.VX), float64(b.VY)))))
+		if physDown != "" {
+			op.ColorScale.Scale(0.5, 0.5, 0.5, 1)
+		}
+		screen.DrawImage(g.disc, op)
+	}
+
+	aiDown := g.r.AIDown(now)
+	for _, a := range g.r.AI.Cur.Items {
+		op.GeoM.Reset()
+		op.GeoM.Translate(-8, -8)
+		op.GeoM.Scale(0.75, 0.6)
+		op.GeoM.Rotate(math.Atan2(float64(a.VY), float64(a.VX)))
+		op.GeoM.Translate(float64(a.X)*sx, float64(a.Y)*sy)
+		op.ColorScale.Reset()
+		c, ok := agentColors[a.Kind]
+		if !ok {
+			c = color.RGBA{200, 200, 200, 255}
+		}
+		op.ColorScale.ScaleWithColor(c)
+		if aiDown != "" {
+			op.ColorScale.Scale(0.4, 0.4, 0.4, 1)
+		}
+		screen.DrawImage(g.tri, op)
+	}
+
+	// Labels of the slices whose owner is down.
+	y := ScreenHeight/2 - 20
+	for _, d := range []struct{ name, why string }{{"physics", physDown}, {"ai", aiDown}} {
+		if d.why == "" {
+			continue
+		}
+		s := fmt.Sprintf("%s: %s", d.name, d.why)
+		x := ScreenWidth/2 - 3*len(s)
+		g.rect(screen, x-8, y-4, 6*len(s)+16, 24, color.RGBA{0, 0, 0, 200})
+		ebitenutil.DebugPrintAt(screen, s, x, y)
+		y += 28
+	}
+
+	if g.hud {
+		g.drawHUD(screen, now)
+	}
+
+	if g.o.Frames > 0 && g.frames >= uint64(g.o.Frames) && !g.done {
+		if g.o.Screenshot != "" {
+			g.err = writePNG(screen, g.o.Screenshot)
+			g.o.Log.Info("screenshot written", "file", g.o.Screenshot, "frames", g.frames, "err", g.err)
+		}
+		g.done = true
+	}
+}
+
+func (g *Game) rect(screen *ebiten.Image, x, y, w, h int, c color.RGBA) {
+	var op ebiten.DrawImageOptions
+	op.GeoM.Scale(float64(w), float64(h))
+	op.GeoM.Translate(float64(x), float64(y))
+	op.ColorScale.ScaleWithColor(c)
+	screen.DrawImage(g.pixel, &op)
+}
+
+func (g *Game) drawHUD(screen *ebiten.Image, now int64) {
+	lines := []string{
+		fmt.Sprintf("venomrt  instance=%s  FPS %.1f  TPS %.1f  read %s  bodies %d  agents %d",
+			g.o.Instance, ebiten.ActualFPS(), ebiten.ActualTPS(), time.Duration(g.r.ReadNanos).Round(100*time.Nanosecond),
+			len(g.r.Physics.Cur.Items), len(g.r.AI.Cur.Items)),
+	}
+	lines = append(lines, g.r.HUDLines(now)...)
+	lines = append(lines, "click: spawn  right-click: explode  1/2/3: panic physics/ai/net  K: chaos  R: reset  H: HUD")
+	if g.msg != "" && time.Now().Before(g.msgUntil) {
+		lines = append(lines, "> "+g.msg)
+	}
+	w := 0
+	for _, l := range lines {
+		w = max(w, len(l))
+	}
+	g.rect(screen, 0, 0, 6*w+12, 16*len(lines)+8, color.RGBA{0, 0, 0, 170})
+	ebitenutil.DebugPrintAt(screen, strings.Join(lines, "\n"), 6, 4)
+}
+
+// Layout is the fixed logical screen.
+func (g *Game) Layout(int, int) (int, int) { return ScreenWidth, ScreenHeight }
+
+func writePNG(screen *ebiten.Image, file string) error {
+	b := screen.Bounds()
+	img := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	screen.ReadPixels(img.Pix)
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := png.Encode(f, img); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// runWindow runs the game in a window. Closing the window ends it with
+// nil.
+func runWindow(ctx context.Context, o Options) error {
+	pub, err := newPublisher(o.Instance, o.Log)
+	if err != nil {
+		return err
+	}
+	defer pub.close()
+	g := newGame(ctx, o, pub)
+	defer g.r.Close()
+	ebiten.SetWindowSize(ScreenWidth, ScreenHeight)
+	ebiten.SetWindowTitle("venomrt — " + o.Instance)
+	ebiten.SetWindowResizingMode(ebiten.WindowResizingModeEnabled)
+	ebiten.SetRunnableOnUnfocused(true)
+	o.Log.Info("renderer running", "instance", o.Instance, "display", os.Getenv("DISPLAY"))
+	if err := ebiten.RunGame(g); err != nil {
+		return err
+	}
+	return g.err
+}
