@@ -49,11 +49,11 @@ const (
 	DefaultStartTimeout = 10 * time.Second
 	DefaultStopGrace    = 3 * time.Second
 
-	DefaultBackoffMin       = 50 * time.Millisecond
-	DefaultBackoffMax       = 5 * time.Second
+	DefaultBackoffMin = 50 * time.Millisecond
+	DefaultBackoffMax = 5 * time.Second
 	// StableAfter is how long a child must have run for its next failure
 	// not to count as consecutive: backoff starts again from BackoffMin.
-	StableAfter = time.Second
+	StableAfter             = time.Second
 	DefaultFailureThreshold = 5
 	DefaultFailureDecay     = 30 * time.Second
 	DefaultStatusEvery      = 100 * time.Millisecond
