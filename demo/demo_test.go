@@ -37,11 +37,15 @@ func quiet() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-// physics INSTANCE: the physics process with 2000 bodies.
+// physics INSTANCE [BODIES]: the physics process (2000 bodies by default).
 func helperPhysics(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
-	return physics.Run(ctx, args[0]+".physics", 1, 2000, quiet())
+	bodies := 2000
+	if len(args) > 1 {
+		bodies, _ = strconv.Atoi(args[1])
+	}
+	return physics.Run(ctx, args[0]+".physics", 1, bodies, quiet())
 }
 
 // ai INSTANCE: the ai process with 200 agents.
