@@ -15,18 +15,26 @@ func small() Config {
 	return Config{DataSize: 1024, History: 4, CmdSlots: 8, CmdSize: 64, RespSize: 128, MaxClients: 4}
 }
 
-func TestPublishRead(t *testing.T) {
+// pair creates a daemon and connects a shell to it, both closed when the
+// test ends.
+func pair(t *testing.T, cfg Config) (*Daemon, *Shell) {
+	t.Helper()
 	name := chanName(t)
-	d, err := Create(name, small())
+	d, err := Create(name, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(func() { d.Close() })
 	s, err := Connect(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return d, s
+}
+
+func TestPublishRead(t *testing.T) {
+	d, s := pair(t, small())
 	buf := make([]byte, 1024)
 	if _, _, err := s.Read(buf); !errors.Is(err, ErrNoData) {
 		t.Fatalf("Read before any publish: %v, want ErrNoData", err)
@@ -216,17 +224,7 @@ func TestRequestInProcess(t *testing.T) {
 }
 
 func TestRequestHonoursContext(t *testing.T) {
-	name := chanName(t)
-	d, err := Create(name, small())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	s, err := Connect(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	d, s := pair(t, small())
 	// The daemon is alive (its heartbeat goes on) but never polls.
 	stop := make(chan struct{})
 	defer close(stop)
@@ -243,7 +241,7 @@ func TestRequestHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = s.Request(ctx, []byte("x"), make([]byte, 8))
+	_, err := s.Request(ctx, []byte("x"), make([]byte, 8))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Request: %v, want DeadlineExceeded", err)
 	}
