@@ -28,6 +28,7 @@ type Shell struct {
 	closed bool
 	epoch  uint64 // the daemon epoch last seen
 	tail   uint64 // next lane position to write
+	head   uint64 // the daemon's lane head as last loaded
 }
 
 // Connect attaches to the segment of a channel name and claims a client
@@ -101,7 +102,7 @@ func (s *Shell) claim() error {
 				seg.u64(co + cReqSeq).Store(r)
 			}
 			st.Store((v &^ slotMask) + slotGen | slotActive)
-			s.id, s.co, s.lo, s.tail = i, co, lo, tail
+			s.id, s.co, s.lo, s.tail, s.head = i, co, lo, tail, head
 			return nil
 		}
 	}
@@ -237,12 +238,17 @@ func (s *Shell) push(kind uint32, id uint64, cmd []byte) error {
 	if uint64(len(cmd)) > l.cmdSize {
 		return fmt.Errorf("%w: command of %d bytes, CmdSize %d", ErrTooLarge, len(cmd), l.cmdSize)
 	}
-	head := g.u64(s.lo + lHead).Load()
-	if used := s.tail - head; used >= l.cmdSlots {
-		if used > l.cmdSlots {
-			return fmt.Errorf("%w: lane head %d beyond tail %d", ErrCorrupt, head, s.tail)
+	// The daemon's head only moves forward, so a cached head is a safe
+	// underestimate of the room left: reload the shared word (a cache line
+	// the daemon writes) only when the lane looks full.
+	if s.tail-s.head >= l.cmdSlots {
+		s.head = g.u64(s.lo + lHead).Load()
+		if used := s.tail - s.head; used >= l.cmdSlots {
+			if used > l.cmdSlots {
+				return fmt.Errorf("%w: lane head %d beyond tail %d", ErrCorrupt, s.head, s.tail)
+			}
+			return ErrQueueFull
 		}
-		return ErrQueueFull
 	}
 	c := l.cell(s.id, s.tail)
 	g.u32(c).Store(uint32(len(cmd)))
