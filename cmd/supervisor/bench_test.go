@@ -1,0 +1,43 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestBenchReport runs a short bench end to end and checks the report's
+// shape; timings are never asserted.
+func TestBenchReport(t *testing.T) {
+	dir := t.TempDir()
+	jsonFile, pngFile := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.png")
+	cmd := execSelf("bench", "--bodies", "100,300", "--agents", "10", "--duration", "1s", "--json", jsonFile, "--plot", pngFile)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep BenchReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Sizes) != 2 || rep.Sizes[1].Bodies != 300 {
+		t.Fatalf("report sizes: %+v", rep.Sizes)
+	}
+	for _, s := range rep.Sizes {
+		if s.TickMs.N == 0 || s.ReadMs.N == 0 || s.InputMs.N == 0 || s.TicksPerSecond <= 0 {
+			t.Fatalf("size %d: empty measurements %+v", s.Bodies, s)
+		}
+	}
+	if rep.Venom.RoundTripUs <= 0 || rep.Venom.UnixSocketUs <= 0 || rep.Venom.ReadGBs <= 0 || rep.Venom.MemcpyGBs <= 0 {
+		t.Fatalf("venom summary: %+v", rep.Venom)
+	}
+	if st, err := os.Stat(pngFile); err != nil || st.Size() == 0 {
+		t.Fatalf("plot: %v", err)
+	}
+}
