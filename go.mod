@@ -3,6 +3,7 @@ module github.com/venomrt/venomrt
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/hajimehoshi/ebiten/v2 v2.8.8
 	github.com/oklog/run v1.2.0
 	golang.org/x/sys v0.50.0

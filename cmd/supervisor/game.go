@@ -16,6 +16,7 @@ import (
 	"github.com/venomrt/venomrt/demo"
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/procs/ai"
+	netproc "github.com/venomrt/venomrt/procs/net"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"
 )
@@ -29,6 +30,7 @@ type gameFlags struct {
 	seed     uint64
 	fresh    bool
 	headless bool
+	netAddr  string
 	duration time.Duration
 	// The renderer's screenshot: a PNG written after frames frames.
 	screenshot string
@@ -44,6 +46,7 @@ func (g *gameFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&g.agents, "agents", 200, "agents in a fresh ai world")
 	fs.Uint64Var(&g.seed, "seed", 1, "seed of a fresh world")
 	fs.BoolVar(&g.fresh, "fresh", false, "cold start: ignore snapshots left by a previous run")
+	fs.StringVar(&g.netAddr, "net-addr", "127.0.0.1:7777", "address of the net process's WebSocket server")
 	fs.BoolVar(&g.headless, "headless", false, "no window: print a status line per second")
 	fs.StringVar(&g.screenshot, "screenshot", "", "write a PNG of the screen to this file after --frames frames, then end the game")
 	fs.IntVar(&g.frames, "frames", 0, "end the game after this many rendered frames (with --screenshot: default 60)")
@@ -52,7 +55,7 @@ func (g *gameFlags) register(fs *flag.FlagSet) {
 // childArgs are the flags a child gets from run.
 func (g *gameFlags) childArgs() []string {
 	args := []string{"--instance", g.instance, "--bodies", strconv.Itoa(g.bodies), "--agents", strconv.Itoa(g.agents),
-		"--seed", strconv.FormatUint(g.seed, 10)}
+		"--seed", strconv.FormatUint(g.seed, 10), "--net-addr", g.netAddr}
 	if g.headless {
 		args = append(args, "--headless")
 	}
@@ -75,7 +78,7 @@ func cmdProc(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("proc: want one child name: physics, ai, render")
+		return fmt.Errorf("proc: want one child name: physics, ai, net, render")
 	}
 	name := fs.Arg(0)
 	log = log.With("proc", name, "pid", os.Getpid())
@@ -90,6 +93,8 @@ func cmdProc(ctx context.Context, args []string, log *slog.Logger) error {
 			return fmt.Errorf("proc ai: --agents %d, want 0..%d", g.agents, ai.MaxAgents)
 		}
 		return ai.Run(ctx, g.channel("ai"), g.channel("physics"), g.seed, g.agents, log)
+	case "net":
+		return netproc.Run(ctx, netproc.Options{Channel: g.channel("net"), Physics: g.channel("physics"), Addr: g.netAddr, Log: log})
 	case "render":
 		return demo.Run(ctx, demo.Options{Instance: g.instance, Headless: g.headless, Screenshot: g.screenshot,
 			Frames: g.frames, Log: log, Out: os.Stdout})
@@ -121,7 +126,7 @@ func (g *gameFlags) children(self string, stderr io.Writer) []engine.ChildSpec {
 		cmd.Stdout, cmd.Stderr = os.Stdout, stderr // its headless status lines
 		return cmd
 	}
-	return []engine.ChildSpec{spec("physics"), spec("ai"), render}
+	return []engine.ChildSpec{spec("physics"), spec("ai"), spec("net"), render}
 }
 
 func cmdRun(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
