@@ -84,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdProc(ctx, rest, log)
 	case "run":
 		return cmdRun(ctx, rest, stdout, log)
+	case "chaos":
+		return cmdChaos(ctx, rest, stdout, log)
 	case "bench":
 		return cmdBench(ctx, rest, stdout, stderr, log)
 	case "-h", "-help", "--help", "help":

@@ -1,0 +1,385 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/venomrt/venomrt/demo"
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/procs/physics"
+	"github.com/venomrt/venomrt/venom"
+)
+
+// ChaosReport is what chaos prints and writes with --json.
+type ChaosReport struct {
+	Seed           uint64
+	Duration       string
+	Faults         map[string]int // injected, by kind
+	FaultsByChild  map[string]int
+	Restarts       map[string]uint32
+	RecoveryMs     Percentiles // fault → first publish of the successor
+	Unrecovered    []string    // faults whose child never published again
+	Frames         uint64      // renderer frames during the run
+	LongestGapMs   float64     // longest time between two frames, outside faults to the renderer
+	Sent           uint64      // numbered inputs sent to physics
+	Applied        uint64      // inputs physics applied (Header.Inputs)
+	LastApplied    uint64      // the highest input number applied
+	Lost, Doubled  uint64
+	TornReads      int
+	TickRegression int
+	FinalStates    map[string]string
+	Failures       []string // why the run failed; empty when it passed
+}
+
+// chaosFault is one fault in flight: when it was injected and what the
+// child's channel looked like then.
+type chaosFault struct {
+	child, kind string
+	at          time.Time
+	epoch       uint64
+}
+
+func cmdChaos(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
+	var g gameFlags
+	g.register(fs)
+	duration := fs.Duration("duration", 10*time.Second, "how long faults are injected")
+	faults := fs.String("faults", "kill,stop,panic,midpublish,slow", "fault kinds to inject")
+	rate := fs.Float64("rate", 1, "faults per second")
+	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
+	maxStall := fs.Duration("max-stall", 100*time.Millisecond, "longest renderer gap between frames that still passes")
+	if err := fs.Parse(reorder(args)); err != nil {
+		return err
+	}
+	kinds := strings.Split(*faults, ",")
+	for _, k := range kinds {
+		if _, ok := faultOps[k]; !ok && k != "kill" && k != "stop" {
+			return fmt.Errorf("chaos: unknown fault %q (want kill, stop, %s)", k, faultNames())
+		}
+	}
+	if *rate <= 0 || *rate > 100 {
+		return fmt.Errorf("chaos: --rate %v, want (0, 100]", *rate)
+	}
+	if !isFlagSet(fs, "instance") {
+		g.instance = fmt.Sprintf("chaos%d", os.Getpid())
+	}
+	if !isFlagSet(fs, "bodies") {
+		g.bodies = 500
+	}
+	if !isFlagSet(fs, "net-addr") {
+		g.netAddr = "127.0.0.1:0"
+	}
+	g.headless = true
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	sup, err := engine.NewSupervisor(engine.SupervisorOptions{Instance: g.instance, Log: log, FailureThreshold: 1e6},
+		g.children(self, io.Discard)...)
+	if err != nil {
+		return err
+	}
+	supCtx, stopSup := context.WithCancel(ctx)
+	supDone := make(chan error, 1)
+	go func() { supDone <- sup.Run(supCtx) }()
+	defer func() { stopSup(); <-supDone }()
+
+	c := &chaos{g: g, sup: sup, rng: rand.New(rand.NewPCG(g.seed, 0x5eed)), kinds: kinds, log: log,
+		rep: ChaosReport{Seed: g.seed, Duration: duration.String(), Faults: map[string]int{}, FaultsByChild: map[string]int{},
+			Restarts: map[string]uint32{}, FinalStates: map[string]string{}}}
+	if err := c.run(ctx, *duration, *rate, *maxStall); err != nil {
+		return err
+	}
+	printChaos(stdout, &c.rep)
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(&c.rep, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if len(c.rep.Failures) > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("chaos: %s", strings.Join(c.rep.Failures, "; "))}
+	}
+	return nil
+}
+
+func isFlagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+type chaos struct {
+	g     gameFlags
+	sup   *engine.Supervisor
+	rng   *rand.Rand
+	kinds []string
+	log   *slog.Logger
+	rep   ChaosReport
+
+	phys      *engine.Client[physics.Params, physics.Body]
+	render    *engine.Client[demo.RenderMeta, demo.SliceStat]
+	pending   []chaosFault
+	recovery  []time.Duration
+	lastTick  uint64
+	frames    uint64 // last frame counter seen
+	firstF    uint64
+	lastFrame time.Time
+	renderHit time.Time // the renderer was faulted: its gap is recovery, not a stall
+}
+
+var chaosChildren = []string{"physics", "ai", "net", "render"}
+
+func (c *chaos) run(ctx context.Context, d time.Duration, rate float64, maxStall time.Duration) error {
+	var err error
+	if c.phys, err = connectWithin(ctx, c.g.channel("physics"), 20*time.Second); err != nil {
+		return err
+	}
+	defer c.phys.Close()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if c.render, err = engine.Connect(c.g.channel("render"), demo.RenderSlice); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("chaos: renderer never came up: %w", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	defer c.render.Close()
+	// Wait until every child runs before the first fault.
+	if !c.waitAllRunning(ctx, 20*time.Second) {
+		return errors.New("chaos: the game did not start")
+	}
+	var seq uint64
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	start := time.Now()
+	nextFault := start.Add(c.interval(rate))
+	nextInput := start
+	end := start.Add(d)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		now := time.Now()
+		if now.After(nextInput) && now.Before(end) {
+			// Numbered inputs: a gravity command that sets what is already
+			// there, so the world is unchanged and every input is visible.
+			cmd := engine.Cmd(physics.OpGravity, 0, float64(physics.DefaultParams().GravityY))
+			cmd.Seq = seq + 1
+			if c.phys.Send(cmd) == nil {
+				seq++ // else: lane full while physics is down; the same number next time
+			}
+			nextInput = now.Add(10 * time.Millisecond)
+		}
+		c.observe(now)
+		if now.After(nextFault) && now.Before(end) {
+			c.inject(now)
+			nextFault = now.Add(c.interval(rate))
+		}
+		if now.After(end) {
+			break
+		}
+	}
+	c.rep.Sent = seq
+	// Let the last faults recover and the inputs land.
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		c.observe(time.Now())
+		var f engine.Frame[physics.Params, physics.Body]
+		if len(c.pending) == 0 && c.phys.Read(&f) == nil && f.LastInput >= seq && c.allRunning() {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.finish(maxStall)
+	return nil
+}
+
+func (c *chaos) interval(rate float64) time.Duration {
+	return time.Duration(c.rng.ExpFloat64() / rate * float64(time.Second))
+}
+
+func (c *chaos) allRunning() bool {
+	for _, s := range c.sup.Status() {
+		if s.State != engine.ChildRunning {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *chaos) waitAllRunning(ctx context.Context, within time.Duration) bool {
+	for deadline := time.Now().Add(within); time.Now().Before(deadline) && ctx.Err() == nil; {
+		if len(c.sup.Status()) == len(chaosChildren) && c.allRunning() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+// inject picks a child that is not recovering and a fault kind, and
+// carries it out.
+func (c *chaos) inject(now time.Time) {
+	var free []string
+	for _, ch := range chaosChildren {
+		busy := slices.ContainsFunc(c.pending, func(f chaosFault) bool { return f.child == ch })
+		if !busy && c.running(ch) {
+			free = append(free, ch)
+		}
+	}
+	if len(free) == 0 {
+		return
+	}
+	child := free[c.rng.IntN(len(free))]
+	kind := c.kinds[c.rng.IntN(len(c.kinds))]
+	info, err := venom.Inspect(c.g.channel(child))
+	if err != nil || info.Daemon.Pid == 0 {
+		return
+	}
+	switch kind {
+	case "kill":
+		err = syscall.Kill(info.Daemon.Pid, syscall.SIGKILL)
+	case "stop":
+		err = syscall.Kill(info.Daemon.Pid, syscall.SIGSTOP)
+	default:
+		var s *venom.Shell
+		if s, err = venom.Connect(c.g.channel(child)); err == nil {
+			cmd := engine.Cmd(faultOps[kind])
+			if kind == "slow" {
+				cmd = engine.Cmd(engine.OpSlow, 30, 10) // 10 ticks 30 ms slower: slow, not hung
+			}
+			err = s.Send(cmd.Append(nil))
+			s.Close()
+		}
+	}
+	if err != nil {
+		c.log.Warn("chaos: fault not injected", "child", child, "kind", kind, "err", err)
+		return
+	}
+	c.log.Info("chaos: fault injected", "child", child, "kind", kind, "pid", info.Daemon.Pid)
+	c.rep.Faults[kind]++
+	c.rep.FaultsByChild[child]++
+	if kind != "slow" {
+		c.pending = append(c.pending, chaosFault{child: child, kind: kind, at: now, epoch: info.Daemon.Epoch})
+		if child == "render" {
+			c.renderHit = now
+		}
+	}
+}
+
+func (c *chaos) running(child string) bool {
+	for _, s := range c.sup.Status() {
+		if s.NameString() == child {
+			return s.State == engine.ChildRunning
+		}
+	}
+	return false
+}
+
+// observe reads physics (torn reads, tick regressions), the renderer's
+// frame counter, and which faulted children have published again.
+func (c *chaos) observe(now time.Time) {
+	var f engine.Frame[physics.Params, physics.Body]
+	switch err := c.phys.Read(&f); {
+	case err == nil:
+		if f.Tick < c.lastTick {
+			c.rep.TickRegression++
+		}
+		c.lastTick = max(c.lastTick, f.Tick)
+		c.rep.Applied, c.rep.LastApplied = f.Inputs, f.LastInput
+	case !errors.Is(err, venom.ErrNoData):
+		c.rep.TornReads++
+	}
+	var r engine.Frame[demo.RenderMeta, demo.SliceStat]
+	if c.render.Read(&r) == nil && r.Meta.Frames != c.frames {
+		if c.firstF == 0 {
+			c.firstF = r.Meta.Frames
+		} else if c.renderHit.IsZero() || now.Sub(c.renderHit) > 10*time.Second {
+			c.rep.LongestGapMs = max(c.rep.LongestGapMs, float64(now.Sub(c.lastFrame).Microseconds())/1000)
+		}
+		c.frames, c.lastFrame = r.Meta.Frames, now
+		c.rep.Frames = r.Meta.Frames - c.firstF
+	}
+	c.pending = slices.DeleteFunc(c.pending, func(p chaosFault) bool {
+		info, err := venom.Inspect(c.g.channel(p.child))
+		if err != nil || info.Daemon.Epoch <= p.epoch || !info.Owned || info.Age < 0 || info.Age > now.Sub(p.at) {
+			return false
+		}
+		c.recovery = append(c.recovery, now.Sub(p.at))
+		if p.child == "render" {
+			c.renderHit = time.Time{}
+			c.lastFrame = now
+		}
+		return true
+	})
+}
+
+func (c *chaos) finish(maxStall time.Duration) {
+	r := &c.rep
+	r.RecoveryMs = percentiles(c.recovery)
+	for _, p := range c.pending {
+		r.Unrecovered = append(r.Unrecovered, p.child+" "+p.kind)
+	}
+	for _, s := range c.sup.Status() {
+		r.Restarts[s.NameString()] = s.Restarts
+		r.FinalStates[s.NameString()] = s.StateName()
+		if s.State != engine.ChildRunning {
+			r.Failures = append(r.Failures, fmt.Sprintf("%s ended %s", s.NameString(), s.StateName()))
+		}
+	}
+	if r.Applied < r.Sent && r.LastApplied < r.Sent {
+		r.Lost = r.Sent - r.LastApplied
+	}
+	if r.Applied > r.LastApplied {
+		r.Doubled = r.Applied - r.LastApplied
+	}
+	if r.Lost > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("%d inputs lost", r.Lost))
+	}
+	if r.Doubled > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("%d inputs doubled", r.Doubled))
+	}
+	if r.TornReads > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("%d torn reads", r.TornReads))
+	}
+	if r.TickRegression > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("physics tick went back %d times", r.TickRegression))
+	}
+	if r.LongestGapMs > float64(maxStall.Milliseconds()) {
+		r.Failures = append(r.Failures, fmt.Sprintf("renderer stalled %.0f ms", r.LongestGapMs))
+	}
+	if len(r.Unrecovered) > 0 {
+		r.Failures = append(r.Failures, "not recovered: "+strings.Join(r.Unrecovered, ", "))
+	}
+}
+
+func printChaos(w io.Writer, r *ChaosReport) {
+	fmt.Fprintf(w, "chaos seed=%d duration=%s\n", r.Seed, r.Duration)
+	fmt.Fprintf(w, "faults: %v  by child: %v\n", r.Faults, r.FaultsByChild)
+	fmt.Fprintf(w, "restarts: %v\n", r.Restarts)
+	fmt.Fprintf(w, "recovery ms: p50 %.1f  p99 %.1f  max %.1f  (n=%d)\n", r.RecoveryMs.P50, r.RecoveryMs.P99, r.RecoveryMs.Max, r.RecoveryMs.N)
+	fmt.Fprintf(w, "renderer: %d frames, longest gap %.1f ms\n", r.Frames, r.LongestGapMs)
+	fmt.Fprintf(w, "inputs: sent %d applied %d lost %d doubled %d\n", r.Sent, r.Applied, r.Lost, r.Doubled)
+	fmt.Fprintf(w, "torn reads %d, tick regressions %d\n", r.TornReads, r.TickRegression)
+	fmt.Fprintf(w, "final: %v\n", r.FinalStates)
+	if len(r.Failures) == 0 {
+		fmt.Fprintln(w, "PASS")
+	} else {
+		fmt.Fprintln(w, "FAIL:", strings.Join(r.Failures, "; "))
+	}
+}
