@@ -445,7 +445,9 @@ func TestIdleCostsNoCPU(t *testing.T) {
 		_, err := s.Request(ctxFor(t, 10*time.Second), []byte("sleep"), make([]byte, 64))
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond) // let the request reach its sleep
+	eventually(t, 5*time.Second, "client asleep in Request", func() bool {
+		return s.seg.u32(s.co+cSleeping).Load() == 1
+	})
 	self1 = cpuTicks(t, os.Getpid())
 	time.Sleep(window)
 	self2 = cpuTicks(t, os.Getpid())
