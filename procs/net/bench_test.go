@@ -1,0 +1,220 @@
+package netproc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/venomrt/venomrt/internal/proctest"
+	"github.com/venomrt/venomrt/venom"
+)
+
+// Benchmarks of the net process (issue 5): bytes per second per client,
+// deltas against full snapshots, at 2k bodies and 20 Hz; and the CPU the
+// net process spends serving 32 clients, against the same process idle.
+// Physics and net run as helper processes, the clients in the benchmark
+// process. Each figure is measured once per run (-benchtime 1x).
+
+const benchBodies = 2000
+
+// startBenchGame is startGame for a benchmark: physics with bodies bodies
+// and net, both helper processes. It returns the net process and its URL.
+func startBenchGame(b *testing.B, bodies int) (*proctest.Proc, string) {
+	b.Helper()
+	name := proctest.Name(b)
+	b.Cleanup(func() { venom.Remove(name + ".physics"); venom.Remove(name + ".net") })
+	proctest.Start(b, "physics", name+".physics", strconv.Itoa(bodies)).Expect(b, `^pid`, 10*time.Second)
+	np := proctest.Start(b, "net", name+".net", name+".physics", "127.0.0.1:0")
+	url := "ws://" + np.Expect(b, `^listening (\S+)`, 10*time.Second)[1]
+	return np, url
+}
+
+// benchJoin joins with a bare websocket and reads the welcome, returning
+// its size.
+func benchJoin(b *testing.B, ctx context.Context, url, name string) (*websocket.Conn, int) {
+	b.Helper()
+	ws, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ws.CloseNow() })
+	ws.SetReadLimit(64 << 20)
+	join := fmt.Sprintf(`{"type":"join","name":%q,"version":1}`, name)
+	if err := ws.Write(ctx, websocket.MessageText, []byte(join)); err != nil {
+		b.Fatal(err)
+	}
+	_, m, err := ws.Read(ctx)
+	if err != nil || !strings.Contains(string(m), `"welcome"`) {
+		b.Fatalf("welcome: %v %.80s", err, m)
+	}
+	return ws, len(m)
+}
+
+// counter reads frames from ws, acknowledging each one when ack is set,
+// and counts the bytes and frames received after start is set.
+type counter struct {
+	start         atomic.Bool
+	bytes, frames atomic.Int64
+	fullFrames    atomic.Int64
+	readErr       atomic.Value
+}
+
+func (c *counter) run(ctx context.Context, ws *websocket.Conn, ack bool) {
+	for {
+		_, m, err := ws.Read(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.readErr.Store(err)
+			}
+			return
+		}
+		counting := c.start.Load()
+		if counting {
+			c.bytes.Add(int64(len(m)))
+			c.frames.Add(1)
+		}
+		var hdr struct {
+			Seq  uint64 `json:"seq"`
+			Base uint64 `json:"base"`
+		}
+		if err := json.Unmarshal(m, &hdr); err != nil {
+			c.readErr.Store(err)
+			return
+		}
+		if hdr.Base == 0 && counting {
+			c.fullFrames.Add(1)
+		}
+		if ack {
+			a := fmt.Sprintf(`{"type":"ack","seq":%d}`, hdr.Seq)
+			if err := ws.Write(ctx, websocket.MessageText, []byte(a)); err != nil {
+				if ctx.Err() == nil {
+					c.readErr.Store(err)
+				}
+				return
+			}
+		}
+	}
+}
+
+// BenchmarkBytesPerClient: one client that acknowledges every snapshot
+// (and so gets deltas) beside one that never does (and so gets the full
+// world every time), both on the same game at 2000 bodies and 20 Hz.
+func BenchmarkBytesPerClient(b *testing.B) {
+	_, url := startBenchGame(b, benchBodies)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dws, _ := benchJoin(b, ctx, url, "delta")
+	fws, _ := benchJoin(b, ctx, url, "full")
+	var dc, fc counter
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	go dc.run(rctx, dws, true)
+	go fc.run(rctx, fws, false)
+	time.Sleep(time.Second) // the delta client settles on acked bases
+	const window = 4 * time.Second
+	dc.start.Store(true)
+	fc.start.Store(true)
+	t0 := time.Now()
+	time.Sleep(window)
+	dc.start.Store(false)
+	fc.start.Store(false)
+	secs := time.Since(t0).Seconds()
+	rcancel()
+	for _, c := range []*counter{&dc, &fc} {
+		if err, _ := c.readErr.Load().(error); err != nil {
+			b.Fatalf("client: %v", err)
+		}
+	}
+	if dc.frames.Load() == 0 || fc.frames.Load() == 0 {
+		b.Fatalf("frames received: delta %d, full %d", dc.frames.Load(), fc.frames.Load())
+	}
+	dbps := float64(dc.bytes.Load()) / secs
+	fbps := float64(fc.bytes.Load()) / secs
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(dbps, "delta-B/s")
+	b.ReportMetric(fbps, "full-B/s")
+	b.ReportMetric(fbps/dbps, "full/delta")
+	b.ReportMetric(float64(dc.frames.Load())/secs, "delta-frames/s")
+	b.ReportMetric(float64(fc.frames.Load())/secs, "full-frames/s")
+	b.Logf("%.1fs window: delta client %d frames (%d full) %d B; full client %d frames (%d full) %d B",
+		secs, dc.frames.Load(), dc.fullFrames.Load(), dc.bytes.Load(),
+		fc.frames.Load(), fc.fullFrames.Load(), fc.bytes.Load())
+}
+
+// cpuTicks is utime+stime of pid, in clock ticks (USER_HZ, 100 on Linux).
+func cpuTicks(b *testing.B, pid int) int64 {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := string(raw)
+	// Fields after the command name, which is in parentheses: state is
+	// field 3, utime 14, stime 15.
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	ut, err1 := strconv.ParseInt(f[14-3], 10, 64)
+	st, err2 := strconv.ParseInt(f[15-3], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("parsing /proc/%d/stat: %v %v", pid, err1, err2)
+	}
+	return ut + st
+}
+
+const clockTicks = 100 // USER_HZ
+
+// cpuPercent is the CPU of pid over d, in percent of one core.
+func cpuPercent(b *testing.B, pid int, d time.Duration) float64 {
+	b.Helper()
+	c0, t0 := cpuTicks(b, pid), time.Now()
+	time.Sleep(d)
+	c1, el := cpuTicks(b, pid), time.Since(t0)
+	return float64(c1-c0) / clockTicks / el.Seconds() * 100
+}
+
+// BenchmarkNetCPU32: the net process's CPU with 32 clients receiving (and
+// acknowledging) at 2000 bodies, against the same process with none.
+func BenchmarkNetCPU32(b *testing.B) {
+	np, url := startBenchGame(b, benchBodies)
+	pid := np.Pid()
+	const window = 3 * time.Second
+	time.Sleep(time.Second) // past start-up
+	idle := cpuPercent(b, pid, window)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cs := make([]*Client, 0, MaxPlayers)
+	for i := range MaxPlayers {
+		c, err := Dial(ctx, url, fmt.Sprint("p", i))
+		if err != nil {
+			b.Fatalf("dial %d: %v", i, err)
+		}
+		b.Cleanup(func() { c.Close() })
+		cs = append(cs, c)
+	}
+	for i, c := range cs { // every client is receiving
+		if _, err := c.Next(ctx); err != nil {
+			b.Fatalf("client %d: %v", i, err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	busy := cpuPercent(b, pid, window)
+	for i, c := range cs { // and still is
+		if _, err := c.Next(ctx); err != nil {
+			b.Fatalf("client %d after the window: %v", i, err)
+		}
+		if c.Reconnects() != 0 {
+			b.Fatalf("client %d reconnected %d times", i, c.Reconnects())
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(busy, "net-cpu-%")
+	b.ReportMetric(idle, "idle-cpu-%")
+	b.ReportMetric(busy-idle, "per-32-clients-cpu-%")
+}
