@@ -386,18 +386,19 @@ func (d *Daemon) drainLane(lane, quota int, h Handler) int {
 		done++
 		if ln > l.cmdSize || (kind != kindSend && kind != kindRequest) {
 			d.stats.Dropped++
-			continue
-		}
-		cmd := d.scratch[:ln]
-		copy(cmd, s.mem[c+cellHeader:]) // plain copy after the atomic tail load
-		d.pending[lane] = pos + 1
-		if kind == kindSend {
-			h(ClientID(lane), cmd, nil)
 		} else {
-			d.answer(lane, id, cmd, h)
+			cmd := d.scratch[:ln]
+			copy(cmd, s.mem[c+cellHeader:]) // plain copy after the atomic tail load
+			if kind == kindSend {
+				h(ClientID(lane), cmd, nil)
+			} else {
+				d.answer(lane, id, cmd, h)
+			}
+			d.stats.Handled++
 		}
-		d.stats.Handled++
 		if !d.cfg.CommitOnPublish {
+			// After the handler: a daemon that dies inside it leaves the
+			// command for its successor. A dropped cell is released too.
 			headW.Store(pos + 1)
 		}
 	}

@@ -383,3 +383,26 @@ func TestInspectAndList(t *testing.T) {
 		t.Fatalf("List %v lacks %q", names, name)
 	}
 }
+
+func TestMalformedCellDroppedAndReleased(t *testing.T) {
+	d, s := pair(t, small())
+	if err := s.Send([]byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send([]byte("bad")); err != nil {
+		t.Fatal(err)
+	}
+	// Corrupt the second cell's length, as a hostile client could.
+	l := d.seg.l
+	d.seg.u32(l.cell(uint64(s.ID()), s.tail-1)).Store(uint32(l.cmdSize + 1))
+	var got []string
+	if n := d.Poll(func(_ ClientID, cmd, _ []byte) int { got = append(got, string(cmd)); return 0 }); n != 2 {
+		t.Fatalf("Poll took %d cells, want 2", n)
+	}
+	if len(got) != 1 || got[0] != "ok" || d.Stats().Dropped != 1 {
+		t.Fatalf("handled %q, dropped %d", got, d.Stats().Dropped)
+	}
+	if q := d.seg.u64(l.lane(uint64(s.ID())) + lHead).Load(); q != s.tail {
+		t.Fatalf("lane head %d after the drop, want %d: the dropped cell is not released", q, s.tail)
+	}
+}
