@@ -37,9 +37,7 @@ func startGameB(t testing.TB, extra ...string) (*proctest.Proc, string) {
 	t.Helper()
 	inst := proctest.Name(t)
 	t.Cleanup(func() { removeInstance(inst) })
-	cmd := proctest.Command("", "")
-	cmd.Args = append([]string{os.Args[0], "run", "--headless", "--instance", inst, "--bodies", "300", "--agents", "20", "--duration", "2m"}, extra...)
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	cmd := execSelf(append([]string{"run", "--headless", "--instance", inst, "--bodies", "300", "--agents", "20", "--duration", "2m"}, extra...)...)
 	return proctest.StartCmd(t, cmd), inst
 }
 
@@ -71,13 +69,17 @@ func readPhysics(t *testing.T, c *engine.Client[physics.Params, physics.Body], w
 	return f
 }
 
+// ownerPid waits until channel ch has a live owner and returns its pid:
+// the children of a game start in parallel, so a channel may not exist yet.
 func ownerPid(t *testing.T, ch string) int {
 	t.Helper()
-	info, err := venom.Inspect(ch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.Daemon.Pid
+	var pid int
+	proctest.Eventually(t, 20*time.Second, "an owner for "+ch, func() bool {
+		info, err := venom.Inspect(ch)
+		pid = info.Daemon.Pid
+		return err == nil && info.Owned && pid != 0
+	})
+	return pid
 }
 
 func gone(pid int) bool {
@@ -92,7 +94,7 @@ func gone(pid int) bool {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestPhysicsKilledResumesWithInputs(t *testing.T) {
-	game, inst := startGame(t)
+	_, inst := startGame(t)
 	c := physicsClient(t, inst)
 	before := readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > 30 })
 	pid := ownerPid(t, inst+".physics")
@@ -121,7 +123,6 @@ func TestPhysicsKilledResumesWithInputs(t *testing.T) {
 	if newPid := ownerPid(t, inst+".physics"); newPid == pid || newPid == 0 {
 		t.Fatalf("physics pid %d after restart (was %d)", newPid, pid)
 	}
-	_ = game
 }
 
 func TestPhysicsStoppedIsRestarted(t *testing.T) {
