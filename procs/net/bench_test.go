@@ -31,7 +31,7 @@ func startBenchGame(b *testing.B, bodies int) (*proctest.Proc, string) {
 	name := proctest.Name(b)
 	b.Cleanup(func() { venom.Remove(name + ".physics"); venom.Remove(name + ".net") })
 	proctest.Start(b, "physics", name+".physics", strconv.Itoa(bodies)).Expect(b, `^pid`, 10*time.Second)
-	np := proctest.Start(b, "net", name+".net", name+".physics", "127.0.0.1:0")
+	np := proctest.Start(b, "net", name, "127.0.0.1:0")
 	url := "ws://" + np.Expect(b, `^listening (\S+)`, 10*time.Second)[1]
 	return np, url
 }
@@ -46,7 +46,7 @@ func benchJoin(b *testing.B, ctx context.Context, url, name string) (*websocket.
 	}
 	b.Cleanup(func() { ws.CloseNow() })
 	ws.SetReadLimit(64 << 20)
-	join := fmt.Sprintf(`{"type":"join","name":%q,"version":1}`, name)
+	join := fmt.Sprintf(`{"type":"join","name":%q,"version":%d}`, name, Version)
 	if err := ws.Write(ctx, websocket.MessageText, []byte(join)); err != nil {
 		b.Fatal(err)
 	}

@@ -19,6 +19,7 @@ type Client struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	snaps     chan Snapshot // the newest snapshot not yet taken by Next (capacity 1)
+	inputs    chan Input    // input not yet written (capacity InputQueue)
 	done      chan struct{}
 
 	mu         sync.Mutex
@@ -26,15 +27,26 @@ type Client struct {
 	id         uint32
 	err        error // why the client stopped, once done is closed
 	reconnects int
+	held       Input // an input whose write failed, sent first on the next connection
+	hasHeld    bool
 }
 
 // ErrRefused wraps a refusal from the server (a close status).
 var ErrRefused = errors.New("netproc: refused")
 
+// ErrInputQueueFull is returned by Client.Input when InputQueue inputs are
+// already waiting to be written.
+var ErrInputQueueFull = errors.New("netproc: input queue full")
+
+// InputQueue is how many inputs a Client holds while it cannot write them
+// (slow network, reconnecting).
+const InputQueue = 64
+
 // Dial connects and joins as name. A refusal (server full, wrong version)
 // is returned as an error wrapping ErrRefused and the close status.
 func Dial(ctx context.Context, url, name string) (*Client, error) {
-	c := &Client{url: url, name: name, snaps: make(chan Snapshot, 1), done: make(chan struct{})}
+	c := &Client{url: url, name: name, snaps: make(chan Snapshot, 1), inputs: make(chan Input, InputQueue),
+		done: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	ws, first, err := c.connect(ctx)
 	if err != nil {
@@ -96,8 +108,19 @@ func readServer(ctx context.Context, ws *websocket.Conn) (*serverMsg, error) {
 func (c *Client) run(ws *websocket.Conn, first *serverMsg) {
 	defer close(c.done)
 	for {
+		ctx, cancel := context.WithCancel(c.ctx)
+		wrote := make(chan struct{})
+		go func() {
+			defer close(wrote)
+			c.send(ctx, ws)
+		}()
 		err := c.receive(ws, first)
+		cancel()
 		ws.CloseNow()
+		<-wrote
+		c.mu.Lock()
+		c.ws = nil
+		c.mu.Unlock()
 		if c.ctx.Err() != nil {
 			c.setErr(closedErr(c.ctx.Err()))
 			return
@@ -206,16 +229,65 @@ func (c *Client) Next(ctx context.Context) (Snapshot, error) {
 	}
 }
 
-// Input sends one input message. While the client is reconnecting it
-// fails: input is not queued across a reconnect.
-func (c *Client) Input(ctx context.Context, in Input) error {
-	c.mu.Lock()
-	ws := c.ws
-	c.mu.Unlock()
-	if ws == nil {
-		return errors.New("netproc: not connected")
+// Input queues one input message without waiting; it is written as soon
+// as the client is connected, across a reconnection too. When InputQueue
+// inputs are already waiting it returns ErrInputQueueFull.
+func (c *Client) Input(in Input) error {
+	select {
+	case <-c.done:
+		return closedErr(context.Canceled)
+	default:
 	}
-	return ws.Write(ctx, websocket.MessageText, in.marshal())
+	select {
+	case c.inputs <- in:
+		return nil
+	default:
+		return ErrInputQueueFull
+	}
+}
+
+// send writes queued input to ws until ctx ends. An input whose write
+// failed is kept for the next connection.
+func (c *Client) send(ctx context.Context, ws *websocket.Conn) {
+	for {
+		c.mu.Lock()
+		in, held := c.held, c.hasHeld
+		c.mu.Unlock()
+		if !held {
+			select {
+			case <-ctx.Done():
+				return
+			case in = <-c.inputs:
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := ws.Write(wctx, websocket.MessageText, in.marshal())
+		cancel()
+		c.mu.Lock()
+		c.held, c.hasHeld = in, err != nil
+		c.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Latest returns the newest snapshot not yet returned, without waiting.
+func (c *Client) Latest() (Snapshot, bool) {
+	select {
+	case s := <-c.snaps:
+		return s, true
+	default:
+		return Snapshot{}, false
+	}
+}
+
+// Connected reports whether the client has a connection now (and not a
+// reconnection in progress).
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ws != nil
 }
 
 // ID is the player id of the current connection.

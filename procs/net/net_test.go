@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -18,12 +19,13 @@ import (
 	"github.com/coder/websocket"
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/internal/proctest"
+	"github.com/venomrt/venomrt/procs/ai"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"
 )
 
 func TestMain(m *testing.M) {
-	proctest.Main(m, proctest.Helpers{"physics": helperPhysics, "net": helperNet})
+	proctest.Main(m, proctest.Helpers{"physics": helperPhysics, "ai": helperAI, "net": helperNet})
 }
 
 func signalContext() (context.Context, context.CancelFunc) {
@@ -39,12 +41,27 @@ func helperPhysics(args []string) error {
 	return physics.Run(ctx, args[0], 1, n, nil)
 }
 
-// net CHANNEL PHYSICS ADDR: prints "listening ADDR".
+// ai CHANNEL PHYSICS AGENTS
+func helperAI(args []string) error {
+	ctx, stop := signalContext()
+	defer stop()
+	n, _ := strconv.Atoi(args[2])
+	fmt.Println("pid", os.Getpid())
+	return ai.Run(ctx, args[0], args[1], 1, n, nil)
+}
+
+// net INSTANCE ADDR [RATE SENDRATE]: reads INSTANCE.physics, .ai, .sup;
+// prints "listening ADDR".
 func helperNet(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
-	return Run(ctx, Options{Channel: args[0], Physics: args[1], Addr: args[2],
-		OnListen: func(addr string) { fmt.Println("listening", addr) }})
+	o := Options{Channel: args[0] + ".net", Physics: args[0] + ".physics", AI: args[0] + ".ai", Status: args[0] + ".sup",
+		Addr: args[1], OnListen: func(addr string) { fmt.Println("listening", addr) }}
+	if len(args) == 4 {
+		o.Rate, _ = strconv.Atoi(args[2])
+		o.SendRate, _ = strconv.Atoi(args[3])
+	}
+	return Run(ctx, o)
 }
 
 type game struct {
@@ -56,15 +73,26 @@ type game struct {
 func startGame(t *testing.T, bodies int) *game {
 	t.Helper()
 	g := &game{name: proctest.Name(t)}
-	t.Cleanup(func() { venom.Remove(g.name + ".physics"); venom.Remove(g.name + ".net") })
-	proctest.Start(t, "physics", g.name+".physics", strconv.Itoa(bodies)).Expect(t, `^pid`, 10*time.Second)
+	t.Cleanup(func() {
+		for _, ch := range []string{"physics", "ai", "net", "sup"} {
+			venom.Remove(g.name + "." + ch)
+		}
+	})
+	if bodies >= 0 {
+		g.startPhysics(t, bodies)
+	}
 	g.startNet(t, "127.0.0.1:0")
 	return g
 }
 
-func (g *game) startNet(t *testing.T, addr string) {
+func (g *game) startPhysics(t *testing.T, bodies int) {
 	t.Helper()
-	g.net = proctest.Start(t, "net", g.name+".net", g.name+".physics", addr)
+	proctest.Start(t, "physics", g.name+".physics", strconv.Itoa(bodies)).Expect(t, `^pid`, 10*time.Second)
+}
+
+func (g *game) startNet(t *testing.T, addr string, rates ...string) {
+	t.Helper()
+	g.net = proctest.Start(t, "net", append([]string{g.name, addr}, rates...)...)
 	g.url = "ws://" + g.net.Expect(t, `^listening (\S+)`, 10*time.Second)[1]
 }
 
@@ -100,14 +128,18 @@ func receiving(t *testing.T, ctx context.Context, c *Client) {
 }
 
 func randSnapshot(r *rand.Rand, base *Snapshot) Snapshot {
-	s := Snapshot{Tick: r.Uint64(), PhysicsTick: r.Uint64(), Width: r.Float32(), Height: r.Float32()}
+	i32 := func(n int64) int32 { return int32(r.Int64N(2*n+1) - n) }
+	s := Snapshot{Tick: r.Uint64(), PhysicsTick: r.Uint64(), AITick: r.Uint64(), Width: r.Float32(), Height: r.Float32()}
 	next := uint32(1)
 	if base != nil {
 		for _, b := range base.Bodies {
-			switch r.IntN(4) {
+			switch r.IntN(5) {
 			case 0: // removed
-			case 1:
-				b.X, b.VY = r.Float32()*1000, -r.Float32()
+			case 1: // moved
+				b.X, b.VY = i32(maxFixed), i32(maxFixed)
+				s.Bodies = append(s.Bodies, b)
+			case 2: // grown, or touching
+				b.R, b.Flags = b.R+1, r.Uint32N(2)
 				s.Bodies = append(s.Bodies, b)
 			default:
 				s.Bodies = append(s.Bodies, b)
@@ -117,10 +149,16 @@ func randSnapshot(r *rand.Rand, base *Snapshot) Snapshot {
 	}
 	for range r.IntN(50) {
 		next += uint32(1 + r.IntN(3))
-		s.Bodies = append(s.Bodies, Body{ID: next, X: r.Float32() * 1280, Y: r.Float32() * 720, R: 4 + r.Float32()*8})
+		s.Bodies = append(s.Bodies, Body{ID: next, X: i32(maxFixed), Y: i32(1000), VX: i32(5000), VY: i32(5000), R: r.Int32N(200)})
+	}
+	for i := range r.IntN(5) {
+		s.Agents = append(s.Agents, Agent{ID: uint32(i + 1), Kind: r.Uint32N(3), X: i32(9999), Y: i32(9999), VX: 1, VY: -1})
 	}
 	for i := range r.IntN(4) {
 		s.Players = append(s.Players, PlayerState{ID: uint32(i + 1), Name: "p", Cursor: [2]float32{r.Float32(), 0}})
+	}
+	for range r.IntN(3) {
+		s.Children = append(s.Children, Child{Name: "physics", State: "running", Pid: r.Uint32(), Age: -1})
 	}
 	return s
 }
@@ -134,34 +172,79 @@ func TestDeltaRoundTrip(t *testing.T) {
 		}
 		cur := randSnapshot(r, &base)
 		d := Diff(&base, &cur)
-		// Through the wire, as the client gets it.
-		b, err := json.Marshal(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var wire Delta
-		if err := json.Unmarshal(b, &wire); err != nil {
-			t.Fatal(err)
-		}
+		// Through the wire, as the client gets them: the base too.
+		base, wire := roundTrip(t, base), roundTrip(t, d)
 		got, err := Apply(&base, &wire)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got.Bodies) == 0 && len(cur.Bodies) == 0 {
-			got.Bodies, cur.Bodies = nil, nil
-		}
-		if !reflect.DeepEqual(got, cur) {
+		if !reflect.DeepEqual(got, roundTrip(t, cur)) {
 			t.Fatalf("case %d: Apply(base, Diff(base, cur)) != cur\n got %+v\nwant %+v", i, got, cur)
 		}
 	}
 	// An unchanged world is an empty delta.
 	s := randSnapshot(r, nil)
-	if d := Diff(&s, &s); len(d.Bodies) != 0 || len(d.Removed) != 0 {
+	if d := Diff(&s, &s); len(d.Bodies) != 0 || len(d.Moved) != 0 || len(d.Removed) != 0 {
 		t.Fatalf("delta of a snapshot against itself: %+v", d)
 	}
 	// A delta that does not fit its base is refused.
-	if _, err := Apply(&Snapshot{}, &Delta{Removed: []uint32{5}}); err == nil {
-		t.Fatal("removing a body not in the base was accepted")
+	two := Snapshot{Bodies: []Body{{ID: 1}, {ID: 2, X: maxFixed}}}
+	for name, d := range map[string]Delta{
+		"remove a body not in the base": {Removed: []uint32{5}},
+		"move a body not in the base":   {Moved: []Move{{ID: 3, DX: 1}}},
+		"move out of range":             {Moved: []Move{{ID: 2, DX: 1}}},
+		"bodies out of order":           {Bodies: []Body{{ID: 9}, {ID: 4}}},
+	} {
+		if _, err := Apply(&two, &d); !errors.Is(err, ErrBadDelta) {
+			t.Errorf("%s: %v, want ErrBadDelta", name, err)
+		}
+	}
+}
+
+// roundTrip sends v through its JSON form, as a client receives it.
+func roundTrip[T any](t *testing.T, v T) T {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out T
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	return out
+}
+
+// TestWireRefusesBadValues: a snapshot or delta from a bad server is an
+// error naming the problem, never a panic or a wrapped-around value.
+func TestWireRefusesBadValues(t *testing.T) {
+	for _, tc := range []struct{ name, json, want string }{
+		{"short bodies", `{"bodies":[1,0,3]}`, "multiple of 7"},
+		{"negative id", `{"bodies":[-1,0,0,0,0,0,1]}`, "out of range"},
+		{"huge x", `{"bodies":[1,0,99999999999,0,0,0,1]}`, "out of range"},
+		{"bodies out of order", `{"bodies":[2,0,0,0,0,0,1,1,0,0,0,0,0,1]}`, "out of order"},
+		{"moves in a snapshot", `{"bodies":[],"moved":[1,0,0,0,0]}`, "full snapshot"},
+		{"short agents", `{"agents":[1,2]}`, "multiple of 6"},
+		{"not json", `{"bodies":`, "end of JSON"},
+	} {
+		var s Snapshot
+		if err := json.Unmarshal([]byte(tc.json), &s); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("snapshot %s: %v, want an error with %q", tc.name, err, tc.want)
+		}
+	}
+	for _, tc := range []struct{ name, json, want string }{
+		{"zero id gap", `{"moved":[1,0,0,0,0,0,0,0,0,0]}`, "gap 0"},
+		{"short moves", `{"moved":[1,0,0]}`, "multiple of 5"},
+		{"id past uint32", `{"moved":[4294967295,0,0,0,0,1,0,0,0,0]}`, "out of range"},
+		{"removed negative", `{"removed":[-4]}`, "out of range"},
+	} {
+		var d Delta
+		if err := json.Unmarshal([]byte(tc.json), &d); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("delta %s: %v, want an error with %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := json.Marshal(Snapshot{Width: float32(math.NaN())}); err == nil {
+		t.Error("a NaN world size was encoded")
 	}
 }
 
@@ -175,7 +258,7 @@ func TestTwoClientsSpawn(t *testing.T) {
 	s := waitFor(t, ctx, a, "bodies and both players", func(s Snapshot) bool { return len(s.Bodies) > 0 && len(s.Players) == 2 })
 	n0 := len(s.Bodies)
 	waitFor(t, ctx, b, "bodies", func(s Snapshot) bool { return len(s.Bodies) > 0 })
-	if err := a.Input(ctx, Input{Cursor: [2]float32{640, 360}, Spawn: true}); err != nil {
+	if err := a.Input(Input{Cursor: [2]float32{640, 360}, HasCursor: true, Spawn: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []*Client{a, b} {
@@ -201,7 +284,7 @@ func rawJoin(t *testing.T, ctx context.Context, url string) *websocket.Conn {
 	}
 	t.Cleanup(func() { ws.CloseNow() })
 	ws.SetReadLimit(64 << 20)
-	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"join","name":"raw","version":1}`)); err != nil {
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"join","name":"raw","version":2}`)); err != nil {
 		t.Fatal(err)
 	}
 	if _, b, err := ws.Read(ctx); err != nil || !strings.Contains(string(b), `"welcome"`) {
@@ -241,7 +324,7 @@ func TestBadFrames(t *testing.T) {
 	}{
 		{"malformed", false, `{"type":"join",`, websocket.StatusPolicyViolation},
 		{"malformed-after-join", true, `not json`, websocket.StatusPolicyViolation},
-		{"wrong-version", false, `{"type":"join","name":"x","version":2}`, websocket.StatusPolicyViolation},
+		{"wrong-version", false, `{"type":"join","name":"x","version":1}`, websocket.StatusPolicyViolation},
 		{"unknown-type", true, `{"type":"teleport"}`, websocket.StatusPolicyViolation},
 		{"not-join-first", false, `{"type":"input","spawn":true}`, websocket.StatusPolicyViolation},
 		{"oversized", true, `{"type":"input","name":"` + strings.Repeat("x", 2*MaxFrame) + `"}`, websocket.StatusMessageTooBig},
@@ -342,7 +425,120 @@ func TestReconnectAfterKill(t *testing.T) {
 	g.startNet(t, addr) // the same port: SO_REUSEADDR
 	proctest.Eventually(t, 20*time.Second, "a reconnection", func() bool { return c.Reconnects() >= 1 })
 	receiving(t, ctx, c)
-	if err := c.Input(ctx, Input{Cursor: [2]float32{100, 100}, Explode: true}); err != nil {
+	if err := c.Input(Input{Cursor: [2]float32{100, 100}, HasCursor: true, Explode: true}); err != nil {
 		t.Fatalf("input after reconnect: %v", err)
+	}
+}
+
+// publishStatus publishes a supervisor status on "<name>.sup" from the
+// test process, as a supervisor would.
+func publishStatus(t *testing.T, name string, children ...engine.ChildStatus) {
+	t.Helper()
+	d, err := venom.Create(name+".sup", venom.Config{DataSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	buf := make([]byte, 4096)
+	n, err := engine.StatusSlice.Encode(buf, engine.Header{Tick: 1, Mono: venom.Monotonic()},
+		&engine.SupMeta{Pid: uint32(os.Getpid()), Children: uint32(len(children))}, children)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Publish(buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEverySliceInStream(t *testing.T) {
+	g := &game{name: proctest.Name(t)}
+	var phys, restarting engine.ChildStatus
+	copy(phys.Name[:], "physics")
+	phys.State, phys.Pid, phys.Tick, phys.TickMono = engine.ChildRunning, 4242, 99, venom.Monotonic()
+	copy(restarting.Name[:], "ai")
+	restarting.State, restarting.Restarts = engine.ChildBackoff, 3
+	publishStatus(t, g.name, phys, restarting)
+	proctest.Start(t, "ai", g.name+".ai", g.name+".physics", "12").Expect(t, `^pid`, 10*time.Second)
+	startGameAs(t, g, 30)
+	ctx := proctest.Context(t, 30*time.Second)
+	c := dial(t, ctx, g.url, "viewer")
+	s := waitFor(t, ctx, c, "bodies, agents and children", func(s Snapshot) bool {
+		return len(s.Bodies) == 30 && len(s.Agents) == 12 && len(s.Children) == 2 && s.AITick > 0
+	})
+	want := []Child{{Name: "physics", State: "running", Pid: 4242, Tick: 99}, {Name: "ai", State: "backoff", Restarts: 3, Age: -1}}
+	if s.Children[0].Age < 0 {
+		t.Errorf("physics' age %d, want >= 0", s.Children[0].Age)
+	}
+	s.Children[0].Age = 0
+	if !reflect.DeepEqual(s.Children, want) {
+		t.Errorf("children %+v, want %+v", s.Children, want)
+	}
+	for _, a := range s.Agents {
+		if a.ID == 0 || a.Kind < 1 || a.Kind > 3 || a.X < 0 || a.X > 1280*Subpixel {
+			t.Fatalf("agent %+v", a)
+		}
+	}
+}
+
+// startGameAs is startGame for a game whose name is already chosen.
+func startGameAs(t *testing.T, g *game, bodies int) {
+	t.Helper()
+	t.Cleanup(func() {
+		for _, ch := range []string{"physics", "ai", "net"} {
+			venom.Remove(g.name + "." + ch)
+		}
+	})
+	g.startPhysics(t, bodies)
+	g.startNet(t, "127.0.0.1:0")
+}
+
+// TestSendRate: snapshots go out at the send rate, not at net's tick
+// rate: at 60 ticks and 20 sends a second, one snapshot every 3 ticks.
+func TestSendRate(t *testing.T) {
+	g := &game{name: proctest.Name(t)}
+	t.Cleanup(func() { venom.Remove(g.name + ".physics"); venom.Remove(g.name + ".net") })
+	g.startPhysics(t, 5)
+	g.startNet(t, "127.0.0.1:0", "60", "20")
+	ctx := proctest.Context(t, 30*time.Second)
+	c := dial(t, ctx, g.url, "counter")
+	var ticks []uint64
+	for len(ticks) < 10 {
+		s, err := c.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ticks = append(ticks, s.Tick)
+	}
+	for i := 1; i < len(ticks); i++ {
+		if d := ticks[i] - ticks[i-1]; ticks[i] <= ticks[i-1] || d%3 != 0 {
+			t.Fatalf("net ticks of successive snapshots %v: want steps of 3 (or skipped multiples)", ticks)
+		}
+	}
+}
+
+// TestInputWaitsForPhysics: input that arrives while physics is not there
+// yet is forwarded once it is, not dropped.
+func TestInputWaitsForPhysics(t *testing.T) {
+	g := startGame(t, -1) // net alone
+	ctx := proctest.Context(t, 30*time.Second)
+	c := dial(t, ctx, g.url, "early")
+	if err := c.Input(Input{Cursor: [2]float32{300, 200}, HasCursor: true, Spawn: true}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := engine.Connect(g.name+".net", Slice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var f engine.Frame[Meta, Player]
+	proctest.Eventually(t, 10*time.Second, "net to take the input", func() bool {
+		return nc.Read(&f) == nil && len(f.Items) == 1 && f.Items[0].Inputs == 1
+	})
+	g.startPhysics(t, 5)
+	waitFor(t, ctx, c, "the bodies spawned before physics started", func(s Snapshot) bool {
+		return len(s.Bodies) == 5+SpawnCount
+	})
+	if nc.Read(&f) != nil || f.Meta.InputsDropped != 0 || f.Meta.Forwarded != 1 {
+		t.Fatalf("net's counters: %+v", f.Meta)
 	}
 }

@@ -1,10 +1,12 @@
 package netproc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -12,7 +14,9 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/procs/ai"
 	"github.com/venomrt/venomrt/procs/physics"
+	"github.com/venomrt/venomrt/venom"
 )
 
 // Meta is the net process's scalar state, published with the players.
@@ -54,52 +58,158 @@ var Slice = engine.MustSlice[Meta, Player]()
 
 // Commands net sends to physics for a player's input.
 const (
-	SpawnCount       = 10  // bodies of one spawn
-	ExplodeRadius    = 200 // px
-	ExplodeStrength  = 600 // px/s
-	inputQueue       = 1024
-	joinTimeout      = 5 * time.Second
-	writeTimeout     = 5 * time.Second
-	pingInterval     = time.Second
-	sentHistory      = 64 // snapshots a connection remembers as delta bases
-	physicsStaleTick = 20 // net ticks without a new physics tick: physics is down
+	SpawnCount      = 10  // bodies of one spawn
+	ExplodeRadius   = 200 // px
+	ExplodeStrength = 600 // px/s
+)
+
+const (
+	inputQueue   = 1024 // commands waiting for physics; older ones are dropped beyond it
+	joinTimeout  = 5 * time.Second
+	writeTimeout = 5 * time.Second
+	pingInterval = time.Second
+	sentHistory  = 64 // snapshots kept as delta bases
+	retryEvery   = 500 * time.Millisecond
 )
 
 // Options configure the net process.
 type Options struct {
 	Channel    string // the net channel, "<instance>.net"
-	Physics    string // the physics channel
+	Physics    string // the physics channel: bodies, and where input goes
+	AI         string // the ai channel: agents ("" for none)
+	Status     string // the supervisor's status channel: children ("" for none)
 	Addr       string // listen address (default 127.0.0.1:7777)
 	MaxPlayers int    // default MaxPlayers
-	Rate       int    // ticks, and so snapshots sent, per second (default 20)
+	Rate       int    // net's ticks per second: input is forwarded every tick (default 60)
+	SendRate   int    // snapshots sent per second (default 20; at most Rate)
 	Fresh      bool
 	Log        *slog.Logger
 	OnListen   func(addr string) // called with the bound address
 }
 
-type inputEvent struct {
-	player uint32
-	in     Input
+// feed is a slice net reads. It connects lazily (again every retryEvery
+// while the channel is missing) and keeps the last good snapshot while
+// the owner is down.
+type feed[M, T any] struct {
+	channel string
+	sl      engine.Slice[M, T]
+	c       *engine.Client[M, T]
+	f, tmp  engine.Frame[M, T]
+	have    bool
+	retry   time.Time
+}
+
+func (f *feed[M, T]) connect(now time.Time) bool {
+	if f.c != nil {
+		return true
+	}
+	if f.channel == "" || now.Before(f.retry) {
+		return false
+	}
+	c, err := engine.Connect(f.channel, f.sl)
+	if err != nil {
+		f.retry = now.Add(retryEvery)
+		return false
+	}
+	f.c = c
+	return true
+}
+
+// read takes the newest snapshot; it reports whether f.f holds one.
+func (f *feed[M, T]) read(now time.Time) bool {
+	if !f.connect(now) {
+		return f.have
+	}
+	switch err := f.c.Read(&f.tmp); {
+	case err == nil:
+		f.f, f.tmp = f.tmp, f.f
+		f.have = true
+	case !errors.Is(err, venom.ErrNoData):
+		f.drop(now) // replaced, corrupt or of another shape: connect again later
+	}
+	return f.have
+}
+
+func (f *feed[M, T]) drop(now time.Time) {
+	if f.c != nil {
+		f.c.Close()
+		f.c = nil
+	}
+	f.retry = now.Add(retryEvery)
+}
+
+// outgoing is one snapshot as sent, numbered for every connection alike.
+// Its encodings are cached by base: the connections that acknowledged the
+// same snapshot share one delta and one encoding.
+type outgoing struct {
+	seq uint64
+	s   *Snapshot
+	mu  sync.Mutex
+	enc map[uint64][]byte // message by base seq (0: full)
+}
+
+// message is o as a snapshot message, a delta against base (nil: full).
+func (o *outgoing) message(base *outgoing) ([]byte, error) {
+	var key uint64
+	if base != nil {
+		key = base.seq
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if b, ok := o.enc[key]; ok {
+		return b, nil
+	}
+	var b []byte
+	var err error
+	if base == nil {
+		b, err = o.s.MarshalJSON()
+	} else {
+		b, err = Diff(base.s, o.s).MarshalJSON()
+	}
+	if err != nil {
+		return nil, err
+	}
+	b = fmt.Appendf(nil, `{"type":"snapshot","tick":%d,"seq":%d,"base":%d,"%s":%s}`, o.s.Tick, o.seq, key, field(key), b)
+	o.enc[key] = b
+	return b, nil
+}
+
+func field(base uint64) string {
+	if base == 0 {
+		return "snapshot"
+	}
+	return "delta"
+}
+
+// welcome is o as the first message of player id: always full.
+func (o *outgoing) welcome(id uint32) ([]byte, error) {
+	b, err := o.s.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return fmt.Appendf(nil, `{"type":"welcome","id":%d,"tick":%d,"seq":%d,"base":0,"snapshot":%s}`, id, o.s.Tick, o.seq, b), nil
 }
 
 // Proc is the net process: an engine.Proc that owns the WebSocket server.
 type Proc struct {
 	o      Options
-	inputs chan inputEvent
+	inputs chan engine.Command // from the connections, for physics
 
 	mu    sync.Mutex
 	meta  Meta
 	conns map[uint32]*conn
 	slots int // connections accepted and not yet gone, joined or not
+	hist  [sentHistory]*outgoing
+	seq   uint64
 
-	phys    *engine.Client[physics.Params, physics.Body]
-	frame   engine.Frame[physics.Params, physics.Body]
-	retry   time.Time
-	lastPT  uint64
-	stale   int
+	physics *feed[physics.Params, physics.Body]
+	ai      *feed[ai.Params, ai.Agent]
+	sup     *feed[engine.SupMeta, engine.ChildStatus]
+	pending []engine.Command // input not yet accepted by physics, oldest first
 	tick    uint64
+	sendAcc int
 	bodies  []Body
-	players []Player
+	agents  []Agent
 }
 
 // New makes the net process; Run serves it.
@@ -111,12 +221,20 @@ func New(o Options) *Proc {
 		o.MaxPlayers = MaxPlayers
 	}
 	if o.Rate <= 0 {
-		o.Rate = 20
+		o.Rate = 60
 	}
+	if o.SendRate <= 0 {
+		o.SendRate = 20
+	}
+	o.SendRate = min(o.SendRate, o.Rate)
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Proc{o: o, inputs: make(chan inputEvent, inputQueue), conns: map[uint32]*conn{}}
+	return &Proc{o: o, inputs: make(chan engine.Command, inputQueue), conns: map[uint32]*conn{},
+		physics: &feed[physics.Params, physics.Body]{channel: o.Physics, sl: physics.Slice},
+		ai:      &feed[ai.Params, ai.Agent]{channel: o.AI, sl: ai.Slice},
+		sup:     &feed[engine.SupMeta, engine.ChildStatus]{channel: o.Status, sl: engine.StatusSlice},
+	}
 }
 
 // Restore keeps the counters of the last snapshot. Players are connections:
@@ -139,91 +257,136 @@ func (p *Proc) Handle(c engine.Command) error {
 	return fmt.Errorf("%w: %d", engine.ErrUnknownOp, c.Op)
 }
 
-// Step forwards the queued input to physics, reads physics and sends every
-// connection the new snapshot.
+// Step forwards the players' input to physics every tick and, at the send
+// rate, reads every slice and offers the snapshot to every connection.
 func (p *Proc) Step(time.Duration) {
 	p.tick++
-	p.connectPhysics()
-	for range inputQueue {
-		var ev inputEvent
-		select {
-		case ev = <-p.inputs:
-		default:
-		}
-		if ev.player == 0 {
-			break
-		}
-		p.forward(ev)
+	now := time.Now()
+	p.forward(now)
+	if p.sendAcc += p.o.SendRate; p.sendAcc < p.o.Rate {
+		return
 	}
-	s := &Snapshot{Tick: p.tick}
-	if bodies, params, pt := p.readPhysics(); bodies != nil {
-		s.PhysicsTick, s.Width, s.Height = pt, params.Width, params.Height
-		p.bodies = p.bodies[:0]
-		for _, b := range bodies {
-			p.bodies = append(p.bodies, Body{ID: b.ID, Flags: b.Flags, X: b.X, Y: b.Y, VX: b.VX, VY: b.VY, R: b.R})
-		}
-		slices.SortFunc(p.bodies, func(a, b Body) int { return int(int64(a.ID) - int64(b.ID)) })
-		s.Bodies = slices.Clone(p.bodies)
-	}
+	p.sendAcc -= p.o.Rate
+	s := p.snapshot(now)
 	p.mu.Lock()
 	for _, c := range p.conns {
 		s.Players = append(s.Players, PlayerState{ID: c.p.ID, Name: c.p.NameString(), Color: c.p.Color,
 			Cursor: [2]float32{c.p.CursorX, c.p.CursorY}, RTTNano: c.p.RTTNanos})
 	}
-	slices.SortFunc(s.Players, func(a, b PlayerState) int { return int(int64(a.ID) - int64(b.ID)) })
+	slices.SortFunc(s.Players, func(a, b PlayerState) int { return cmp.Compare(a.ID, b.ID) })
+	p.seq++
+	o := &outgoing{seq: p.seq, s: s, enc: map[uint64][]byte{}}
+	p.hist[o.seq%sentHistory] = o
 	for _, c := range p.conns {
-		c.offer(s)
+		c.offer(o)
 	}
 	p.mu.Unlock()
 }
 
-func (p *Proc) connectPhysics() {
-	if p.phys != nil || p.o.Physics == "" || time.Now().Before(p.retry) {
-		return
+// lookup returns the remembered snapshot of seq, or nil.
+func (p *Proc) lookup(seq uint64) *outgoing {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if o := p.hist[seq%sentHistory]; o != nil && o.seq == seq && seq != 0 {
+		return o
 	}
-	c, err := engine.Connect(p.o.Physics, physics.Slice)
-	if err != nil {
-		p.retry = time.Now().Add(500 * time.Millisecond)
-		return
-	}
-	p.phys = c
+	return nil
 }
 
-func (p *Proc) forward(ev inputEvent) {
-	if p.phys == nil {
-		return // physics down: the input is lost, as a dropped packet would be
-	}
-	x, y := float64(ev.in.Cursor[0]), float64(ev.in.Cursor[1])
-	var err error
-	if ev.in.Spawn {
-		err = errors.Join(err, p.phys.Send(engine.Cmd(physics.OpSpawnBurst, x, y, SpawnCount)))
-		p.mu.Lock()
-		p.meta.Forwarded++
-		p.mu.Unlock()
-	}
-	if ev.in.Explode {
-		err = errors.Join(err, p.phys.Send(engine.Cmd(physics.OpExplode, x, y, ExplodeRadius, ExplodeStrength)))
-		p.mu.Lock()
-		p.meta.Forwarded++
-		p.mu.Unlock()
-	}
-	if err != nil {
-		p.o.Log.Debug("input not forwarded", "player", ev.player, "err", err)
-	}
-}
-
-func (p *Proc) readPhysics() ([]physics.Body, physics.Params, uint64) {
-	if p.phys == nil || p.phys.Read(&p.frame) != nil {
-		return nil, physics.Params{}, 0
-	}
-	if p.frame.Tick == p.lastPT {
-		if p.stale++; p.stale > physicsStaleTick {
-			return nil, physics.Params{}, 0
+// forward takes the players' input and sends it to physics. Input that
+// physics cannot take yet (not connected, its queue full) waits for the
+// next tick, up to inputQueue commands; beyond that the oldest is dropped.
+func (p *Proc) forward(now time.Time) {
+	for len(p.pending) < 2*inputQueue {
+		select {
+		case c := <-p.inputs:
+			p.pending = append(p.pending, c)
+			continue
+		default:
 		}
-	} else {
-		p.lastPT, p.stale = p.frame.Tick, 0
+		break
 	}
-	return p.frame.Items, p.frame.Meta, p.frame.Tick
+	if over := len(p.pending) - inputQueue; over > 0 {
+		p.pending = slices.Delete(p.pending, 0, over)
+		p.mu.Lock()
+		p.meta.InputsDropped += uint64(over)
+		p.mu.Unlock()
+	}
+	if len(p.pending) == 0 || !p.physics.connect(now) {
+		return
+	}
+	sent := 0
+	for _, c := range p.pending {
+		err := p.physics.c.Send(c)
+		if errors.Is(err, venom.ErrQueueFull) {
+			break // physics is behind (or restarting): the rest waits
+		}
+		if err != nil {
+			p.o.Log.Debug("net: physics channel lost", "err", err)
+			p.physics.drop(now)
+			break
+		}
+		sent++
+	}
+	p.pending = slices.Delete(p.pending, 0, sent)
+	p.mu.Lock()
+	p.meta.Forwarded += uint64(sent)
+	p.mu.Unlock()
+}
+
+// snapshot reads every slice into a new Snapshot. The values come from
+// shared memory: they are quantized and put in ID order here, so that a
+// bad writer cannot make a delta that does not apply.
+func (p *Proc) snapshot(now time.Time) *Snapshot {
+	s := &Snapshot{Tick: p.tick}
+	if p.physics.read(now) {
+		f := &p.physics.f
+		s.PhysicsTick, s.Width, s.Height = f.Tick, finite(f.Meta.Width), finite(f.Meta.Height)
+		p.bodies = p.bodies[:0]
+		for _, b := range f.Items {
+			p.bodies = append(p.bodies, Body{ID: b.ID, Flags: b.Flags, X: Fixed(b.X, Subpixel), Y: Fixed(b.Y, Subpixel),
+				VX: Fixed(b.VX, 1), VY: Fixed(b.VY, 1), R: Fixed(b.R, Subpixel)})
+		}
+		s.Bodies = inIDOrder(slices.Clone(p.bodies), func(b Body) uint32 { return b.ID })
+	}
+	if p.ai.read(now) {
+		f := &p.ai.f
+		s.AITick = f.Tick
+		p.agents = p.agents[:0]
+		for _, a := range f.Items {
+			p.agents = append(p.agents, Agent{ID: a.ID, Kind: uint32(a.Kind), X: Fixed(a.X, Subpixel), Y: Fixed(a.Y, Subpixel),
+				VX: Fixed(a.VX, 1), VY: Fixed(a.VY, 1)})
+		}
+		s.Agents = inIDOrder(slices.Clone(p.agents), func(a Agent) uint32 { return a.ID })
+	}
+	if p.sup.read(now) {
+		mono := venom.Monotonic()
+		for _, c := range p.sup.f.Items {
+			age := int64(-1)
+			if c.TickMono != 0 {
+				age = mono - c.TickMono
+			}
+			s.Children = append(s.Children, Child{Name: c.NameString(), State: c.StateName(), Pid: c.Pid,
+				Restarts: c.Restarts, Tick: c.Tick, Age: age, Reason: c.ReasonString()})
+		}
+	}
+	return s
+}
+
+// inIDOrder sorts items by id and drops repeated ids.
+func inIDOrder[T any](items []T, id func(T) uint32) []T {
+	by := func(a, b T) int { return cmp.Compare(id(a), id(b)) }
+	if !slices.IsSortedFunc(items, by) {
+		slices.SortFunc(items, by)
+	}
+	return slices.CompactFunc(items, func(a, b T) bool { return id(a) == id(b) })
+}
+
+func finite(v float32) float32 {
+	if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		return 0
+	}
+	return v
 }
 
 // Snapshot publishes the counters and the players.
@@ -236,15 +399,16 @@ func (p *Proc) Snapshot(m *Meta, items []Player) []Player {
 	for _, c := range p.conns {
 		items = append(items, c.p)
 	}
-	slices.SortFunc(items[start:], func(a, b Player) int { return int(int64(a.ID) - int64(b.ID)) })
+	slices.SortFunc(items[start:], func(a, b Player) int { return cmp.Compare(a.ID, b.ID) })
 	return items
 }
 
-// Close lets go of the physics channel.
+// Close lets go of the channels net reads.
 func (p *Proc) Close() {
-	if p.phys != nil {
-		p.phys.Close()
-	}
+	now := time.Now()
+	p.physics.drop(now)
+	p.ai.drop(now)
+	p.sup.drop(now)
 }
 
 // Run runs the net process until ctx ends: the WebSocket server (which

@@ -6,12 +6,13 @@ package netproc
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 )
 
 // Version is the protocol version a join must carry.
-const Version = 1
+const Version = 2
 
 // Limits of the protocol.
 const (
@@ -22,15 +23,46 @@ const (
 	InputBurst = 60      // token bucket depth
 )
 
+// Subpixel is the fixed-point scale of positions and radii on the wire:
+// they travel as integers in 1/Subpixel px, velocities in whole px/s. A
+// renderer needs no more, deltas of integers are exact, and bodies at rest
+// stop appearing in deltas.
+const Subpixel = 16
+
+// maxFixed bounds every fixed-point value (±2^30), so that a difference
+// of two fits an int32 without overflow.
+const maxFixed = 1 << 30
+
+// Fixed converts px (or px/s with scale 1) to the wire's integers,
+// clamping to ±2^30 and mapping NaN to 0.
+func Fixed(v float32, scale float32) int32 {
+	f := float64(v) * float64(scale)
+	switch {
+	case f != f:
+		return 0
+	case f >= maxFixed:
+		return maxFixed
+	case f <= -maxFixed:
+		return -maxFixed
+	}
+	return int32(math.Round(f))
+}
+
 // Body is one physics body as the protocol carries it.
 type Body struct {
-	ID    uint32  `json:"id"`
-	Flags uint32  `json:"f,omitempty"`
-	X     float32 `json:"x"`
-	Y     float32 `json:"y"`
-	VX    float32 `json:"vx"`
-	VY    float32 `json:"vy"`
-	R     float32 `json:"r"`
+	ID     uint32
+	Flags  uint32
+	X, Y   int32 // centre, 1/Subpixel px
+	VX, VY int32 // velocity, px/s
+	R      int32 // radius, 1/Subpixel px
+}
+
+// Agent is one ai agent as the protocol carries it.
+type Agent struct {
+	ID     uint32
+	Kind   uint32 // ai.Kind
+	X, Y   int32  // 1/Subpixel px
+	VX, VY int32  // px/s
 }
 
 // PlayerState is one player as the protocol carries it.
@@ -42,36 +74,64 @@ type PlayerState struct {
 	RTTNano int64      `json:"rtt"`
 }
 
-// Snapshot is the whole world a client sees: bodies ascending by ID and
-// the players ascending by ID.
-type Snapshot struct {
-	Tick        uint64        `json:"tick"`        // net's tick
-	PhysicsTick uint64        `json:"physicsTick"` // tick of the physics snapshot the bodies come from
-	Width       float32       `json:"w"`
-	Height      float32       `json:"h"`
-	Bodies      []Body        `json:"bodies"`
-	Players     []PlayerState `json:"players"`
+// Child is one supervised process as the supervisor's status shows it.
+type Child struct {
+	Name     string `json:"name"`
+	State    string `json:"state"` // engine.ChildState's name: "running", "backoff", ...
+	Pid      uint32 `json:"pid"`
+	Restarts uint32 `json:"restarts"`
+	Tick     uint64 `json:"tick"` // newest tick of its slice
+	Age      int64  `json:"age"`  // ns from that tick to this snapshot, -1 when none
+	Reason   string `json:"reason,omitempty"`
 }
 
-// Delta turns a base snapshot into a newer one. Bodies are changed or new
-// bodies (ascending by ID); Removed are the IDs of the base's bodies that are
-// gone (ascending). The scalars and the (small) players list are sent
-// whole.
+// Snapshot is the whole world a client sees: every slice of the game.
+// Bodies and agents are ascending by ID, players by ID, children in the
+// supervisor's order. Children is empty when there is no supervisor.
+type Snapshot struct {
+	Tick        uint64 // net's tick
+	PhysicsTick uint64 // tick of the physics snapshot the bodies come from
+	AITick      uint64 // tick of the ai snapshot the agents come from
+	Width       float32
+	Height      float32
+	Bodies      []Body
+	Agents      []Agent
+	Players     []PlayerState
+	Children    []Child
+}
+
+// Move is a body of a delta whose flags and radius did not change: its
+// position and velocity as differences from the base.
+type Move struct {
+	ID       uint32
+	DX, DY   int32
+	DVX, DVY int32
+}
+
+// Delta turns a base snapshot into a newer one. Bodies are new bodies and
+// bodies whose flags or radius changed, whole; Moved are the bodies that
+// only moved; Removed are the IDs of the base's bodies that are gone. All
+// three ascend by ID. The scalars, agents, players and children (small)
+// are sent whole.
 type Delta struct {
-	Tick        uint64        `json:"tick"`
-	PhysicsTick uint64        `json:"physicsTick"`
-	Width       float32       `json:"w"`
-	Height      float32       `json:"h"`
-	Bodies      []Body        `json:"bodies,omitempty"`
-	Removed     []uint32      `json:"removed,omitempty"`
-	Players     []PlayerState `json:"players"`
+	Tick        uint64
+	PhysicsTick uint64
+	AITick      uint64
+	Width       float32
+	Height      float32
+	Bodies      []Body
+	Moved       []Move
+	Removed     []uint32
+	Agents      []Agent
+	Players     []PlayerState
+	Children    []Child
 }
 
 // Diff is the delta from base to cur. Both must have their bodies
 // ascending by ID (as physics publishes them).
 func Diff(base, cur *Snapshot) Delta {
-	d := Delta{Tick: cur.Tick, PhysicsTick: cur.PhysicsTick, Width: cur.Width, Height: cur.Height,
-		Players: clonePlayers(cur.Players)}
+	d := Delta{Tick: cur.Tick, PhysicsTick: cur.PhysicsTick, AITick: cur.AITick, Width: cur.Width, Height: cur.Height,
+		Agents: cur.Agents, Players: cur.Players, Children: cur.Children}
 	i, j := 0, 0
 	for i < len(base.Bodies) || j < len(cur.Bodies) {
 		switch {
@@ -82,8 +142,12 @@ func Diff(base, cur *Snapshot) Delta {
 			d.Bodies = append(d.Bodies, cur.Bodies[j])
 			j++
 		default:
-			if !sameBody(base.Bodies[i], cur.Bodies[j]) {
-				d.Bodies = append(d.Bodies, cur.Bodies[j])
+			a, b := base.Bodies[i], cur.Bodies[j]
+			switch {
+			case a.Flags != b.Flags || a.R != b.R:
+				d.Bodies = append(d.Bodies, b)
+			case a != b:
+				d.Moved = append(d.Moved, Move{ID: b.ID, DX: b.X - a.X, DY: b.Y - a.Y, DVX: b.VX - a.VX, DVY: b.VY - a.VY})
 			}
 			i++
 			j++
@@ -92,56 +156,74 @@ func Diff(base, cur *Snapshot) Delta {
 	return d
 }
 
-// sameBody compares bit patterns, so that -0 and 0 (and any NaN) are told
-// apart and Apply(base, Diff(base, cur)) is exactly cur.
-func sameBody(a, b Body) bool {
-	f := math.Float32bits
-	return a.ID == b.ID && a.Flags == b.Flags && f(a.X) == f(b.X) && f(a.Y) == f(b.Y) &&
-		f(a.VX) == f(b.VX) && f(a.VY) == f(b.VY) && f(a.R) == f(b.R)
-}
+// ErrBadDelta is returned by Apply for a delta that does not fit its base.
+var ErrBadDelta = errors.New("netproc: delta does not fit its base")
 
 // Apply returns base with d applied; base is not modified. A delta that
-// does not fit base (a removed or changed ID out of order) is an error.
+// does not fit base (an ID out of order, a moved or removed ID not in the
+// base, a value out of range) is an error wrapping ErrBadDelta.
 func Apply(base *Snapshot, d *Delta) (Snapshot, error) {
-	out := Snapshot{Tick: d.Tick, PhysicsTick: d.PhysicsTick, Width: d.Width, Height: d.Height,
-		Players: clonePlayers(d.Players)}
+	out := Snapshot{Tick: d.Tick, PhysicsTick: d.PhysicsTick, AITick: d.AITick, Width: d.Width, Height: d.Height,
+		Agents: d.Agents, Players: d.Players, Children: d.Children}
 	out.Bodies = make([]Body, 0, max(0, len(base.Bodies)+len(d.Bodies)-len(d.Removed)))
-	i, j, k := 0, 0, 0 // base, d.Bodies, d.Removed
-	for i < len(base.Bodies) || j < len(d.Bodies) {
-		var b *Body
-		if i < len(base.Bodies) {
-			b = &base.Bodies[i]
+	var n, m, k int // next of d.Bodies, d.Moved, d.Removed
+	for _, b := range base.Bodies {
+		for n < len(d.Bodies) && d.Bodies[n].ID < b.ID {
+			if err := appendAscending(&out.Bodies, d.Bodies[n]); err != nil {
+				return Snapshot{}, err
+			}
+			n++
 		}
 		switch {
-		case b != nil && k < len(d.Removed) && d.Removed[k] == b.ID:
-			i++
+		case k < len(d.Removed) && d.Removed[k] == b.ID:
 			k++
-		case b != nil && (j == len(d.Bodies) || b.ID < d.Bodies[j].ID):
-			out.Bodies = append(out.Bodies, *b)
-			i++
-		case b != nil && b.ID == d.Bodies[j].ID:
-			out.Bodies = append(out.Bodies, d.Bodies[j])
-			i++
-			j++
-		default:
-			if n := len(out.Bodies); n > 0 && out.Bodies[n-1].ID >= d.Bodies[j].ID {
-				return Snapshot{}, fmt.Errorf("netproc: delta body %d out of order", d.Bodies[j].ID)
+			continue
+		case n < len(d.Bodies) && d.Bodies[n].ID == b.ID:
+			b = d.Bodies[n]
+			n++
+		case m < len(d.Moved) && d.Moved[m].ID == b.ID:
+			mv := d.Moved[m]
+			var ok bool
+			if b, ok = moved(b, mv); !ok {
+				return Snapshot{}, fmt.Errorf("%w: body %d moved out of range", ErrBadDelta, b.ID)
 			}
-			out.Bodies = append(out.Bodies, d.Bodies[j])
-			j++
+			m++
+		}
+		if err := appendAscending(&out.Bodies, b); err != nil {
+			return Snapshot{}, err
 		}
 	}
-	if k != len(d.Removed) {
-		return Snapshot{}, fmt.Errorf("netproc: delta removes %d bodies not in its base", len(d.Removed)-k)
+	for ; n < len(d.Bodies); n++ {
+		if err := appendAscending(&out.Bodies, d.Bodies[n]); err != nil {
+			return Snapshot{}, err
+		}
+	}
+	if m != len(d.Moved) || k != len(d.Removed) {
+		return Snapshot{}, fmt.Errorf("%w: it moves %d and removes %d bodies not in its base (or out of order)",
+			ErrBadDelta, len(d.Moved)-m, len(d.Removed)-k)
 	}
 	return out, nil
 }
 
-func clonePlayers(p []PlayerState) []PlayerState {
-	if p == nil {
-		return nil
+func appendAscending(bodies *[]Body, b Body) error {
+	if n := len(*bodies); n > 0 && (*bodies)[n-1].ID >= b.ID {
+		return fmt.Errorf("%w: body %d out of order", ErrBadDelta, b.ID)
 	}
-	return append([]PlayerState{}, p...)
+	*bodies = append(*bodies, b)
+	return nil
+}
+
+func moved(b Body, mv Move) (Body, bool) {
+	add := func(v, d int32) (int32, bool) {
+		s := int64(v) + int64(d)
+		return int32(s), s >= -maxFixed && s <= maxFixed
+	}
+	var ok [4]bool
+	b.X, ok[0] = add(b.X, mv.DX)
+	b.Y, ok[1] = add(b.Y, mv.DY)
+	b.VX, ok[2] = add(b.VX, mv.DVX)
+	b.VY, ok[3] = add(b.VY, mv.DVY)
+	return b, ok == [4]bool{true, true, true, true}
 }
 
 // Client → server messages share one shape; Type says which fields count.
@@ -166,15 +248,21 @@ type serverMsg struct {
 	Delta    *Delta    `json:"delta,omitempty"`
 }
 
-// Input is one input message from a player.
+// Input is one input message from a player. HasCursor says whether Cursor
+// counts (an input may be a click without a cursor move, or the reverse).
 type Input struct {
-	Cursor  [2]float32
-	Spawn   bool
-	Explode bool
+	Cursor    [2]float32
+	HasCursor bool
+	Spawn     bool
+	Explode   bool
 }
 
 func (in Input) marshal() []byte {
-	c := in.Cursor
-	b, _ := json.Marshal(clientMsg{Type: "input", Cursor: &c, Spawn: in.Spawn, Explode: in.Explode})
+	m := clientMsg{Type: "input", Spawn: in.Spawn, Explode: in.Explode}
+	if in.HasCursor {
+		c := in.Cursor
+		m.Cursor = &c
+	}
+	b, _ := json.Marshal(m)
 	return b
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/procs/physics"
 )
 
@@ -17,13 +18,13 @@ import (
 type conn struct {
 	ws    *websocket.Conn
 	p     Player
-	out   chan *Snapshot // the newest snapshot not yet sent (capacity 1)
+	out   chan *outgoing // the newest snapshot not yet sent (capacity 1)
 	acked atomic.Uint64  // highest seq the client acknowledged
 }
 
 // offer hands c the newest snapshot, replacing one it has not sent yet: a
 // slow client skips snapshots, it never holds up the others.
-func (c *conn) offer(s *Snapshot) {
+func (c *conn) offer(s *outgoing) {
 	select {
 	case <-c.out:
 	default:
@@ -137,7 +138,7 @@ func (p *Proc) join(ctx context.Context, ws *websocket.Conn) (*conn, error) {
 	if m.Version != Version {
 		return nil, kick("protocol version %d, want %d", m.Version, Version)
 	}
-	c := &conn{ws: ws, out: make(chan *Snapshot, 1)}
+	c := &conn{ws: ws, out: make(chan *outgoing, 1)}
 	copy(c.p.Name[:], m.Name) // cut to MaxName bytes
 	p.mu.Lock()
 	c.p.ID = p.meta.NextID
@@ -174,27 +175,20 @@ func (p *Proc) read(ctx context.Context, c *conn) error {
 				continue
 			}
 			tokens--
-			var in Input
-			if m.Cursor != nil {
-				in.Cursor[0] = min(max(m.Cursor[0], -physics.MaxWorld), physics.MaxWorld)
-				in.Cursor[1] = min(max(m.Cursor[1], -physics.MaxWorld), physics.MaxWorld)
-			}
-			in.Spawn, in.Explode = m.Spawn, m.Explode
 			p.mu.Lock()
 			c.p.Inputs++
 			if m.Cursor != nil {
-				c.p.CursorX, c.p.CursorY = in.Cursor[0], in.Cursor[1]
+				c.p.CursorX = min(max(m.Cursor[0], -physics.MaxWorld), physics.MaxWorld)
+				c.p.CursorY = min(max(m.Cursor[1], -physics.MaxWorld), physics.MaxWorld)
 			}
+			// A click without a cursor acts where the cursor last was.
+			x, y := float64(c.p.CursorX), float64(c.p.CursorY)
 			p.mu.Unlock()
-			if in.Spawn || in.Explode {
-				select {
-				case p.inputs <- inputEvent{player: c.p.ID, in: in}:
-				default:
-					p.mu.Lock()
-					c.p.Dropped++
-					p.meta.InputsDropped++
-					p.mu.Unlock()
-				}
+			if m.Spawn {
+				p.queue(c, engine.Cmd(physics.OpSpawnBurst, x, y, SpawnCount))
+			}
+			if m.Explode {
+				p.queue(c, engine.Cmd(physics.OpExplode, x, y, ExplodeRadius, ExplodeStrength))
 			}
 		case "join":
 			return kick("already joined")
@@ -204,37 +198,40 @@ func (p *Proc) read(ctx context.Context, c *conn) error {
 	}
 }
 
-// write sends the welcome, then each snapshot as a delta against the
-// newest one the client acknowledged (full when none is remembered).
+// queue hands a player's command to the engine loop, which forwards it
+// to physics; when even that queue is full the command is dropped and
+// counted.
+func (p *Proc) queue(c *conn, cmd engine.Command) {
+	select {
+	case p.inputs <- cmd:
+	default:
+		p.mu.Lock()
+		c.p.Dropped++
+		p.meta.InputsDropped++
+		p.mu.Unlock()
+	}
+}
+
+// write sends the welcome (a full snapshot), then each snapshot as a
+// delta against the newest one the client acknowledged (full when that one
+// is no longer remembered).
 func (p *Proc) write(ctx context.Context, c *conn) error {
-	sent := map[uint64]*Snapshot{}
-	var seq uint64
+	first := true
 	for {
-		var s *Snapshot
+		var o *outgoing
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case s = <-c.out:
+		case o = <-c.out:
 		}
-		seq++
-		msg := serverMsg{Type: "snapshot", Tick: s.Tick, Seq: seq}
-		if seq == 1 {
-			msg.Type, msg.ID = "welcome", c.p.ID
-		}
-		base := c.acked.Load()
-		if b, ok := sent[base]; ok && base != 0 {
-			d := Diff(b, s)
-			msg.Base, msg.Delta = base, &d
+		var b []byte
+		var err error
+		if first {
+			b, err = o.welcome(c.p.ID)
+			first = false
 		} else {
-			msg.Snapshot = s
+			b, err = o.message(p.lookup(c.acked.Load()))
 		}
-		sent[seq] = s
-		for k := range sent {
-			if k < base || k+sentHistory <= seq {
-				delete(sent, k)
-			}
-		}
-		b, err := json.Marshal(msg)
 		if err != nil {
 			return err
 		}

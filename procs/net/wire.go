@@ -1,0 +1,225 @@
+package netproc
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// The wire form of snapshots and deltas: bodies, agents and moves are flat
+// arrays of integers (7, 6 and 5 per item), which is several times smaller
+// than an object per item and cheap to write. A move's ID is its gap from
+// the previous move's (the first from 0).
+const (
+	bodyInts  = 7 // id, flags, x, y, vx, vy, r
+	agentInts = 6 // id, kind, x, y, vx, vy
+	moveInts  = 5 // id gap, dx, dy, dvx, dvy
+)
+
+type wireWorld struct {
+	Tick        uint64        `json:"tick"`
+	PhysicsTick uint64        `json:"physicsTick"`
+	AITick      uint64        `json:"aiTick"`
+	Width       float32       `json:"w"`
+	Height      float32       `json:"h"`
+	Bodies      []int64       `json:"bodies"`
+	Moved       []int64       `json:"moved,omitempty"`
+	Removed     []int64       `json:"removed,omitempty"`
+	Agents      []int64       `json:"agents"`
+	Players     []PlayerState `json:"players"`
+	Children    []Child       `json:"children"`
+}
+
+// MarshalJSON writes the snapshot in its wire form.
+func (s Snapshot) MarshalJSON() ([]byte, error) {
+	return appendWorld(nil, s.Tick, s.PhysicsTick, s.AITick, s.Width, s.Height, s.Bodies, nil, nil, s.Agents, s.Players, s.Children)
+}
+
+// MarshalJSON writes the delta in its wire form.
+func (d Delta) MarshalJSON() ([]byte, error) {
+	return appendWorld(nil, d.Tick, d.PhysicsTick, d.AITick, d.Width, d.Height, d.Bodies, d.Moved, d.Removed, d.Agents, d.Players, d.Children)
+}
+
+func appendWorld(b []byte, tick, pt, at uint64, w, h float32, bodies []Body, moves []Move, removed []uint32,
+	agents []Agent, players []PlayerState, children []Child) ([]byte, error) {
+	if math.IsNaN(float64(w)) || math.IsInf(float64(w), 0) || math.IsNaN(float64(h)) || math.IsInf(float64(h), 0) {
+		return nil, fmt.Errorf("netproc: world size %v×%v is not finite", w, h)
+	}
+	b = append(b, `{"tick":`...)
+	b = strconv.AppendUint(b, tick, 10)
+	b = append(b, `,"physicsTick":`...)
+	b = strconv.AppendUint(b, pt, 10)
+	b = append(b, `,"aiTick":`...)
+	b = strconv.AppendUint(b, at, 10)
+	b = append(b, `,"w":`...)
+	b = strconv.AppendFloat(b, float64(w), 'g', -1, 32)
+	b = append(b, `,"h":`...)
+	b = strconv.AppendFloat(b, float64(h), 'g', -1, 32)
+	b = append(b, `,"bodies":[`...)
+	for i, x := range bodies {
+		b = appendInts(b, i == 0, int64(x.ID), int64(x.Flags), int64(x.X), int64(x.Y), int64(x.VX), int64(x.VY), int64(x.R))
+	}
+	b = append(b, ']')
+	if len(moves) > 0 {
+		b = append(b, `,"moved":[`...)
+		prev := uint32(0)
+		for i, m := range moves {
+			b = appendInts(b, i == 0, int64(m.ID)-int64(prev), int64(m.DX), int64(m.DY), int64(m.DVX), int64(m.DVY))
+			prev = m.ID
+		}
+		b = append(b, ']')
+	}
+	if len(removed) > 0 {
+		b = append(b, `,"removed":[`...)
+		for i, id := range removed {
+			b = appendInts(b, i == 0, int64(id))
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"agents":[`...)
+	for i, a := range agents {
+		b = appendInts(b, i == 0, int64(a.ID), int64(a.Kind), int64(a.X), int64(a.Y), int64(a.VX), int64(a.VY))
+	}
+	b = append(b, `],"players":`...)
+	var err error
+	if b, err = appendJSON(b, nonNil(players)); err != nil {
+		return nil, err
+	}
+	b = append(b, `,"children":`...)
+	if b, err = appendJSON(b, nonNil(children)); err != nil {
+		return nil, err
+	}
+	return append(b, '}'), nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func appendInts(b []byte, first bool, v ...int64) []byte {
+	for i, x := range v {
+		if i > 0 || !first {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, x, 10)
+	}
+	return b
+}
+
+func appendJSON(b []byte, v any) ([]byte, error) {
+	j, err := json.Marshal(v)
+	return append(b, j...), err
+}
+
+// UnmarshalJSON reads a snapshot in its wire form, checking every value.
+func (s *Snapshot) UnmarshalJSON(b []byte) error {
+	var w wireWorld
+	if err := json.Unmarshal(b, &w); err != nil {
+		return fmt.Errorf("netproc: snapshot: %w", err)
+	}
+	if len(w.Moved) > 0 || len(w.Removed) > 0 {
+		return fmt.Errorf("netproc: snapshot: moved or removed bodies in a full snapshot")
+	}
+	bodies, agents, err := w.items()
+	if err != nil {
+		return fmt.Errorf("netproc: snapshot: %w", err)
+	}
+	for i := 1; i < len(bodies); i++ {
+		if bodies[i].ID <= bodies[i-1].ID {
+			return fmt.Errorf("netproc: snapshot: body %d out of order", bodies[i].ID)
+		}
+	}
+	*s = Snapshot{Tick: w.Tick, PhysicsTick: w.PhysicsTick, AITick: w.AITick, Width: w.Width, Height: w.Height,
+		Bodies: bodies, Agents: agents, Players: w.Players, Children: w.Children}
+	return nil
+}
+
+// UnmarshalJSON reads a delta in its wire form, checking every value.
+func (d *Delta) UnmarshalJSON(b []byte) error {
+	var w wireWorld
+	if err := json.Unmarshal(b, &w); err != nil {
+		return fmt.Errorf("netproc: delta: %w", err)
+	}
+	bodies, agents, err := w.items()
+	if err != nil {
+		return fmt.Errorf("netproc: delta: %w", err)
+	}
+	if len(w.Moved)%moveInts != 0 {
+		return fmt.Errorf("netproc: delta: moved has %d values, not a multiple of %d", len(w.Moved), moveInts)
+	}
+	moves := make([]Move, 0, len(w.Moved)/moveInts)
+	id := int64(0)
+	for v := w.Moved; len(v) > 0; v = v[moveInts:] {
+		if v[0] < 1 {
+			return fmt.Errorf("netproc: delta: move id gap %d, want >= 1", v[0])
+		}
+		if id += v[0]; id > math.MaxUint32 {
+			return fmt.Errorf("netproc: delta: move id %d out of range", id)
+		}
+		m := Move{ID: uint32(id)}
+		var ok bool
+		if m.DX, m.DY, m.DVX, m.DVY, ok = int4(v[1:5]); !ok {
+			return fmt.Errorf("netproc: delta: move of body %d out of range", id)
+		}
+		moves = append(moves, m)
+	}
+	removed := make([]uint32, 0, len(w.Removed))
+	for _, r := range w.Removed {
+		if r < 0 || r > math.MaxUint32 {
+			return fmt.Errorf("netproc: delta: removed id %d out of range", r)
+		}
+		removed = append(removed, uint32(r))
+	}
+	*d = Delta{Tick: w.Tick, PhysicsTick: w.PhysicsTick, AITick: w.AITick, Width: w.Width, Height: w.Height,
+		Bodies: bodies, Moved: moves, Removed: removed, Agents: agents, Players: w.Players, Children: w.Children}
+	return nil
+}
+
+// items decodes the flat arrays of bodies and agents.
+func (w *wireWorld) items() ([]Body, []Agent, error) {
+	if len(w.Bodies)%bodyInts != 0 {
+		return nil, nil, fmt.Errorf("bodies has %d values, not a multiple of %d", len(w.Bodies), bodyInts)
+	}
+	if len(w.Agents)%agentInts != 0 {
+		return nil, nil, fmt.Errorf("agents has %d values, not a multiple of %d", len(w.Agents), agentInts)
+	}
+	bodies := make([]Body, 0, len(w.Bodies)/bodyInts)
+	for v := w.Bodies; len(v) > 0; v = v[bodyInts:] {
+		id, flags, ok1 := uint2(v[0:2])
+		x, y, vx, vy, ok2 := int4(v[2:6])
+		r, _, _, _, ok3 := int4([]int64{v[6], 0, 0, 0})
+		if !ok1 || !ok2 || !ok3 {
+			return nil, nil, fmt.Errorf("body %v out of range", v[:bodyInts])
+		}
+		bodies = append(bodies, Body{ID: id, Flags: flags, X: x, Y: y, VX: vx, VY: vy, R: r})
+	}
+	agents := make([]Agent, 0, len(w.Agents)/agentInts)
+	for v := w.Agents; len(v) > 0; v = v[agentInts:] {
+		id, kind, ok1 := uint2(v[0:2])
+		x, y, vx, vy, ok2 := int4(v[2:6])
+		if !ok1 || !ok2 {
+			return nil, nil, fmt.Errorf("agent %v out of range", v[:agentInts])
+		}
+		agents = append(agents, Agent{ID: id, Kind: kind, X: x, Y: y, VX: vx, VY: vy})
+	}
+	return bodies, agents, nil
+}
+
+func uint2(v []int64) (a, b uint32, ok bool) {
+	ok = v[0] >= 0 && v[0] <= math.MaxUint32 && v[1] >= 0 && v[1] <= math.MaxUint32
+	return uint32(v[0]), uint32(v[1]), ok
+}
+
+// int4 converts four values that must each be within ±2^30 (maxFixed),
+// or within ±2^31 for differences.
+func int4(v []int64) (a, b, c, d int32, ok bool) {
+	ok = true
+	for _, x := range v[:4] {
+		ok = ok && x >= math.MinInt32 && x <= math.MaxInt32
+	}
+	return int32(v[0]), int32(v[1]), int32(v[2]), int32(v[3]), ok
+}
