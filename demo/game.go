@@ -20,6 +20,7 @@ import (
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/procs/ai"
+	netproc "github.com/venomrt/venomrt/procs/net"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"
 )
@@ -74,8 +75,8 @@ type Game struct {
 	err             error
 }
 
-func newGame(ctx context.Context, o Options, pub *publisher) *Game {
-	g := &Game{ctx: ctx, o: o, r: NewReader(o.Instance), pub: pub, hud: true}
+func newGame(ctx context.Context, o Options, pub *publisher, r *Reader) *Game {
+	g := &Game{ctx: ctx, o: o, r: r, pub: pub, hud: true}
 	g.disc = ebiten.NewImageFromImage(discImage(discR))
 	g.tri = ebiten.NewImageFromImage(triangleImage(16))
 	g.pixel = ebiten.NewImage(1, 1)
@@ -150,6 +151,7 @@ func (g *Game) input() {
 	mx, my := ebiten.CursorPosition()
 	sx, sy := g.worldScale()
 	wx, wy := float64(mx)/sx, float64(my)/sy
+	g.r.Cursor(wx, wy)
 	if inpututil.IsMouseButtonJustPressed(ebiten.MouseButtonLeft) {
 		g.send("physics", engine.Cmd(physics.OpSpawnBurst, wx, wy, 20), fmt.Sprintf("spawn 20 at %.0f,%.0f", wx, wy))
 	}
@@ -223,6 +225,10 @@ func (g *Game) Draw(screen *ebiten.Image) {
 		screen.DrawImage(g.tri, op)
 	}
 
+	for _, p := range g.r.Players() {
+		g.drawPlayer(screen, p, sx, sy)
+	}
+
 	// Labels of the slices whose owner is down.
 	y := ScreenHeight/2 - 20
 	for _, d := range []struct{ name, why string }{{"physics", physDown}, {"ai", aiDown}} {
@@ -249,6 +255,16 @@ func (g *Game) Draw(screen *ebiten.Image) {
 	}
 }
 
+// drawPlayer draws a player's cursor: a cross in its color, its name
+// beside.
+func (g *Game) drawPlayer(screen *ebiten.Image, p netproc.Player, sx, sy float64) {
+	x, y := int(float64(p.CursorX)*sx), int(float64(p.CursorY)*sy)
+	c := color.RGBA{uint8(p.Color >> 16), uint8(p.Color >> 8), uint8(p.Color), 255}
+	g.rect(screen, x-7, y-1, 15, 3, c)
+	g.rect(screen, x-1, y-7, 3, 15, c)
+	ebitenutil.DebugPrintAt(screen, p.NameString(), x+9, y-16)
+}
+
 func (g *Game) rect(screen *ebiten.Image, x, y, w, h int, c color.RGBA) {
 	var op ebiten.DrawImageOptions
 	op.GeoM.Scale(float64(w), float64(h))
@@ -258,13 +274,19 @@ func (g *Game) rect(screen *ebiten.Image, x, y, w, h int, c color.RGBA) {
 }
 
 func (g *Game) drawHUD(screen *ebiten.Image, now int64) {
+	where := "instance=" + g.o.Instance
+	help := "click: spawn  right-click: explode  1/2/3: panic physics/ai/net  K: chaos  R: reset  H: HUD"
+	if g.o.Connect != "" {
+		where = "remote"
+		help = "click: spawn  right-click: explode  H: HUD  (faults and resets: on the game's machine)"
+	}
 	lines := []string{
-		fmt.Sprintf("venomrt  instance=%s  FPS %.1f  TPS %.1f  read %s  bodies %d  agents %d",
-			g.o.Instance, ebiten.ActualFPS(), ebiten.ActualTPS(), time.Duration(g.r.ReadNanos).Round(100*time.Nanosecond),
+		fmt.Sprintf("venomrt  %s  FPS %.1f  TPS %.1f  read %s  bodies %d  agents %d",
+			where, ebiten.ActualFPS(), ebiten.ActualTPS(), time.Duration(g.r.ReadNanos).Round(100*time.Nanosecond),
 			len(g.r.Physics.Cur.Items), len(g.r.AI.Cur.Items)),
 	}
 	lines = append(lines, g.r.HUDLines(now)...)
-	lines = append(lines, "click: spawn  right-click: explode  1/2/3: panic physics/ai/net  K: chaos  R: reset  H: HUD")
+	lines = append(lines, help)
 	if g.msg != "" && time.Now().Before(g.msgUntil) {
 		lines = append(lines, "> "+g.msg)
 	}
@@ -297,13 +319,13 @@ func writePNG(screen *ebiten.Image, file string) error {
 // runWindow runs the game in a window. Closing the window ends it with
 // nil.
 func runWindow(ctx context.Context, o Options) error {
-	pub, err := newPublisher(o.Instance, o.Log)
+	pub, r, err := open(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer pub.close()
-	g := newGame(ctx, o, pub)
-	defer g.r.Close()
+	defer r.Close()
+	g := newGame(ctx, o, pub, r)
 	ebiten.SetWindowSize(ScreenWidth, ScreenHeight)
 	ebiten.SetWindowTitle("venomrt — " + o.Instance)
 	ebiten.SetWindowResizingMode(ebiten.WindowResizingModeEnabled)

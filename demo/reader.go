@@ -22,6 +22,7 @@ import (
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/procs/ai"
+	netproc "github.com/venomrt/venomrt/procs/net"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"
 )
@@ -40,6 +41,14 @@ type Options struct {
 	Screenshot string
 	// Frames > 0 ends Run after that many frames (headless too).
 	Frames int
+	// Connect, a ws:// URL of a net process, draws the game from the
+	// network stream instead of shared memory, on any machine: the same
+	// HUD, and input sent as the protocol's input messages. Nothing is
+	// published then.
+	Connect string
+	// Player is the name the renderer joins as with Connect (default
+	// "render").
+	Player string
 	// Log receives lifecycle lines (default slog.Default()).
 	Log *slog.Logger
 	// Out receives the headless status lines (default os.Stdout).
@@ -55,6 +64,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Out == nil {
 		o.Out = os.Stdout
+	}
+	if o.Player == "" {
+		o.Player = "render"
 	}
 	if o.Frames < 0 {
 		return fmt.Errorf("demo: frames %d, want >= 0", o.Frames)
@@ -149,6 +161,23 @@ func (s *Source[M, T]) read(now int64) {
 	}
 }
 
+// take makes a snapshot from elsewhere (the network) the newest: fill
+// writes it into the frame given.
+func (s *Source[M, T]) take(now int64, fill func(f *engine.Frame[M, T])) {
+	had := s.Have
+	if s.wantPrev {
+		s.Prev, s.Cur = s.Cur, s.Prev
+	}
+	fill(&s.Cur)
+	s.Reads++
+	if !had || s.Cur.Tick != s.rate.lastTick {
+		s.Changed = now
+	}
+	s.Have = true
+	s.rate.add(s.Cur.Tick, s.Cur.Mono)
+	s.HavePrev = s.wantPrev && had && s.Prev.Tick < s.Cur.Tick
+}
+
 func (s *Source[M, T]) drop(now int64) {
 	if s.c != nil {
 		s.c.Close()
@@ -204,6 +233,7 @@ type Reader struct {
 	Physics  *Source[physics.Params, physics.Body]
 	AI       *Source[ai.Params, ai.Agent]
 	Sup      *Source[engine.SupMeta, engine.ChildStatus]
+	Net      *Source[netproc.Meta, netproc.Player] // the players
 
 	// ReadNanos is the time the last Frame spent reading every slice.
 	ReadNanos int64
@@ -211,8 +241,8 @@ type Reader struct {
 	Frames uint64
 
 	bodies []physics.Body
-	others map[string]*venom.Shell // command channels without a typed source (net)
-	rates  map[string]*rateMeter   // tick rates of children read through the status
+	rates  map[string]*rateMeter // tick rates of children read through the status
+	remote *remote               // the network stream, with Options.Connect
 }
 
 // NewReader makes a Reader for instance; it connects lazily.
@@ -222,7 +252,7 @@ func NewReader(instance string) *Reader {
 		Physics:  newSource(instance, "physics", physics.Slice, true),
 		AI:       newSource(instance, "ai", ai.Slice, false),
 		Sup:      newSource(instance, "sup", engine.StatusSlice, false),
-		others:   map[string]*venom.Shell{},
+		Net:      newSource(instance, "net", netproc.Slice, false),
 		rates:    map[string]*rateMeter{},
 	}
 }
@@ -231,9 +261,14 @@ func NewReader(instance string) *Reader {
 // that took.
 func (r *Reader) Frame() {
 	start := venom.Monotonic()
-	r.Physics.read(start)
-	r.AI.read(start)
-	r.Sup.read(start)
+	if r.remote != nil {
+		r.remote.frame(r, start)
+	} else {
+		r.Physics.read(start)
+		r.AI.read(start)
+		r.Sup.read(start)
+		r.Net.read(start)
+	}
 	end := venom.Monotonic()
 	r.ReadNanos = end - start
 	r.Frames++
@@ -352,41 +387,58 @@ func (r *Reader) Rate(name string) float64 {
 	return 0
 }
 
-// Send queues a command for a child: "physics", "ai", "net".
+// Send queues a command for a child: "physics", "ai", "net". Over the
+// network only what the protocol carries goes: a physics spawn burst or
+// explosion becomes an input message; anything else is ErrRemoteOnly.
 func (r *Reader) Send(child string, cmd engine.Command) error {
+	if r.remote != nil {
+		return r.remote.send(child, cmd)
+	}
 	switch child {
 	case "physics":
 		return r.Physics.Send(cmd)
 	case "ai":
 		return r.AI.Send(cmd)
+	case "net":
+		return r.Net.Send(cmd)
 	}
-	s := r.others[child]
-	if s == nil {
-		var err error
-		if s, err = venom.Connect(r.Instance + "." + child); err != nil {
-			return err
-		}
-		r.others[child] = s
-	}
-	var b [engine.CommandSize]byte
-	return s.Send(cmd.Append(b[:0]))
+	return fmt.Errorf("demo: no child %q", child)
 }
 
-// Close lets go of every channel.
+// Cursor tells the players where this renderer's cursor is (world px).
+// Only a renderer connected over the network is a player.
+func (r *Reader) Cursor(x, y float64) {
+	if r.remote != nil {
+		r.remote.cursor(x, y)
+	}
+}
+
+// Players are the connected players, from the net slice or the stream.
+func (r *Reader) Players() []netproc.Player {
+	if !r.Net.Have {
+		return nil
+	}
+	return r.Net.Cur.Items
+}
+
+// Close lets go of every channel, or of the network connection.
 func (r *Reader) Close() {
 	r.Physics.close()
 	r.AI.close()
 	r.Sup.close()
-	for _, s := range r.others {
-		s.Close()
+	r.Net.close()
+	if r.remote != nil {
+		r.remote.c.Close()
 	}
-	clear(r.others)
 }
 
 // HUDLines are the lines of the HUD and of the headless status: per child
 // its state, pid, restarts, tick rate and snapshot age.
 func (r *Reader) HUDLines(now int64) []string {
 	var lines []string
+	if r.remote != nil {
+		lines = append(lines, r.remote.status())
+	}
 	if r.Sup.Have {
 		for _, c := range r.Sup.Cur.Items {
 			name := c.NameString()
@@ -423,9 +475,9 @@ func (r *Reader) HUDLines(now int64) []string {
 // Counts is a one-line summary of the reads: "reads physics=N ai=N sup=N
 // bodies=N agents=N read=1.2µs".
 func (r *Reader) Counts() string {
-	return fmt.Sprintf("reads physics=%d ai=%d sup=%d bodies=%d agents=%d read=%s",
-		r.Physics.Reads, r.AI.Reads, r.Sup.Reads, len(r.Physics.Cur.Items), len(r.AI.Cur.Items),
-		time.Duration(r.ReadNanos))
+	return fmt.Sprintf("reads physics=%d ai=%d sup=%d net=%d bodies=%d agents=%d players=%d read=%s",
+		r.Physics.Reads, r.AI.Reads, r.Sup.Reads, r.Net.Reads, len(r.Physics.Cur.Items), len(r.AI.Cur.Items),
+		len(r.Players()), time.Duration(r.ReadNanos))
 }
 
 // RenderMeta is the renderer's own state, published on "<instance>.render"
@@ -500,6 +552,9 @@ func newPublisher(instance string, log *slog.Logger) (*publisher, error) {
 
 // publish writes the renderer's snapshot and takes any fault sent to it.
 func (p *publisher) publish(r *Reader, m RenderMeta) {
+	if p == nil {
+		return // a remote renderer publishes nothing
+	}
 	m.Frames += p.start
 	m.Pid = uint32(os.Getpid())
 	m.ReadNanos = r.ReadNanos
@@ -514,6 +569,7 @@ func (p *publisher) publish(r *Reader, m RenderMeta) {
 	add("physics", r.Physics.Reads, r.Physics.Errors, r.Physics.Cur.Tick, r.Physics.Cur.Mono)
 	add("ai", r.AI.Reads, r.AI.Errors, r.AI.Cur.Tick, r.AI.Cur.Mono)
 	add("sup", r.Sup.Reads, r.Sup.Errors, r.Sup.Cur.Tick, r.Sup.Cur.Mono)
+	add("net", r.Net.Reads, r.Net.Errors, r.Net.Cur.Tick, r.Net.Cur.Mono)
 	h := engine.Header{Tick: m.Frames, Mono: venom.Monotonic(), Rate: 60, Epoch: p.d.Epoch()}
 	n, err := RenderSlice.Encode(p.buf, h, &m, p.stats)
 	if err == nil {
@@ -530,6 +586,9 @@ func (p *publisher) publish(r *Reader, m RenderMeta) {
 // takeFault acts on a fault sent to the renderer (supervisor fault
 // render ...): the renderer crashes or hangs like any process.
 func (p *publisher) takeFault() {
+	if p == nil {
+		return
+	}
 	c := p.fault
 	p.fault = engine.Command{}
 	switch c.Op {
@@ -544,7 +603,25 @@ func (p *publisher) takeFault() {
 	}
 }
 
-func (p *publisher) close() { p.d.Close() }
+func (p *publisher) close() {
+	if p != nil {
+		p.d.Close()
+	}
+}
+
+// open makes the renderer's Reader and, when it reads shared memory, the
+// publisher of its own channel.
+func open(ctx context.Context, o Options) (*publisher, *Reader, error) {
+	if o.Connect != "" {
+		r, err := DialReader(ctx, o.Connect, o.Player)
+		return nil, r, err
+	}
+	pub, err := newPublisher(o.Instance, o.Log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pub, NewReader(o.Instance), nil
+}
 
 // runHeadless is the renderer without a window: the same reads at 60 Hz,
 // a status line per second on o.Out.
@@ -552,14 +629,13 @@ func runHeadless(ctx context.Context, o Options) error {
 	if o.Screenshot != "" {
 		return ErrNoDisplay
 	}
-	pub, err := newPublisher(o.Instance, o.Log)
+	pub, r, err := open(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer pub.close()
-	r := NewReader(o.Instance)
 	defer r.Close()
-	o.Log.Info("renderer running headless", "instance", o.Instance)
+	o.Log.Info("renderer running headless", "instance", o.Instance, "connect", o.Connect)
 	tick := time.NewTicker(time.Second / 60)
 	defer tick.Stop()
 	var frames uint64

@@ -121,3 +121,24 @@ func TestPhysicsKilled(t *testing.T) {
 		t.Errorf("%d pixels in body colors, want at least 5000", body)
 	}
 }
+
+// A renderer drawing from the network stream shows the world and the HUD
+// as one reading shared memory does.
+func TestRemoteScreenshot(t *testing.T) {
+	needDisplay(t)
+	inst := proctest.Name(t)
+	cleanup(t, inst)
+	startSim(t, inst)
+	_, url := startNet(t, inst, "127.0.0.1:0")
+	file := filepath.Join(t.TempDir(), "remote.png")
+	r := proctest.Start(t, "render", "remote-"+inst, "window", file, "120", url)
+	r.Wait(t, 90*time.Second)
+	body, hud := shotStats(t, file)
+	t.Logf("body-colored pixels %d, bright HUD pixels %d", body, hud)
+	if body < 5000 {
+		t.Errorf("%d pixels in body colors, want at least 5000", body)
+	}
+	if hud < 100 {
+		t.Errorf("%d bright pixels in the HUD area, want at least 100", hud)
+	}
+}

@@ -31,6 +31,7 @@ type gameFlags struct {
 	fresh    bool
 	headless bool
 	netAddr  string
+	sendRate int
 	duration time.Duration
 	// The renderer's screenshot: a PNG written after frames frames.
 	screenshot string
@@ -47,6 +48,7 @@ func (g *gameFlags) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&g.seed, "seed", 1, "seed of a fresh world")
 	fs.BoolVar(&g.fresh, "fresh", false, "cold start: ignore snapshots left by a previous run")
 	fs.StringVar(&g.netAddr, "net-addr", "127.0.0.1:7777", "address of the net process's WebSocket server")
+	fs.IntVar(&g.sendRate, "net-send-rate", 20, "snapshots per second net sends each player")
 	fs.BoolVar(&g.headless, "headless", false, "no window: print a status line per second")
 	fs.StringVar(&g.screenshot, "screenshot", "", "write a PNG of the screen to this file after --frames frames, then end the game")
 	fs.IntVar(&g.frames, "frames", 0, "end the game after this many rendered frames (with --screenshot: default 60)")
@@ -55,7 +57,7 @@ func (g *gameFlags) register(fs *flag.FlagSet) {
 // childArgs are the flags a child gets from run.
 func (g *gameFlags) childArgs() []string {
 	args := []string{"--instance", g.instance, "--bodies", strconv.Itoa(g.bodies), "--agents", strconv.Itoa(g.agents),
-		"--seed", strconv.FormatUint(g.seed, 10), "--net-addr", g.netAddr}
+		"--seed", strconv.FormatUint(g.seed, 10), "--net-addr", g.netAddr, "--net-send-rate", strconv.Itoa(g.sendRate)}
 	if g.headless {
 		args = append(args, "--headless")
 	}
@@ -94,12 +96,37 @@ func cmdProc(ctx context.Context, args []string, log *slog.Logger) error {
 		}
 		return ai.Run(ctx, g.channel("ai"), g.channel("physics"), g.seed, g.agents, log)
 	case "net":
-		return netproc.Run(ctx, netproc.Options{Channel: g.channel("net"), Physics: g.channel("physics"), Addr: g.netAddr, Log: log})
+		if g.sendRate < 1 || g.sendRate > 60 {
+			return fmt.Errorf("proc net: --net-send-rate %d, want 1..60", g.sendRate)
+		}
+		return netproc.Run(ctx, netproc.Options{Channel: g.channel("net"), Physics: g.channel("physics"),
+			AI: g.channel("ai"), Status: engine.StatusChannel(g.instance), Addr: g.netAddr, SendRate: g.sendRate, Log: log})
 	case "render":
 		return demo.Run(ctx, demo.Options{Instance: g.instance, Headless: g.headless, Screenshot: g.screenshot,
 			Frames: g.frames, Log: log, Out: os.Stdout})
 	}
 	return fmt.Errorf("proc: unknown child %q", name)
+}
+
+// cmdRender runs the renderer alone, on any machine: with --connect it
+// draws a game from its net process's stream.
+func cmdRender(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("render", flag.ContinueOnError)
+	var g gameFlags
+	g.register(fs)
+	connect := fs.String("connect", "", "ws://HOST:PORT of a game's net process: draw it from the network (default: the local instance's shared memory)")
+	name := fs.String("name", "render", "player name, with --connect")
+	if err := fs.Parse(reorder(args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("render: unexpected arguments %q", fs.Args())
+	}
+	if *connect != "" && !strings.HasPrefix(*connect, "ws://") && !strings.HasPrefix(*connect, "wss://") {
+		return fmt.Errorf("render: --connect %q, want ws://HOST:PORT", *connect)
+	}
+	return demo.Run(ctx, demo.Options{Instance: g.instance, Headless: g.headless, Screenshot: g.screenshot,
+		Frames: g.frames, Connect: *connect, Player: *name, Log: log, Out: os.Stdout})
 }
 
 // children are the specs of the game's processes.

@@ -4,6 +4,7 @@
 //
 //	supervisor run    [flags]          the whole game: supervisor, physics, ai, net, render
 //	supervisor proc   NAME [flags]     one child process (how run starts them)
+//	supervisor render [--connect ws://HOST:PORT] [flags]  the renderer alone, from shared memory or the network
 //	supervisor ls                      every venom segment in /dev/shm
 //	supervisor rm     NAME... | --stale   remove segments
 //	supervisor fault  CHILD KIND [flags]  inject a fault into a running child
@@ -57,6 +58,7 @@ const usage = `usage: supervisor COMMAND [flags]
 commands:
   run     run the game: supervisor, physics, ai, net and the renderer
   proc    run one child process (how run starts them)
+  render  the renderer alone; --connect ws://HOST:PORT draws a game over the network
   ls      list venom segments in /dev/shm
   rm      remove segments: rm NAME... or rm --stale
   fault   inject a fault: fault CHILD panic|exit|hang|midpublish|slow
@@ -84,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdProc(ctx, rest, log)
 	case "run":
 		return cmdRun(ctx, rest, stdout, log)
+	case "render":
+		return cmdRender(ctx, rest, log)
 	case "chaos":
 		return cmdChaos(ctx, rest, stdout, log)
 	case "bench":
