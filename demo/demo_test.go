@@ -266,7 +266,8 @@ func TestRemoteInput(t *testing.T) {
 
 // A renderer pointed at nothing says so.
 func TestRemoteRefused(t *testing.T) {
-	ctx := proctest.Context(t, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
 	_, err := demo.DialReader(ctx, "ws://127.0.0.1:1", "x")
 	if err == nil || !strings.Contains(err.Error(), `connect "ws://127.0.0.1:1"`) {
 		t.Fatalf("dial nothing: %v, want an error naming the URL", err)

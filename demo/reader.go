@@ -49,6 +49,9 @@ type Options struct {
 	// Player is the name the renderer joins as with Connect (default
 	// "render").
 	Player string
+	// ConnectTimeout bounds the first connection with Connect (default
+	// DefaultConnectTimeout).
+	ConnectTimeout time.Duration
 	// Log receives lifecycle lines (default slog.Default()).
 	Log *slog.Logger
 	// Out receives the headless status lines (default os.Stdout).
@@ -67,6 +70,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Player == "" {
 		o.Player = "render"
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
 	}
 	if o.Frames < 0 {
 		return fmt.Errorf("demo: frames %d, want >= 0", o.Frames)
@@ -613,6 +619,8 @@ func (p *publisher) close() {
 // publisher of its own channel.
 func open(ctx context.Context, o Options) (*publisher, *Reader, error) {
 	if o.Connect != "" {
+		ctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+		defer cancel()
 		r, err := DialReader(ctx, o.Connect, o.Player)
 		return nil, r, err
 	}

@@ -33,19 +33,34 @@ type remote struct {
 	cursorSent time.Time
 }
 
+// DefaultConnectTimeout is how long a renderer started with
+// Options.Connect keeps trying to reach its server (which may be starting
+// too) before it gives up, unless Options.ConnectTimeout says otherwise.
+const DefaultConnectTimeout = 10 * time.Second
+
 // DialReader connects to the net process at url (ws://HOST:PORT) and
-// joins as player; the Reader then draws from the stream. The client
-// reconnects by itself when the connection drops.
+// joins as player; the Reader then draws from the stream. It tries again
+// (backoff 50 ms to 1 s) until ctx ends, except after a refusal (server
+// full, wrong version). Once in, the client reconnects by itself when the
+// connection drops.
 func DialReader(ctx context.Context, url, player string) (*Reader, error) {
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	c, err := netproc.Dial(dctx, url, player)
-	if err != nil {
-		return nil, fmt.Errorf("demo: connect %q: %w", url, err)
+	var err error
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		var c *netproc.Client
+		if c, err = netproc.Dial(ctx, url, player); err == nil {
+			r := NewReader("remote")
+			r.remote = &remote{url: url, c: c}
+			return r, nil
+		}
+		if errors.Is(err, netproc.ErrRefused) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
 	}
-	r := NewReader("remote")
-	r.remote = &remote{url: url, c: c}
-	return r, nil
+	return nil, fmt.Errorf("demo: connect %q: %w", url, err)
 }
 
 func (m *remote) frame(r *Reader, now int64) {

@@ -116,6 +116,7 @@ func cmdRender(ctx context.Context, args []string, log *slog.Logger) error {
 	g.register(fs)
 	connect := fs.String("connect", "", "ws://HOST:PORT of a game's net process: draw it from the network (default: the local instance's shared memory)")
 	name := fs.String("name", "render", "player name, with --connect")
+	timeout := fs.Duration("connect-timeout", demo.DefaultConnectTimeout, "how long to keep trying to reach --connect before giving up")
 	if err := fs.Parse(reorder(args)); err != nil {
 		return err
 	}
@@ -126,7 +127,7 @@ func cmdRender(ctx context.Context, args []string, log *slog.Logger) error {
 		return fmt.Errorf("render: --connect %q, want ws://HOST:PORT", *connect)
 	}
 	return demo.Run(ctx, demo.Options{Instance: g.instance, Headless: g.headless, Screenshot: g.screenshot,
-		Frames: g.frames, Connect: *connect, Player: *name, Log: log, Out: os.Stdout})
+		Frames: g.frames, Connect: *connect, Player: *name, ConnectTimeout: *timeout, Log: log, Out: os.Stdout})
 }
 
 // children are the specs of the game's processes.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -223,5 +224,48 @@ func TestToolsLsRmFault(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join("/dev/shm", "venom."+inst+".physics")); err != nil {
 		t.Fatalf("rm --stale removed a live segment: %v", err)
+	}
+}
+
+// freeAddr returns a TCP address on 127.0.0.1 that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// "supervisor render --connect" draws a running game from its net
+// process: every body and agent, the children's states, itself a player.
+func TestRenderConnect(t *testing.T) {
+	addr := freeAddr(t)
+	startGame(t, "--net-addr", addr)
+	r := proctest.StartCmd(t, execSelf("render", "--connect", "ws://"+addr, "--headless", "--name", "far"))
+	rx := `bodies=(\d+) agents=(\d+) players=(\d+) .*\| net +connected .*\| physics +running .*\| net +running`
+	var m []string
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		m = r.Expect(t, rx, time.Until(deadline))
+		if m[1] == "300" && m[2] == "20" && m[3] == "1" {
+			break
+		}
+	}
+	t.Logf("status: %s", m[0])
+	r.Cmd.Process.Signal(syscall.SIGTERM)
+	r.Wait(t, 10*time.Second)
+}
+
+func TestRenderConnectErrors(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"http://127.0.0.1:7777", "want ws://HOST:PORT"},
+		{"ws://127.0.0.1:1", `connect "ws://127.0.0.1:1"`},
+	} {
+		var out, errb bytes.Buffer
+		err := run([]string{"render", "--connect", tc.url, "--headless", "--connect-timeout", "300ms"}, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("render --connect %s: %v, want an error with %q", tc.url, err, tc.want)
+		}
 	}
 }
