@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/venomrt/venomrt/internal/proctest"
+	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"
 )
 
@@ -217,4 +218,67 @@ func BenchmarkNetCPU32(b *testing.B) {
 	b.ReportMetric(busy, "net-cpu-%")
 	b.ReportMetric(idle, "idle-cpu-%")
 	b.ReportMetric(busy-idle, "per-32-clients-cpu-%")
+}
+
+// worldAt quantizes a physics world's bodies as net sends them.
+func worldAt(w *physics.World, tick uint64) *Snapshot {
+	s := &Snapshot{Tick: tick, Width: 1280, Height: 720}
+	for _, b := range w.Bodies() {
+		s.Bodies = append(s.Bodies, Body{ID: b.ID, Flags: b.Flags, X: Fixed(b.X, Subpixel), Y: Fixed(b.Y, Subpixel),
+			VX: Fixed(b.VX, 1), VY: Fixed(b.VY, 1), R: Fixed(b.R, Subpixel)})
+	}
+	return s
+}
+
+// BenchmarkEncode: what one send costs net at 2000 bodies, encoding a
+// delta (the snapshot 3 physics ticks after its base, as at 60 Hz ticks and
+// 20 Hz sends) and a full snapshot in the wire form, against encoding/json
+// of the same bodies as one object each (protocol version 1's form), in
+// the same run. bytes/msg is the message size.
+func BenchmarkEncode(b *testing.B) {
+	w, err := physics.New(physics.DefaultParams(), benchBodies)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range 300 { // let the world settle into motion
+		w.Step(1.0 / 60)
+	}
+	base := worldAt(w, 1)
+	for range 3 {
+		w.Step(1.0 / 60)
+	}
+	cur := worldAt(w, 2)
+	type objBody struct {
+		ID    uint32  `json:"id"`
+		Flags uint32  `json:"f,omitempty"`
+		X     float32 `json:"x"`
+		Y     float32 `json:"y"`
+		VX    float32 `json:"vx"`
+		VY    float32 `json:"vy"`
+		R     float32 `json:"r"`
+	}
+	var objs []objBody
+	for _, x := range w.Bodies() {
+		objs = append(objs, objBody{x.ID, x.Flags, x.X, x.Y, x.VX, x.VY, x.R})
+	}
+	for _, c := range []struct {
+		name string
+		enc  func() ([]byte, error)
+	}{
+		{"delta", func() ([]byte, error) { return Diff(base, cur).MarshalJSON() }},
+		{"full", cur.MarshalJSON},
+		{"baseline-json-objects", func() ([]byte, error) { return json.Marshal(objs) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				m, err := c.enc()
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(m)
+			}
+			b.ReportMetric(float64(n), "bytes/msg")
+		})
+	}
 }

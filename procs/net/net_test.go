@@ -542,3 +542,11 @@ func TestInputWaitsForPhysics(t *testing.T) {
 		t.Fatalf("net's counters: %+v", f.Meta)
 	}
 }
+
+func TestAppendInt(t *testing.T) {
+	for _, x := range []int64{0, 1, -1, 9, 10, -10, 1 << 30, -(1 << 30), math.MaxInt64, math.MinInt64} {
+		if got, want := string(appendInt(nil, x)), strconv.FormatInt(x, 10); got != want {
+			t.Errorf("appendInt(%d) = %q, want %q", x, got, want)
+		}
+	}
+}

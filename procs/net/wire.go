@@ -33,12 +33,12 @@ type wireWorld struct {
 
 // MarshalJSON writes the snapshot in its wire form.
 func (s Snapshot) MarshalJSON() ([]byte, error) {
-	return appendWorld(nil, s.Tick, s.PhysicsTick, s.AITick, s.Width, s.Height, s.Bodies, nil, nil, s.Agents, s.Players, s.Children)
+	return appendWorld(make([]byte, 0, 256+36*len(s.Bodies)+32*len(s.Agents)), s.Tick, s.PhysicsTick, s.AITick, s.Width, s.Height, s.Bodies, nil, nil, s.Agents, s.Players, s.Children)
 }
 
 // MarshalJSON writes the delta in its wire form.
 func (d Delta) MarshalJSON() ([]byte, error) {
-	return appendWorld(nil, d.Tick, d.PhysicsTick, d.AITick, d.Width, d.Height, d.Bodies, d.Moved, d.Removed, d.Agents, d.Players, d.Children)
+	return appendWorld(make([]byte, 0, 256+36*len(d.Bodies)+24*len(d.Moved)+32*len(d.Agents)), d.Tick, d.PhysicsTick, d.AITick, d.Width, d.Height, d.Bodies, d.Moved, d.Removed, d.Agents, d.Players, d.Children)
 }
 
 func appendWorld(b []byte, tick, pt, at uint64, w, h float32, bodies []Body, moves []Move, removed []uint32,
@@ -105,9 +105,31 @@ func appendInts(b []byte, first bool, v ...int64) []byte {
 		if i > 0 || !first {
 			b = append(b, ',')
 		}
-		b = strconv.AppendInt(b, x, 10)
+		b = appendInt(b, x)
 	}
 	return b
+}
+
+// appendInt is strconv.AppendInt for base 10, without its generality:
+// encoding is net's hot path.
+func appendInt(b []byte, x int64) []byte {
+	if x < 0 {
+		b = append(b, '-')
+		if x == math.MinInt64 {
+			return append(b, "9223372036854775808"...)
+		}
+		x = -x
+	}
+	var buf [20]byte
+	i := len(buf)
+	for x >= 10 {
+		i--
+		buf[i] = byte('0' + x%10)
+		x /= 10
+	}
+	i--
+	buf[i] = byte('0' + x)
+	return append(b, buf[i:]...)
 }
 
 func appendJSON(b []byte, v any) ([]byte, error) {
