@@ -550,3 +550,32 @@ func TestAppendInt(t *testing.T) {
 		}
 	}
 }
+
+// TestStalledClient: a player that stops reading holds up no one; once
+// the socket buffers between them are full (seconds of full snapshots on
+// loopback) and a write has waited writeTimeout, net drops it.
+func TestStalledClient(t *testing.T) {
+	g := startGame(t, 2000)
+	ctx := proctest.Context(t, 60*time.Second)
+	good := dial(t, ctx, g.url, "good")
+	receiving(t, ctx, good)
+	stalled := rawJoin(t, ctx, g.url) // joins, then never reads again
+	nc, err := engine.Connect(g.name+".net", Slice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var f engine.Frame[Meta, Player]
+	start := time.Now()
+	for time.Since(start) < 45*time.Second {
+		receiving(t, ctx, good)
+		if nc.Read(&f) == nil && f.Meta.Players == 1 {
+			break // net gave up on the stalled player
+		}
+	}
+	if f.Meta.Players != 1 {
+		t.Fatalf("%d players after %v, want the stalled one dropped", f.Meta.Players, time.Since(start))
+	}
+	receiving(t, ctx, good)
+	stalled.CloseNow()
+}
