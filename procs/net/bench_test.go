@@ -230,12 +230,10 @@ func worldAt(w *physics.World, tick uint64) *Snapshot {
 	return s
 }
 
-// BenchmarkEncode: what one send costs net at 2000 bodies, encoding a
-// delta (the snapshot 3 physics ticks after its base, as at 60 Hz ticks and
-// 20 Hz sends) and a full snapshot in the wire form, against encoding/json
-// of the same bodies as one object each (protocol version 1's form), in
-// the same run. bytes/msg is the message size.
-func BenchmarkEncode(b *testing.B) {
+// benchWorlds are two snapshots of a moving 2000-body world 3 physics
+// ticks apart (60 Hz ticks, 20 Hz sends), and the newer one's bodies as
+// protocol version 1 sent them: an object each, floats.
+func benchWorlds(b *testing.B) (base, cur *Snapshot, objs []objBody) {
 	w, err := physics.New(physics.DefaultParams(), benchBodies)
 	if err != nil {
 		b.Fatal(err)
@@ -243,24 +241,33 @@ func BenchmarkEncode(b *testing.B) {
 	for range 300 { // let the world settle into motion
 		w.Step(1.0 / 60)
 	}
-	base := worldAt(w, 1)
+	base = worldAt(w, 1)
 	for range 3 {
 		w.Step(1.0 / 60)
 	}
-	cur := worldAt(w, 2)
-	type objBody struct {
-		ID    uint32  `json:"id"`
-		Flags uint32  `json:"f,omitempty"`
-		X     float32 `json:"x"`
-		Y     float32 `json:"y"`
-		VX    float32 `json:"vx"`
-		VY    float32 `json:"vy"`
-		R     float32 `json:"r"`
-	}
-	var objs []objBody
+	cur = worldAt(w, 2)
 	for _, x := range w.Bodies() {
 		objs = append(objs, objBody{x.ID, x.Flags, x.X, x.Y, x.VX, x.VY, x.R})
 	}
+	return base, cur, objs
+}
+
+type objBody struct {
+	ID    uint32  `json:"id"`
+	Flags uint32  `json:"f,omitempty"`
+	X     float32 `json:"x"`
+	Y     float32 `json:"y"`
+	VX    float32 `json:"vx"`
+	VY    float32 `json:"vy"`
+	R     float32 `json:"r"`
+}
+
+// BenchmarkEncode: what one send costs net at 2000 bodies, encoding a
+// delta and a full snapshot in the wire form, against encoding/json of the
+// same bodies as one object each (protocol version 1's form), in the same
+// run. bytes/msg is the message size.
+func BenchmarkEncode(b *testing.B) {
+	base, cur, objs := benchWorlds(b)
 	for _, c := range []struct {
 		name string
 		enc  func() ([]byte, error)
@@ -281,4 +288,41 @@ func BenchmarkEncode(b *testing.B) {
 			b.ReportMetric(float64(n), "bytes/msg")
 		})
 	}
+}
+
+// BenchmarkDecode: what one snapshot costs a client: decoding a delta and
+// applying it to its base, and decoding a full snapshot, against
+// encoding/json decoding the same bodies as objects, in the same run.
+func BenchmarkDecode(b *testing.B) {
+	base, cur, objs := benchWorlds(b)
+	delta, _ := Diff(base, cur).MarshalJSON()
+	full, _ := cur.MarshalJSON()
+	old, _ := json.Marshal(objs)
+	b.Run("delta+apply", func(b *testing.B) {
+		for b.Loop() {
+			var d Delta
+			if err := json.Unmarshal(delta, &d); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := Apply(base, &d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("full", func(b *testing.B) {
+		for b.Loop() {
+			var s Snapshot
+			if err := json.Unmarshal(full, &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("baseline-json-objects", func(b *testing.B) {
+		for b.Loop() {
+			var o []objBody
+			if err := json.Unmarshal(old, &o); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

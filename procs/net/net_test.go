@@ -226,6 +226,11 @@ func TestWireRefusesBadValues(t *testing.T) {
 		{"moves in a snapshot", `{"bodies":[],"moved":[1,0,0,0,0]}`, "full snapshot"},
 		{"short agents", `{"agents":[1,2]}`, "multiple of 6"},
 		{"not json", `{"bodies":`, "end of JSON"},
+		{"fraction", `{"bodies":[1,0,0.5,0,0,0,1]}`, "not an array of integers"},
+		{"string", `{"agents":["1"]}`, "agents: not an array of integers"},
+		{"past int64", `{"bodies":[99999999999999999999,0,0,0,0,0,1]}`, "out of range"},
+		{"object", `{"bodies":{}}`, "not an array of integers"},
+		{"trailing comma", `{"bodies":[1,]}`, "invalid character"},
 	} {
 		var s Snapshot
 		if err := json.Unmarshal([]byte(tc.json), &s); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -541,6 +546,32 @@ func TestInputWaitsForPhysics(t *testing.T) {
 	if nc.Read(&f) != nil || f.Meta.InputsDropped != 0 || f.Meta.Forwarded != 1 {
 		t.Fatalf("net's counters: %+v", f.Meta)
 	}
+}
+
+// FuzzParseInts: parseInts agrees with encoding/json on every JSON array
+// of integers, and never panics on anything else.
+func FuzzParseInts(f *testing.F) {
+	for _, s := range []string{"[]", "null", " [ 1 , -2 ,3 ] ", "[0]", "[-0]", "[9223372036854775807]", "[-9223372036854775807]",
+		"[1.5]", "[1e3]", `["1"]`, "[1,]", "[,1]", "[--1]", "[", "]", "{}", "[99999999999999999999]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if strings.TrimSpace(s) == "" {
+			return // an absent field: empty by design
+		}
+		got, err := parseInts([]byte(s))
+		var want []int64
+		jerr := json.Unmarshal([]byte(s), &want)
+		if err != nil {
+			return // stricter than encoding/json (no fractions, no exponents): fine
+		}
+		if jerr != nil {
+			t.Fatalf("parseInts(%q) = %v, but it is not JSON: %v", s, got, jerr)
+		}
+		if len(got) != len(want) || (len(got) > 0 && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("parseInts(%q) = %v, encoding/json: %v", s, got, want)
+		}
+	})
 }
 
 func TestAppendInt(t *testing.T) {
