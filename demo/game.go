@@ -281,9 +281,9 @@ func (g *Game) drawHUD(screen *ebiten.Image, now int64) {
 		help = "click: spawn  right-click: explode  H: HUD  (faults and resets: on the game's machine)"
 	}
 	lines := []string{
-		fmt.Sprintf("venomrt  %s  FPS %.1f  TPS %.1f  read %s  bodies %d  agents %d",
+		fmt.Sprintf("venomrt  %s  FPS %.1f  TPS %.1f  read %s  bodies %d  agents %d  players %d",
 			where, ebiten.ActualFPS(), ebiten.ActualTPS(), time.Duration(g.r.ReadNanos).Round(100*time.Nanosecond),
-			len(g.r.Physics.Cur.Items), len(g.r.AI.Cur.Items)),
+			len(g.r.Physics.Cur.Items), len(g.r.AI.Cur.Items), len(g.r.Players())),
 	}
 	lines = append(lines, g.r.HUDLines(now)...)
 	lines = append(lines, help)
