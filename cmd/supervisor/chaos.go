@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/venomrt/venomrt/demo"
 	"github.com/venomrt/venomrt/engine"
+	netproc "github.com/venomrt/venomrt/procs/net"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"
 )
@@ -38,8 +40,14 @@ type ChaosReport struct {
 	Lost, Doubled  uint64
 	TornReads      int
 	TickRegression int
-	FinalStates    map[string]string
-	Failures       []string // why the run failed; empty when it passed
+	// A player on net's WebSocket for the whole run: snapshots received,
+	// reconnections (net faulted), and the longest time between two
+	// snapshots outside the 10 s after a fault to net.
+	PlayerSnapshots    uint64
+	PlayerReconnects   int
+	PlayerLongestGapMs float64
+	FinalStates        map[string]string
+	Failures           []string // why the run failed; empty when it passed
 }
 
 // chaosFault is one fault in flight: when it was injected and what the
@@ -62,6 +70,7 @@ func cmdChaos(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if err := fs.Parse(reorder(args)); err != nil {
 		return err
 	}
+	var err error
 	kinds := strings.Split(*faults, ",")
 	for _, k := range kinds {
 		if _, ok := faultOps[k]; !ok && k != "kill" && k != "stop" {
@@ -78,7 +87,11 @@ func cmdChaos(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		g.bodies = 500
 	}
 	if !isFlagSet(fs, "net-addr") {
-		g.netAddr = "127.0.0.1:0"
+		// A port of our own, so that the player below knows it and net
+		// binds it again after each restart.
+		if g.netAddr, err = freePort(); err != nil {
+			return fmt.Errorf("chaos: %w", err)
+		}
 	}
 	g.headless = true
 	self, err := os.Executable()
@@ -137,6 +150,20 @@ type chaos struct {
 	firstF    uint64
 	lastFrame time.Time
 	renderHit time.Time // the renderer was faulted: its gap is recovery, not a stall
+
+	player   *netproc.Client
+	lastSnap time.Time
+	netHit   time.Time // net was last faulted
+}
+
+// freePort is a 127.0.0.1 address that was free a moment ago.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 var chaosChildren = []string{"physics", "ai", "net", "render"}
@@ -161,6 +188,14 @@ func (c *chaos) run(ctx context.Context, d time.Duration, rate float64, maxStall
 	if !c.waitAllRunning(ctx, 20*time.Second) {
 		return errors.New("chaos: the game did not start")
 	}
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	c.player, err = netproc.Dial(dctx, "ws://"+c.g.netAddr, "chaos")
+	cancel()
+	if err != nil {
+		return fmt.Errorf("chaos: a player cannot join net: %w", err)
+	}
+	defer c.player.Close()
+	c.lastSnap = time.Now()
 	var seq uint64
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -200,7 +235,8 @@ func (c *chaos) run(ctx context.Context, d time.Duration, rate float64, maxStall
 	for time.Now().Before(deadline) {
 		c.observe(time.Now())
 		var f engine.Frame[physics.Params, physics.Body]
-		if len(c.pending) == 0 && c.phys.Read(&f) == nil && f.LastInput >= seq && c.allRunning() {
+		if len(c.pending) == 0 && c.phys.Read(&f) == nil && f.LastInput >= seq && c.allRunning() &&
+			time.Since(c.lastSnap) < 100*time.Millisecond {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -280,6 +316,9 @@ func (c *chaos) inject(now time.Time) {
 			c.renderHit = now
 		}
 	}
+	if child == "net" {
+		c.netHit = now
+	}
 }
 
 func (c *chaos) running(child string) bool {
@@ -314,6 +353,13 @@ func (c *chaos) observe(now time.Time) {
 		}
 		c.frames, c.lastFrame = r.Meta.Frames, now
 		c.rep.Frames = r.Meta.Frames - c.firstF
+	}
+	if _, ok := c.player.Latest(); ok {
+		if c.netHit.IsZero() || now.Sub(c.netHit) > 10*time.Second {
+			c.rep.PlayerLongestGapMs = max(c.rep.PlayerLongestGapMs, float64(now.Sub(c.lastSnap).Microseconds())/1000)
+		}
+		c.rep.PlayerSnapshots++
+		c.lastSnap = now
 	}
 	c.pending = slices.DeleteFunc(c.pending, func(p chaosFault) bool {
 		info, err := venom.Inspect(c.g.channel(p.child))
@@ -366,6 +412,10 @@ func (c *chaos) finish(maxStall time.Duration) {
 	if len(r.Unrecovered) > 0 {
 		r.Failures = append(r.Failures, "not recovered: "+strings.Join(r.Unrecovered, ", "))
 	}
+	r.PlayerReconnects = c.player.Reconnects()
+	if gap := time.Since(c.lastSnap); gap > time.Second {
+		r.Failures = append(r.Failures, fmt.Sprintf("the net player has received nothing for %v", gap.Round(time.Millisecond)))
+	}
 }
 
 func printChaos(w io.Writer, r *ChaosReport) {
@@ -375,6 +425,8 @@ func printChaos(w io.Writer, r *ChaosReport) {
 	fmt.Fprintf(w, "recovery ms: p50 %.1f  p99 %.1f  max %.1f  (n=%d)\n", r.RecoveryMs.P50, r.RecoveryMs.P99, r.RecoveryMs.Max, r.RecoveryMs.N)
 	fmt.Fprintf(w, "renderer: %d frames, longest gap %.1f ms\n", r.Frames, r.LongestGapMs)
 	fmt.Fprintf(w, "inputs: sent %d applied %d lost %d doubled %d\n", r.Sent, r.Applied, r.Lost, r.Doubled)
+	fmt.Fprintf(w, "net player: %d snapshots, %d reconnects, longest gap %.1f ms (outside net faults)\n",
+		r.PlayerSnapshots, r.PlayerReconnects, r.PlayerLongestGapMs)
 	fmt.Fprintf(w, "torn reads %d, tick regressions %d\n", r.TornReads, r.TickRegression)
 	fmt.Fprintf(w, "final: %v\n", r.FinalStates)
 	if len(r.Failures) == 0 {

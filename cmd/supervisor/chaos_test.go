@@ -33,7 +33,8 @@ func TestChaosShort(t *testing.T) {
 	for _, n := range rep.Faults {
 		total += n
 	}
-	if total == 0 || rep.Sent == 0 || rep.Lost != 0 || rep.Doubled != 0 || rep.TornReads != 0 || len(rep.Failures) != 0 {
+	if total == 0 || rep.Sent == 0 || rep.Lost != 0 || rep.Doubled != 0 || rep.TornReads != 0 || len(rep.Failures) != 0 ||
+		rep.PlayerSnapshots == 0 {
 		t.Fatalf("report: %+v", rep)
 	}
 }

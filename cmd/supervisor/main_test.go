@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -227,21 +226,13 @@ func TestToolsLsRmFault(t *testing.T) {
 	}
 }
 
-// freeAddr returns a TCP address on 127.0.0.1 that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // "supervisor render --connect" draws a running game from its net
 // process: every body and agent, the children's states, itself a player.
 func TestRenderConnect(t *testing.T) {
-	addr := freeAddr(t)
+	addr, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	startGame(t, "--net-addr", addr)
 	r := proctest.StartCmd(t, execSelf("render", "--connect", "ws://"+addr, "--headless", "--name", "far"))
 	rx := `bodies=(\d+) agents=(\d+) players=(\d+) .*\| net +connected .*\| physics +running .*\| net +running`
