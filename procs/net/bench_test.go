@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"
@@ -28,13 +31,19 @@ const benchBodies = 2000
 // startBenchGame is startGame for a benchmark: physics with bodies bodies
 // and net, both helper processes. It returns the net process and its URL.
 func startBenchGame(b *testing.B, bodies int) (*proctest.Proc, string) {
+	np, url, _ := startBenchGameNamed(b, bodies)
+	return np, url
+}
+
+// startBenchGameNamed is startBenchGame that also returns the instance.
+func startBenchGameNamed(b *testing.B, bodies int) (*proctest.Proc, string, string) {
 	b.Helper()
 	name := proctest.Name(b)
 	b.Cleanup(func() { venom.Remove(name + ".physics"); venom.Remove(name + ".net") })
 	proctest.Start(b, "physics", name+".physics", strconv.Itoa(bodies)).Expect(b, `^pid`, 10*time.Second)
 	np := proctest.Start(b, "net", name, "127.0.0.1:0")
 	url := "ws://" + np.Expect(b, `^listening (\S+)`, 10*time.Second)[1]
-	return np, url
+	return np, url, name
 }
 
 // benchJoin joins with a bare websocket and reads the welcome, returning
@@ -325,4 +334,85 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkInputToVisible: a player's spawn, from Client.Input to the
+// first snapshot the client receives with the new bodies, against the
+// same spawn sent straight to physics over venom and seen in its slice
+// (the local renderer's path), alternating, in the same run. The network
+// path waits for physics' tick and then for net's next send (20 Hz).
+func BenchmarkInputToVisible(b *testing.B) {
+	_, url, name := startBenchGameNamed(b, 200)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := Dial(ctx, url, "latency")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	phys, err := engine.Connect(name+".physics", physics.Slice)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer phys.Close()
+	var f engine.Frame[physics.Params, physics.Body]
+	bodies := func() int {
+		if phys.Read(&f) != nil {
+			return 0
+		}
+		return len(f.Items)
+	}
+	// seen waits for a snapshot from c with at least n bodies.
+	seen := func(n int) {
+		for {
+			s, err := c.Next(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(s.Bodies) >= n {
+				return
+			}
+		}
+	}
+	const rounds = 40
+	var remote, local []time.Duration
+	rng := rand.New(rand.NewPCG(1, 2))
+	phase := func() { // a click comes at any moment of the send and tick cycles
+		time.Sleep(time.Duration(rng.Int64N(int64(100 * time.Millisecond))))
+	}
+	for range rounds {
+		n := bodies()
+		seen(n) // the client has caught up with physics
+		phase()
+		t0 := time.Now()
+		if err := c.Input(Input{Cursor: [2]float32{640, 200}, HasCursor: true, Spawn: true}); err != nil {
+			b.Fatal(err)
+		}
+		seen(n + SpawnCount)
+		remote = append(remote, time.Since(t0))
+
+		phase()
+		n = bodies()
+		t0 = time.Now()
+		if err := phys.Send(engine.Cmd(physics.OpSpawnBurst, 640, 200, SpawnCount)); err != nil {
+			b.Fatal(err)
+		}
+		for deadline := t0.Add(5 * time.Second); bodies() < n+SpawnCount; time.Sleep(100 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				b.Fatal("the local spawn never showed")
+			}
+		}
+		local = append(local, time.Since(t0))
+	}
+	pct := func(d []time.Duration, p float64) float64 {
+		d = slices.Clone(d)
+		slices.Sort(d)
+		return float64(d[min(len(d)-1, int(p*float64(len(d))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(pct(remote, 0.5), "net-p50-ms")
+	b.ReportMetric(pct(remote, 0.99), "net-p99-ms")
+	b.ReportMetric(pct(local, 0.5), "venom-p50-ms")
+	b.ReportMetric(pct(local, 0.99), "venom-p99-ms")
+	b.ReportMetric(pct(remote, 0.5)/pct(local, 0.5), "net/venom-p50")
 }
