@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"reflect"
@@ -283,7 +285,13 @@ func TestTwoClientsSpawn(t *testing.T) {
 // rawJoin joins with a bare websocket and reads the welcome.
 func rawJoin(t *testing.T, ctx context.Context, url string) *websocket.Conn {
 	t.Helper()
-	ws, _, err := websocket.Dial(ctx, url, nil)
+	return rawJoinWith(t, ctx, url, nil)
+}
+
+// rawJoinWith is rawJoin with dial options.
+func rawJoinWith(t *testing.T, ctx context.Context, url string, o *websocket.DialOptions) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.Dial(ctx, url, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,7 +598,15 @@ func TestStalledClient(t *testing.T) {
 	ctx := proctest.Context(t, 60*time.Second)
 	good := dial(t, ctx, g.url, "good")
 	receiving(t, ctx, good)
-	stalled := rawJoin(t, ctx, g.url) // joins, then never reads again
+	// It joins, then never reads again; a small fixed receive buffer (no
+	// autotuning) makes the stall reach net within seconds.
+	small := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	stalled := rawJoinWith(t, ctx, g.url, &websocket.DialOptions{HTTPClient: &http.Client{
+		Transport: &http.Transport{DialContext: small.DialContext}}})
 	nc, err := engine.Connect(g.name+".net", Slice)
 	if err != nil {
 		t.Fatal(err)
