@@ -36,6 +36,7 @@ const (
 
 var childStateNames = [...]string{"stopped", "starting", "running", "hung", "backoff", "failed", "exited", "stopping"}
 
+// String is the state's name, as the HUD and the protocol show it.
 func (s ChildState) String() string {
 	if int(s) < len(childStateNames) {
 		return childStateNames[s]

@@ -30,6 +30,7 @@ const (
 	Temporary
 )
 
+// String is the policy's name.
 func (r Restart) String() string {
 	switch r {
 	case Permanent:

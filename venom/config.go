@@ -21,6 +21,7 @@ const (
 	Block
 )
 
+// String is the policy's name.
 func (w WaitPolicy) String() string {
 	switch w {
 	case Hybrid:
