@@ -57,6 +57,19 @@ func shotStats(t *testing.T, file string) (body, hud int) {
 	return body, hud
 }
 
+// checkShot checks that a screenshot shows the world and the HUD.
+func checkShot(t *testing.T, file string) {
+	t.Helper()
+	body, hud := shotStats(t, file)
+	t.Logf("body-colored pixels %d, bright HUD pixels %d", body, hud)
+	if body < 5000 {
+		t.Errorf("%d pixels in body colors, want at least 5000", body)
+	}
+	if hud < 100 {
+		t.Errorf("%d bright pixels in the HUD area, want at least 100", hud)
+	}
+}
+
 // A screenshot after 120 frames shows the world and the HUD.
 func TestScreenshot(t *testing.T) {
 	needDisplay(t)
@@ -66,14 +79,7 @@ func TestScreenshot(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "shot.png")
 	r := proctest.Start(t, "render", inst, "window", file, "120")
 	r.Wait(t, 90*time.Second)
-	body, hud := shotStats(t, file)
-	t.Logf("body-colored pixels %d, bright HUD pixels %d", body, hud)
-	if body < 5000 {
-		t.Errorf("%d pixels in body colors, want at least 5000", body)
-	}
-	if hud < 100 {
-		t.Errorf("%d bright pixels in the HUD area, want at least 100", hud)
-	}
+	checkShot(t, file)
 }
 
 // With physics SIGKILLed mid-run, the renderer keeps drawing frames while
@@ -133,12 +139,5 @@ func TestRemoteScreenshot(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "remote.png")
 	r := proctest.Start(t, "render", "remote-"+inst, "window", file, "120", url)
 	r.Wait(t, 90*time.Second)
-	body, hud := shotStats(t, file)
-	t.Logf("body-colored pixels %d, bright HUD pixels %d", body, hud)
-	if body < 5000 {
-		t.Errorf("%d pixels in body colors, want at least 5000", body)
-	}
-	if hud < 100 {
-		t.Errorf("%d bright pixels in the HUD area, want at least 100", hud)
-	}
+	checkShot(t, file)
 }

@@ -208,8 +208,6 @@ type Proc struct {
 	pending []engine.Command // input not yet accepted by physics, oldest first
 	tick    uint64
 	sendAcc int
-	bodies  []Body
-	agents  []Agent
 }
 
 // New makes the net process; Run serves it.
@@ -342,22 +340,22 @@ func (p *Proc) snapshot(now time.Time) *Snapshot {
 	if p.physics.read(now) {
 		f := &p.physics.f
 		s.PhysicsTick, s.Width, s.Height = f.Tick, finite(f.Meta.Width), finite(f.Meta.Height)
-		p.bodies = p.bodies[:0]
+		s.Bodies = make([]Body, 0, len(f.Items)) // each snapshot owns its bodies: it is kept as a delta base
 		for _, b := range f.Items {
-			p.bodies = append(p.bodies, Body{ID: b.ID, Flags: b.Flags, X: Fixed(b.X, Subpixel), Y: Fixed(b.Y, Subpixel),
+			s.Bodies = append(s.Bodies, Body{ID: b.ID, Flags: b.Flags, X: Fixed(b.X, Subpixel), Y: Fixed(b.Y, Subpixel),
 				VX: Fixed(b.VX, 1), VY: Fixed(b.VY, 1), R: Fixed(b.R, Subpixel)})
 		}
-		s.Bodies = inIDOrder(slices.Clone(p.bodies), func(b Body) uint32 { return b.ID })
+		s.Bodies = inIDOrder(s.Bodies, func(b Body) uint32 { return b.ID })
 	}
 	if p.ai.read(now) {
 		f := &p.ai.f
 		s.AITick = f.Tick
-		p.agents = p.agents[:0]
+		s.Agents = make([]Agent, 0, len(f.Items))
 		for _, a := range f.Items {
-			p.agents = append(p.agents, Agent{ID: a.ID, Kind: uint32(a.Kind), X: Fixed(a.X, Subpixel), Y: Fixed(a.Y, Subpixel),
+			s.Agents = append(s.Agents, Agent{ID: a.ID, Kind: uint32(a.Kind), X: Fixed(a.X, Subpixel), Y: Fixed(a.Y, Subpixel),
 				VX: Fixed(a.VX, 1), VY: Fixed(a.VY, 1)})
 		}
-		s.Agents = inIDOrder(slices.Clone(p.agents), func(a Agent) uint32 { return a.ID })
+		s.Agents = inIDOrder(s.Agents, func(a Agent) uint32 { return a.ID })
 	}
 	if p.sup.read(now) {
 		mono := venom.Monotonic()
