@@ -27,8 +27,6 @@ type Client struct {
 	id         uint32
 	err        error // why the client stopped, once done is closed
 	reconnects int
-	held       Input // an input whose write failed, sent first on the next connection
-	hasHeld    bool
 }
 
 // ErrRefused wraps a refusal from the server (a close status).
@@ -107,12 +105,13 @@ func readServer(ctx context.Context, ws *websocket.Conn) (*serverMsg, error) {
 // run receives until Close, reconnecting whenever the connection ends.
 func (c *Client) run(ws *websocket.Conn, first *serverMsg) {
 	defer close(c.done)
+	var held *Input // an input whose write failed, sent first on the next connection
 	for {
 		ctx, cancel := context.WithCancel(c.ctx)
 		wrote := make(chan struct{})
 		go func() {
 			defer close(wrote)
-			c.send(ctx, ws)
+			held = c.send(ctx, ws, held)
 		}()
 		err := c.receive(ws, first)
 		cancel()
@@ -246,29 +245,25 @@ func (c *Client) Input(in Input) error {
 	}
 }
 
-// send writes queued input to ws until ctx ends. An input whose write
-// failed is kept for the next connection.
-func (c *Client) send(ctx context.Context, ws *websocket.Conn) {
+// send writes held (if any), then queued input, to ws until ctx ends or
+// a write fails; it returns the input whose write failed, if any.
+func (c *Client) send(ctx context.Context, ws *websocket.Conn, held *Input) *Input {
 	for {
-		c.mu.Lock()
-		in, held := c.held, c.hasHeld
-		c.mu.Unlock()
-		if !held {
+		if held == nil {
 			select {
 			case <-ctx.Done():
-				return
-			case in = <-c.inputs:
+				return nil
+			case in := <-c.inputs:
+				held = &in
 			}
 		}
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := ws.Write(wctx, websocket.MessageText, in.marshal())
+		err := ws.Write(wctx, websocket.MessageText, held.marshal())
 		cancel()
-		c.mu.Lock()
-		c.held, c.hasHeld = in, err != nil
-		c.mu.Unlock()
 		if err != nil {
-			return
+			return held
 		}
+		held = nil
 	}
 }
 

@@ -435,12 +435,15 @@ func TestReconnectAfterKill(t *testing.T) {
 	receiving(t, ctx, c)
 	addr := strings.TrimPrefix(g.url, "ws://")
 	g.net.Kill(t)
+	proctest.Eventually(t, 10*time.Second, "the client to notice", func() bool { return !c.Connected() })
+	// Input given while net is down waits in the client for the next
+	// connection.
+	if err := c.Input(Input{Cursor: [2]float32{100, 100}, HasCursor: true, Spawn: true}); err != nil {
+		t.Fatalf("input while reconnecting: %v", err)
+	}
 	g.startNet(t, addr) // the same port: SO_REUSEADDR
 	proctest.Eventually(t, 20*time.Second, "a reconnection", func() bool { return c.Reconnects() >= 1 })
-	receiving(t, ctx, c)
-	if err := c.Input(Input{Cursor: [2]float32{100, 100}, HasCursor: true, Explode: true}); err != nil {
-		t.Fatalf("input after reconnect: %v", err)
-	}
+	waitFor(t, ctx, c, "the bodies spawned while net was down", func(s Snapshot) bool { return len(s.Bodies) == 20+SpawnCount })
 }
 
 // publishStatus publishes a supervisor status on "<name>.sup" from the
