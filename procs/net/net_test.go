@@ -184,6 +184,15 @@ func TestDeltaRoundTrip(t *testing.T) {
 			t.Fatalf("case %d: Apply(base, Diff(base, cur)) != cur\n got %+v\nwant %+v", i, got, cur)
 		}
 	}
+	// A body crossing the whole fixed-point range in one delta.
+	far := Snapshot{Bodies: []Body{{ID: 1, X: -maxFixed, Y: maxFixed, VX: -maxFixed, VY: maxFixed, R: 1}}}
+	near := Snapshot{Bodies: []Body{{ID: 1, X: maxFixed, Y: -maxFixed, VX: maxFixed, VY: -maxFixed, R: 1}}}
+	for _, pair := range [][2]Snapshot{{far, near}, {near, far}} {
+		d := roundTrip(t, Diff(&pair[0], &pair[1]))
+		if got, err := Apply(&pair[0], &d); err != nil || !reflect.DeepEqual(got.Bodies, pair[1].Bodies) {
+			t.Fatalf("delta across the range: %v %+v, want %+v", err, got.Bodies, pair[1].Bodies)
+		}
+	}
 	// An unchanged world is an empty delta.
 	s := randSnapshot(r, nil)
 	if d := Diff(&s, &s); len(d.Bodies) != 0 || len(d.Moved) != 0 || len(d.Removed) != 0 {

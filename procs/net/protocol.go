@@ -29,9 +29,9 @@ const (
 // stop appearing in deltas.
 const Subpixel = 16
 
-// maxFixed bounds every fixed-point value (±2^30), so that a difference
-// of two fits an int32 without overflow.
-const maxFixed = 1 << 30
+// maxFixed bounds every fixed-point value (±(2^30-1)), so that the
+// difference of two fits an int32 without overflow.
+const maxFixed = 1<<30 - 1
 
 // Fixed converts px (or px/s with scale 1) to the wire's integers,
 // clamping to ±2^30 and mapping NaN to 0.

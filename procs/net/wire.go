@@ -271,12 +271,10 @@ func (d *Delta) UnmarshalJSON(b []byte) error {
 		if id += v[0]; id > math.MaxUint32 {
 			return fmt.Errorf("netproc: delta: move id %d out of range", id)
 		}
-		m := Move{ID: uint32(id)}
-		var ok bool
-		if m.DX, m.DY, m.DVX, m.DVY, ok = int4(v[1:5]); !ok {
+		if !within(v[1:5], 2*maxFixed) {
 			return fmt.Errorf("netproc: delta: move of body %d out of range", id)
 		}
-		moves = append(moves, m)
+		moves = append(moves, Move{ID: uint32(id), DX: int32(v[1]), DY: int32(v[2]), DVX: int32(v[3]), DVY: int32(v[4])})
 	}
 	removed := make([]uint32, 0, len(w.Removed))
 	for _, r := range w.Removed {
@@ -300,37 +298,33 @@ func (w *wireWorld) items() ([]Body, []Agent, error) {
 	}
 	bodies := make([]Body, 0, len(w.Bodies)/bodyInts)
 	for v := w.Bodies; len(v) > 0; v = v[bodyInts:] {
-		id, flags, ok1 := uint2(v[0:2])
-		x, y, vx, vy, ok2 := int4(v[2:6])
-		r, _, _, _, ok3 := int4([]int64{v[6], 0, 0, 0})
-		if !ok1 || !ok2 || !ok3 {
+		if !isID(v[0]) || !isID(v[1]) || !within(v[2:7], maxFixed) {
 			return nil, nil, fmt.Errorf("body %v out of range", v[:bodyInts])
 		}
-		bodies = append(bodies, Body{ID: id, Flags: flags, X: x, Y: y, VX: vx, VY: vy, R: r})
+		bodies = append(bodies, Body{ID: uint32(v[0]), Flags: uint32(v[1]), X: int32(v[2]), Y: int32(v[3]),
+			VX: int32(v[4]), VY: int32(v[5]), R: int32(v[6])})
 	}
 	agents := make([]Agent, 0, len(w.Agents)/agentInts)
 	for v := w.Agents; len(v) > 0; v = v[agentInts:] {
-		id, kind, ok1 := uint2(v[0:2])
-		x, y, vx, vy, ok2 := int4(v[2:6])
-		if !ok1 || !ok2 {
+		if !isID(v[0]) || !isID(v[1]) || !within(v[2:6], maxFixed) {
 			return nil, nil, fmt.Errorf("agent %v out of range", v[:agentInts])
 		}
-		agents = append(agents, Agent{ID: id, Kind: kind, X: x, Y: y, VX: vx, VY: vy})
+		agents = append(agents, Agent{ID: uint32(v[0]), Kind: uint32(v[1]), X: int32(v[2]), Y: int32(v[3]),
+			VX: int32(v[4]), VY: int32(v[5])})
 	}
 	return bodies, agents, nil
 }
 
-func uint2(v []int64) (a, b uint32, ok bool) {
-	ok = v[0] >= 0 && v[0] <= math.MaxUint32 && v[1] >= 0 && v[1] <= math.MaxUint32
-	return uint32(v[0]), uint32(v[1]), ok
-}
+// isID reports whether v fits a uint32 (ids, flags, kinds).
+func isID(v int64) bool { return v >= 0 && v <= math.MaxUint32 }
 
-// int4 converts four values that must each be within ±2^30 (maxFixed),
-// or within ±2^31 for differences.
-func int4(v []int64) (a, b, c, d int32, ok bool) {
-	ok = true
-	for _, x := range v[:4] {
-		ok = ok && x >= math.MinInt32 && x <= math.MaxInt32
+// within reports whether every value is within ±limit: maxFixed for
+// fixed-point values, twice that for the differences of a move.
+func within(v []int64, limit int64) bool {
+	for _, x := range v {
+		if x < -limit || x > limit {
+			return false
+		}
 	}
-	return int32(v[0]), int32(v[1]), int32(v[2]), int32(v[3]), ok
+	return true
 }
