@@ -118,15 +118,10 @@ func px(v int32) float32 { return float32(v) / netproc.Subpixel }
 // has it. Its snapshot age was measured on the server; it is taken as of
 // now.
 func childStatus(c netproc.Child, now int64) engine.ChildStatus {
-	st := engine.ChildStatus{Pid: c.Pid, Restarts: c.Restarts, Tick: c.Tick, State: engine.ChildStopped}
+	st := engine.ChildStatus{Pid: c.Pid, Restarts: c.Restarts, Tick: c.Tick}
+	st.State, _ = engine.ParseChildState(c.State) // an unknown name: stopped
 	copy(st.Name[:], c.Name)
 	copy(st.Reason[:], c.Reason)
-	for s := engine.ChildState(0); s < 16; s++ {
-		if s.String() == c.State {
-			st.State = s
-			break
-		}
-	}
 	if c.Age >= 0 {
 		st.TickMono, st.TickAge = now-c.Age, c.Age
 	} else {

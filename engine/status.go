@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -42,6 +43,13 @@ func (s ChildState) String() string {
 		return childStateNames[s]
 	}
 	return fmt.Sprintf("ChildState(%d)", uint32(s))
+}
+
+// ParseChildState is the state named name (as String gives it); ok is
+// false for any other name.
+func ParseChildState(name string) (s ChildState, ok bool) {
+	i := slices.Index(childStateNames[:], name)
+	return ChildState(max(i, 0)), i >= 0
 }
 
 // Flags of a ChildStatus.

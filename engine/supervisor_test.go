@@ -493,3 +493,14 @@ func TestSupervisorCommandNotFound(t *testing.T) {
 	}
 	h.waitChild("idle", "running", 15*time.Second, running)
 }
+
+func TestParseChildState(t *testing.T) {
+	for s := ChildStopped; s <= ChildStopping; s++ {
+		if got, ok := ParseChildState(s.String()); !ok || got != s {
+			t.Errorf("ParseChildState(%q) = %v, %v", s.String(), got, ok)
+		}
+	}
+	if _, ok := ParseChildState("exploded"); ok {
+		t.Error("an unknown state name was parsed")
+	}
+}
