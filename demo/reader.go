@@ -151,12 +151,7 @@ func (s *Source[M, T]) read(now int64) {
 		s.drop(now)
 		return
 	}
-	s.Reads++
-	if !s.Have || s.Cur.Tick != s.rate.lastTick {
-		s.Changed = now
-	}
-	s.Have = true
-	s.rate.add(s.Cur.Tick, s.Cur.Mono)
+	s.took(now)
 	if s.wantPrev {
 		s.HavePrev = s.c.ReadAt(1, &s.Prev) == nil && s.Prev.Tick < s.Cur.Tick
 	}
@@ -175,13 +170,18 @@ func (s *Source[M, T]) take(now int64, fill func(f *engine.Frame[M, T])) {
 		s.Prev, s.Cur = s.Cur, s.Prev
 	}
 	fill(&s.Cur)
+	s.took(now)
+	s.HavePrev = s.wantPrev && had && s.Prev.Tick < s.Cur.Tick
+}
+
+// took counts a new Cur: when its tick last moved, and the tick rate.
+func (s *Source[M, T]) took(now int64) {
 	s.Reads++
-	if !had || s.Cur.Tick != s.rate.lastTick {
+	if !s.Have || s.Cur.Tick != s.rate.lastTick {
 		s.Changed = now
 	}
 	s.Have = true
 	s.rate.add(s.Cur.Tick, s.Cur.Mono)
-	s.HavePrev = s.wantPrev && had && s.Prev.Tick < s.Cur.Tick
 }
 
 func (s *Source[M, T]) drop(now int64) {
@@ -479,7 +479,7 @@ func (r *Reader) HUDLines(now int64) []string {
 }
 
 // Counts is a one-line summary of the reads: "reads physics=N ai=N sup=N
-// bodies=N agents=N read=1.2µs".
+// net=N bodies=N agents=N players=N read=1.2µs".
 func (r *Reader) Counts() string {
 	return fmt.Sprintf("reads physics=%d ai=%d sup=%d net=%d bodies=%d agents=%d players=%d read=%s",
 		r.Physics.Reads, r.AI.Reads, r.Sup.Reads, r.Net.Reads, len(r.Physics.Cur.Items), len(r.AI.Cur.Items),
