@@ -295,14 +295,14 @@ func (p *Proc) lookup(seq uint64) *outgoing {
 // physics cannot take yet (not connected, its queue full) waits for the
 // next tick, up to inputQueue commands; beyond that the oldest is dropped.
 func (p *Proc) forward(now time.Time) {
-	for len(p.pending) < 2*inputQueue {
+take: // at most a queue's worth: the players keep sending meanwhile
+	for range inputQueue {
 		select {
 		case c := <-p.inputs:
 			p.pending = append(p.pending, c)
-			continue
 		default:
+			break take
 		}
-		break
 	}
 	if over := len(p.pending) - inputQueue; over > 0 {
 		p.pending = slices.Delete(p.pending, 0, over)

@@ -168,10 +168,7 @@ func (p *Proc) read(ctx context.Context, c *conn) error {
 			tokens = min(float64(InputBurst), tokens+now.Sub(last).Seconds()*InputRate)
 			last = now
 			if tokens < 1 {
-				p.mu.Lock()
-				c.p.Dropped++
-				p.meta.InputsDropped++
-				p.mu.Unlock()
+				p.dropInput(c)
 				continue
 			}
 			tokens--
@@ -205,11 +202,16 @@ func (p *Proc) queue(c *conn, cmd engine.Command) {
 	select {
 	case p.inputs <- cmd:
 	default:
-		p.mu.Lock()
-		c.p.Dropped++
-		p.meta.InputsDropped++
-		p.mu.Unlock()
+		p.dropInput(c)
 	}
+}
+
+// dropInput counts an input of c's that was dropped.
+func (p *Proc) dropInput(c *conn) {
+	p.mu.Lock()
+	c.p.Dropped++
+	p.meta.InputsDropped++
+	p.mu.Unlock()
 }
 
 // write sends the welcome (a full snapshot), then each snapshot as a
