@@ -24,6 +24,17 @@ const (
 	OpMidPublish
 	// OpSlow makes each of the next Args[1] ticks take Args[0] ms longer.
 	OpSlow
+	// OpInput is a numbered no-op: it changes nothing in the world and is
+	// counted as input Seq (Header.LastInput, Inputs, InputWindow), so a
+	// tool can number inputs to any process without touching its state.
+	OpInput
+	// OpDropInput makes the process drop the next numbered input unapplied
+	// and uncounted: exactly-once broken on purpose, so that a checker of
+	// it (chaos, a test) can be seen to fail.
+	OpDropInput
+	// OpDoubleInput makes the process apply and count the next numbered
+	// input twice, for the same reason.
+	OpDoubleInput
 	// OpUser is the first op a process may define.
 	OpUser Op = 64
 )

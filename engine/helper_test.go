@@ -41,14 +41,15 @@ var counterSlice = MustSlice[counterMeta, counterItem]()
 // counter is a minimal Proc: the sum of every OpAdd and one item per add
 // (the newest 100).
 type counter struct {
-	meta  counterMeta
-	items []counterItem
-	tick  uint64
+	meta    counterMeta
+	items   []counterItem
+	tick    uint64
+	verbose bool // print "handled N" for each numbered command
 }
 
 func (c *counter) Restore(f *Frame[counterMeta, counterItem]) error {
 	if f == nil {
-		*c = counter{}
+		*c = counter{verbose: c.verbose}
 		return nil
 	}
 	c.meta, c.items, c.tick = f.Meta, append([]counterItem(nil), f.Items...), f.Tick
@@ -58,6 +59,9 @@ func (c *counter) Restore(f *Frame[counterMeta, counterItem]) error {
 func (c *counter) Handle(cmd Command) error {
 	if cmd.Op != OpAdd || cmd.Argc != 1 {
 		return fmt.Errorf("%w: %d", ErrUnknownOp, cmd.Op)
+	}
+	if c.verbose && cmd.Seq != 0 {
+		fmt.Println("handled", cmd.Seq)
 	}
 	c.meta.Sum += cmd.Args[0]
 	c.items = append(c.items, counterItem{Value: cmd.Args[0], Tick: c.tick})
@@ -74,14 +78,16 @@ func (c *counter) Snapshot(m *counterMeta, items []counterItem) []counterItem {
 	return append(items, c.items...)
 }
 
-// counter CHANNEL [RATE]: runs the counter process until SIGTERM.
+// counter CHANNEL [RATE [verbose]]: runs the counter process until
+// SIGTERM; verbose prints each numbered command it is handed.
 func helperCounter(args []string) error {
 	rate := 200
 	if len(args) > 1 {
 		rate, _ = strconv.Atoi(args[1])
 	}
+	p := &counter{verbose: len(args) > 2 && args[2] == "verbose"}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	fmt.Println("pid", os.Getpid())
-	return Run(ctx, counterSlice, &counter{}, Options{Channel: args[0], Rate: rate, DataSize: 8 << 10})
+	return Run(ctx, counterSlice, p, Options{Channel: args[0], Rate: rate, DataSize: 8 << 10})
 }

@@ -99,6 +99,9 @@ type loop[M, T any] struct {
 	items   []T
 	fault   *Command // a fault handed in this tick, carried out after its publish
 	dieNext bool     // OpMidPublish was committed: die in the next publish
+	// inputFault is OpDropInput or OpDoubleInput, waiting for the next
+	// numbered input to break exactly-once on.
+	inputFault Op
 	slow    struct {
 		d     time.Duration
 		ticks int
@@ -222,32 +225,65 @@ func (l *loop[M, T]) publish() error {
 // rest to the process.
 func (l *loop[M, T]) handle(_ venom.ClientID, b, _ []byte) int {
 	c, err := DecodeCommand(b)
-	if err == nil && c.Op < OpUser {
-		switch c.Op {
-		case OpPanic, OpExit, OpHang, OpMidPublish:
-			// Carried out after this tick's publish commits the command,
-			// so the restarted process is not handed it again.
-			l.fault = &c
-		case OpSlow:
-			l.slow.d = time.Duration(min(max(c.Arg(0, 50), 0), 10_000)) * time.Millisecond
-			l.slow.ticks = int(min(max(c.Arg(1, 60), 0), 100_000))
-		default:
-			err = fmt.Errorf("%w: %d", ErrUnknownOp, c.Op)
-		}
-	} else if err == nil {
-		err = l.p.Handle(c)
-	}
 	if err != nil {
-		l.h.Dropped++
-		l.o.Log.Debug("command dropped", "channel", l.o.Channel, "err", err)
+		l.drop(err)
 		return 0
 	}
-	l.h.Applied++
-	if c.Seq != 0 {
-		l.h.Inputs++
-		l.h.LastInput = max(l.h.LastInput, c.Seq)
+	for range l.times(c) {
+		if err := l.apply(c); err != nil {
+			l.drop(err)
+			return 0
+		}
+		l.h.Applied++
+		if c.Seq != 0 {
+			l.h.noteInput(c.Seq)
+		}
 	}
 	return 0
+}
+
+func (l *loop[M, T]) drop(err error) {
+	l.h.Dropped++
+	l.o.Log.Debug("command dropped", "channel", l.o.Channel, "err", err)
+}
+
+// times is how often a command is applied: once, unless an input fault
+// waits for a numbered one.
+func (l *loop[M, T]) times(c Command) int {
+	if c.Seq == 0 || l.inputFault == OpNone {
+		return 1
+	}
+	f := l.inputFault
+	l.inputFault = OpNone
+	l.o.Log.Warn("fault injected", "channel", l.o.Channel, "op", f, "input", c.Seq)
+	if f == OpDropInput {
+		return 0
+	}
+	return 2
+}
+
+// apply carries out a decoded command: the engine's own ops here, the
+// rest by the process.
+func (l *loop[M, T]) apply(c Command) error {
+	if c.Op >= OpUser {
+		return l.p.Handle(c)
+	}
+	switch c.Op {
+	case OpPanic, OpExit, OpHang, OpMidPublish:
+		// Carried out after this tick's publish commits the command,
+		// so the restarted process is not handed it again.
+		l.fault = &c
+	case OpSlow:
+		l.slow.d = time.Duration(min(max(c.Arg(0, 50), 0), 10_000)) * time.Millisecond
+		l.slow.ticks = int(min(max(c.Arg(1, 60), 0), 100_000))
+	case OpInput:
+		// Nothing to do: being applied is the whole point.
+	case OpDropInput, OpDoubleInput:
+		l.inputFault = c.Op
+	default:
+		return fmt.Errorf("%w: %d", ErrUnknownOp, c.Op)
+	}
+	return nil
 }
 
 // inject carries out a fault command.

@@ -39,10 +39,15 @@ type Header struct {
 	Applied   uint64 // commands applied since the world began
 	Dropped   uint64 // commands dropped as malformed or refused
 	LastInput uint64 // highest input number applied (Command.Seq)
-	Inputs    uint64 // commands with an input number applied
-	Epoch     uint64 // venom epoch of the process that made it
-	Lag       uint64 // ticks skipped because catch-up was bounded
-	StepNanos uint64 // wall time of the last tick: commands, step and encode
+	Inputs    uint64 // commands with an input number applied, repeats included
+	// InputWindow has bit i set when input LastInput-i has been applied.
+	InputWindow uint64
+	// InputRepeats counts numbered commands whose number had been
+	// applied already: doubled inputs (see Header.Account).
+	InputRepeats uint64
+	Epoch        uint64 // venom epoch of the process that made it
+	Lag          uint64 // ticks skipped because catch-up was bounded
+	StepNanos    uint64 // wall time of the last tick: commands, step and encode
 }
 
 // HeaderSize is the encoded size of a Header.
@@ -72,6 +77,9 @@ func NewSlice[M, T any]() (Slice[M, T], error) {
 	var t T
 	mt, tt := reflect.TypeOf(&m).Elem(), reflect.TypeOf(&t).Elem()
 	h := fnv.New64a()
+	// The header's layout is part of the schema: a snapshot written by a
+	// build with other header fields is incompatible, not corrupt.
+	fmt.Fprintf(h, "%s;", describe(reflect.TypeFor[Header]()))
 	for _, typ := range []reflect.Type{mt, tt} {
 		if err := checkLayout(typ, typ.String()); err != nil {
 			return Slice[M, T]{}, err
