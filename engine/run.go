@@ -102,7 +102,7 @@ type loop[M, T any] struct {
 	// inputFault is OpDropInput or OpDoubleInput, waiting for the next
 	// numbered input to break exactly-once on.
 	inputFault Op
-	slow    struct {
+	slow       struct {
 		d     time.Duration
 		ticks int
 	}
