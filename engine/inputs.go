@@ -1,6 +1,11 @@
 package engine
 
-import "math/bits"
+import (
+	"fmt"
+	"math/bits"
+
+	"github.com/venomrt/venomrt/venom"
+)
 
 // Numbered inputs prove exactly-once delivery: a sender numbers its
 // commands 1, 2, 3, … (Command.Seq) on one client, and the process records
@@ -66,3 +71,62 @@ func (h *Header) Account(sent uint64) InputAccount {
 	}
 	return a
 }
+
+// InputProbe numbers inputs to one process and checks them against its
+// snapshots: the exactly-once check of chaos, bench and tests, for any
+// process that runs on Run. Its inputs are OpInput, which change nothing
+// in the world. A probe is one client, so its inputs arrive in order; use
+// one probe per process and one goroutine per probe.
+type InputProbe struct {
+	shell *venom.Shell
+	buf   []byte
+	sent  uint64
+}
+
+// NewInputProbe connects to a process's channel.
+func NewInputProbe(channel string, opts ...venom.Option) (*InputProbe, error) {
+	s, err := venom.Connect(channel, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("engine: input probe: %w", err)
+	}
+	return &InputProbe{shell: s, buf: make([]byte, s.Config().DataSize)}, nil
+}
+
+// Send queues the next numbered input. It returns venom.ErrQueueFull
+// when the lane is full (the process is down or behind): the same number
+// goes with the next Send, so none is skipped.
+func (p *InputProbe) Send() error {
+	c := Cmd(OpInput)
+	c.Seq = p.sent + 1
+	var b [CommandSize]byte
+	if err := p.shell.Send(c.Append(b[:0])); err != nil {
+		return err
+	}
+	p.sent++
+	return nil
+}
+
+// Sent is how many inputs have been queued: numbers 1..Sent.
+func (p *InputProbe) Sent() uint64 { return p.sent }
+
+// Header reads the header of the process's newest snapshot.
+func (p *InputProbe) Header() (Header, error) {
+	n, _, err := p.shell.Read(p.buf)
+	if err != nil {
+		return Header{}, err
+	}
+	return PeekHeader(p.buf[:n])
+}
+
+// Account reads the newest snapshot and compares the inputs it holds with
+// the ones sent.
+func (p *InputProbe) Account() (InputAccount, error) {
+	h, err := p.Header()
+	if err != nil {
+		return InputAccount{}, err
+	}
+	return h.Account(p.sent), nil
+}
+
+// Close detaches from the channel.
+func (p *InputProbe) Close() error { return p.shell.Close() }

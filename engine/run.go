@@ -99,10 +99,10 @@ type loop[M, T any] struct {
 	items   []T
 	fault   *Command // a fault handed in this tick, carried out after its publish
 	dieNext bool     // OpMidPublish was committed: die in the next publish
-	// inputFault is OpDropInput or OpDoubleInput, waiting for the next
-	// numbered input to break exactly-once on.
-	inputFault Op
-	slow       struct {
+	// inputFaults are OpDropInput and OpDoubleInput in the order handed,
+	// each waiting for a numbered input to break exactly-once on.
+	inputFaults []Op
+	slow        struct {
 		d     time.Duration
 		ticks int
 	}
@@ -247,14 +247,17 @@ func (l *loop[M, T]) drop(err error) {
 	l.o.Log.Debug("command dropped", "channel", l.o.Channel, "err", err)
 }
 
+// maxInputFaults bounds the input faults waiting, against a flood.
+const maxInputFaults = 64
+
 // times is how often a command is applied: once, unless an input fault
 // waits for a numbered one.
 func (l *loop[M, T]) times(c Command) int {
-	if c.Seq == 0 || l.inputFault == OpNone {
+	if c.Seq == 0 || len(l.inputFaults) == 0 {
 		return 1
 	}
-	f := l.inputFault
-	l.inputFault = OpNone
+	f := l.inputFaults[0]
+	l.inputFaults = l.inputFaults[1:]
 	l.o.Log.Warn("fault injected", "channel", l.o.Channel, "op", f, "input", c.Seq)
 	if f == OpDropInput {
 		return 0
@@ -279,7 +282,10 @@ func (l *loop[M, T]) apply(c Command) error {
 	case OpInput:
 		// Nothing to do: being applied is the whole point.
 	case OpDropInput, OpDoubleInput:
-		l.inputFault = c.Op
+		if len(l.inputFaults) >= maxInputFaults {
+			return fmt.Errorf("%w: %d input faults already wait", ErrBadCommand, len(l.inputFaults))
+		}
+		l.inputFaults = append(l.inputFaults, c.Op)
 	default:
 		return fmt.Errorf("%w: %d", ErrUnknownOp, c.Op)
 	}

@@ -23,10 +23,15 @@ import (
 	"github.com/venomrt/venomrt/venom"
 )
 
-// Percentiles summarizes a distribution in milliseconds.
+// Percentiles summarizes a distribution in milliseconds. A percentile
+// the sample count cannot support is left zero: of fewer than 100 samples
+// the "p99" is the maximum, so there is no P99, and no P999 below 1,000.
 type Percentiles struct {
-	P50, P99, P999, Max float64
-	N                   int
+	P50  float64
+	P99  float64 `json:",omitempty"`
+	P999 float64 `json:",omitempty"`
+	Max  float64
+	N    int
 }
 
 func percentiles(d []time.Duration) Percentiles {
@@ -35,7 +40,29 @@ func percentiles(d []time.Duration) Percentiles {
 	}
 	slices.Sort(d)
 	q := func(f float64) float64 { return float64(d[int(f*float64(len(d)-1))].Nanoseconds()) / 1e6 }
-	return Percentiles{P50: q(0.5), P99: q(0.99), P999: q(0.999), Max: q(1), N: len(d)}
+	p := Percentiles{P50: q(0.5), Max: q(1), N: len(d)}
+	if p.N >= 100 {
+		p.P99 = q(0.99)
+	}
+	if p.N >= 1000 {
+		p.P999 = q(0.999)
+	}
+	return p
+}
+
+// String prints the percentiles the samples support, in milliseconds.
+func (p Percentiles) String() string {
+	if p.N == 0 {
+		return "no samples"
+	}
+	s := fmt.Sprintf("p50 %.2f", p.P50)
+	if p.N >= 100 {
+		s += fmt.Sprintf("  p99 %.2f", p.P99)
+	}
+	if p.N >= 1000 {
+		s += fmt.Sprintf("  p99.9 %.2f", p.P999)
+	}
+	return s + fmt.Sprintf("  max %.2f  (n=%d)", p.Max, p.N)
 }
 
 // SizeResult is the bench of one world size.
@@ -143,6 +170,11 @@ func benchSize(ctx context.Context, self string, bodies, agents int, d time.Dura
 		return SizeResult{}, err
 	}
 	defer phys.Close()
+	probe, err := engine.NewInputProbe(inst + ".physics")
+	if err != nil {
+		return SizeResult{}, err
+	}
+	defer probe.Close()
 	reader := demo.NewReader(inst)
 	defer reader.Close()
 
@@ -150,7 +182,6 @@ func benchSize(ctx context.Context, self string, bodies, agents int, d time.Dura
 	var f engine.Frame[physics.Params, physics.Body]
 	var reads, inputs []time.Duration
 	sent := map[uint64]time.Time{}
-	var seq uint64
 	var lastTick, firstTick uint64
 	start, nextInput, nextFrame := time.Now(), time.Now(), time.Now()
 	poll := time.NewTicker(time.Millisecond)
@@ -167,16 +198,13 @@ func benchSize(ctx context.Context, self string, bodies, agents int, d time.Dura
 			reads = append(reads, time.Duration(reader.ReadNanos))
 			nextFrame = now.Add(time.Second / 60)
 		}
-		if now.After(nextInput) { // an input every 100 ms, numbered
-			seq++
-			// Setting gravity to what it is changes nothing but is an
-			// input all the same: numbered, applied, visible in LastInput.
-			c := engine.Cmd(physics.OpGravity, float64(f.Meta.GravityX), float64(f.Meta.GravityY))
-			c.Seq = seq
-			if err := phys.Send(c); err == nil {
-				sent[seq] = now
+		if now.After(nextInput) { // an input every 20 ms, numbered
+			// A numbered no-op: the world stays the game's own while the
+			// input is applied and shows in LastInput all the same.
+			if err := probe.Send(); err == nil {
+				sent[probe.Sent()] = now
 			}
-			nextInput = now.Add(100 * time.Millisecond)
+			nextInput = now.Add(20 * time.Millisecond)
 		}
 		if phys.Read(&f) != nil || f.Tick == lastTick {
 			continue
@@ -322,11 +350,22 @@ func benchVenom() (VenomSummary, error) {
 func printBench(w io.Writer, rep *BenchReport) {
 	fmt.Fprintln(w, "bodies  tick p50/p99/p99.9/max ms        tps (target)   misses  read p50/p99 µs   input→visible p50/p99 ms")
 	for _, r := range rep.Sizes {
-		fmt.Fprintf(w, "%6d  %5.2f / %5.2f / %5.2f / %6.2f   %5.1f (%.0f)   %6d  %6.1f / %6.1f    %6.1f / %6.1f\n",
-			r.Bodies, r.TickMs.P50, r.TickMs.P99, r.TickMs.P999, r.TickMs.Max, r.TicksPerSecond, r.TargetRate,
-			r.DeadlineMisses, r.ReadMs.P50*1000, r.ReadMs.P99*1000, r.InputMs.P50, r.InputMs.P99)
+		fmt.Fprintf(w, "%6d  %5.2f / %5s / %5s / %6.2f   %5.1f (%.0f)   %6d  %6.1f / %6s    %6.1f / %6s   (n: %d ticks, %d reads, %d inputs)\n",
+			r.Bodies, r.TickMs.P50, cell(r.TickMs.P99, 1), cell(r.TickMs.P999, 1), r.TickMs.Max, r.TicksPerSecond, r.TargetRate,
+			r.DeadlineMisses, r.ReadMs.P50*1000, cell(r.ReadMs.P99, 1000), r.InputMs.P50, cell(r.InputMs.P99, 1),
+			r.TickMs.N, r.ReadMs.N, r.InputMs.N)
 	}
+	fmt.Fprintln(w, "(-: too few samples for that percentile: a p99 needs 100, a p99.9 1,000)")
 	v := rep.Venom
 	fmt.Fprintf(w, "venom round trip 64 B p50 %.2f µs, unix socket %.2f µs (%.1fx); read 64 KiB %.1f GB/s, memcpy %.1f GB/s (%.0f%%)\n",
 		v.RoundTripUs, v.UnixSocketUs, v.UnixSocketUs/v.RoundTripUs, v.ReadGBs, v.MemcpyGBs, 100*v.ReadGBs/v.MemcpyGBs)
+}
+
+// cell prints a percentile scaled by unit, or "-" when it was left out for
+// too few samples.
+func cell(v, unit float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", v*unit)
 }

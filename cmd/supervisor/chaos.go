@@ -25,18 +25,21 @@ import (
 
 // ChaosReport is what chaos prints and writes with --json.
 type ChaosReport struct {
-	Seed           uint64
-	Duration       string
-	Faults         map[string]int // injected, by kind
-	FaultsByChild  map[string]int
-	Restarts       map[string]uint32
-	RecoveryMs     Percentiles // fault → first publish of the successor
-	Unrecovered    []string    // faults whose child never published again
-	Frames         uint64      // renderer frames during the run
-	LongestGapMs   float64     // longest time between two frames, outside faults to the renderer
-	Sent           uint64      // numbered inputs sent to physics
-	Applied        uint64      // inputs physics applied (Header.Inputs)
-	LastApplied    uint64      // the highest input number applied
+	Seed          uint64
+	Duration      string
+	Faults        map[string]int // injected, by kind
+	FaultsByChild map[string]int
+	Restarts      map[string]uint32
+	RecoveryMs    Percentiles // fault → first publish of the successor
+	Unrecovered   []string    // faults whose child never published again
+	Frames        uint64      // renderer frames during the run
+	LongestGapMs  float64     // longest time between two frames, outside faults to the renderer
+	// Numbered inputs (engine.OpInput) flow to every simulation child
+	// for the whole run; each child's account compares the numbers its
+	// final snapshot holds with the ones sent. Sent, Lost and Doubled are
+	// their sums.
+	Inputs         map[string]engine.InputAccount
+	Sent           uint64
 	Lost, Doubled  uint64
 	TornReads      int
 	TickRegression int
@@ -63,18 +66,19 @@ func cmdChaos(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	var g gameFlags
 	g.register(fs)
 	duration := fs.Duration("duration", 10*time.Second, "how long faults are injected")
-	faults := fs.String("faults", "kill,stop,panic,midpublish,slow", "fault kinds to inject")
+	faults := fs.String("faults", "kill,stop,panic,midpublish,slow",
+		"fault kinds to inject: kill, stop, panic, midpublish, slow; drop and double break exactly-once on purpose (the run must fail)")
 	rate := fs.Float64("rate", 1, "faults per second")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
-	maxStall := fs.Duration("max-stall", 100*time.Millisecond, "longest renderer gap between frames that still passes")
+	maxStall := fs.Duration("max-stall", 100*time.Millisecond, "longest renderer gap between frames that still passes (0: report it, judge nothing)")
 	if err := fs.Parse(reorder(args)); err != nil {
 		return err
 	}
 	var err error
 	kinds := strings.Split(*faults, ",")
 	for _, k := range kinds {
-		if _, ok := faultOps[k]; !ok && k != "kill" && k != "stop" {
-			return fmt.Errorf("chaos: unknown fault %q (want kill, stop, %s)", k, faultNames())
+		if _, ok := faultOps[k]; !ok && k != "kill" && k != "stop" && inputFaultOps[k] == 0 {
+			return fmt.Errorf("chaos: unknown fault %q (want kill, stop, %s, drop, double)", k, faultNames())
 		}
 	}
 	if *rate <= 0 || *rate > 100 {
@@ -110,7 +114,7 @@ func cmdChaos(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 
 	c := &chaos{g: g, sup: sup, rng: rand.New(rand.NewPCG(g.seed, 0x5eed)), kinds: kinds, log: log,
 		rep: ChaosReport{Seed: g.seed, Duration: duration.String(), Faults: map[string]int{}, FaultsByChild: map[string]int{},
-			Restarts: map[string]uint32{}, FinalStates: map[string]string{}}}
+			Restarts: map[string]uint32{}, FinalStates: map[string]string{}, Inputs: map[string]engine.InputAccount{}}}
 	if err := c.run(ctx, *duration, *rate, *maxStall); err != nil {
 		return err
 	}
@@ -143,6 +147,7 @@ type chaos struct {
 
 	phys      *engine.Client[physics.Params, physics.Body]
 	render    *engine.Client[demo.RenderMeta, demo.SliceStat]
+	probes    map[string]*engine.InputProbe // numbered inputs, per simulation child
 	pending   []chaosFault
 	recovery  []time.Duration
 	lastTick  uint64
@@ -167,6 +172,18 @@ func freePort() (string, error) {
 }
 
 var chaosChildren = []string{"physics", "ai", "net", "render"}
+
+// inputChildren are the children that run on engine.Run: they take
+// numbered inputs and the input faults.
+var inputChildren = []string{"physics", "ai", "net"}
+
+// inputFaultOps are the faults that break exactly-once on purpose, to see
+// chaos fail.
+var inputFaultOps = map[string]engine.Op{"drop": engine.OpDropInput, "double": engine.OpDoubleInput}
+
+// inputTail is how long numbered inputs flow after the last fault, so that
+// every input fault finds an input to act on.
+const inputTail = 500 * time.Millisecond
 
 func (c *chaos) run(ctx context.Context, d time.Duration, rate float64, maxStall time.Duration) error {
 	var err error
@@ -196,7 +213,15 @@ func (c *chaos) run(ctx context.Context, d time.Duration, rate float64, maxStall
 	}
 	defer c.player.Close()
 	c.lastSnap = time.Now()
-	var seq uint64
+	c.probes = map[string]*engine.InputProbe{}
+	for _, ch := range inputChildren {
+		p, err := engine.NewInputProbe(c.g.channel(ch))
+		if err != nil {
+			return fmt.Errorf("chaos: %w", err)
+		}
+		defer p.Close()
+		c.probes[ch] = p
+	}
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
@@ -210,13 +235,9 @@ func (c *chaos) run(ctx context.Context, d time.Duration, rate float64, maxStall
 		case <-tick.C:
 		}
 		now := time.Now()
-		if now.After(nextInput) && now.Before(end) {
-			// Numbered inputs: a gravity command that sets what is already
-			// there, so the world is unchanged and every input is visible.
-			cmd := engine.Cmd(physics.OpGravity, 0, float64(physics.DefaultParams().GravityY))
-			cmd.Seq = seq + 1
-			if c.phys.Send(cmd) == nil {
-				seq++ // else: lane full while physics is down; the same number next time
+		if now.After(nextInput) && now.Before(end.Add(inputTail)) {
+			for _, p := range c.probes {
+				p.Send() // a full lane (the child is down) keeps the number for next time
 			}
 			nextInput = now.Add(10 * time.Millisecond)
 		}
@@ -225,24 +246,41 @@ func (c *chaos) run(ctx context.Context, d time.Duration, rate float64, maxStall
 			c.inject(now)
 			nextFault = now.Add(c.interval(rate))
 		}
-		if now.After(end) {
+		if now.After(end.Add(inputTail)) {
 			break
 		}
 	}
-	c.rep.Sent = seq
-	// Let the last faults recover and the inputs land.
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		c.observe(time.Now())
-		var f engine.Frame[physics.Params, physics.Body]
-		if len(c.pending) == 0 && c.phys.Read(&f) == nil && f.LastInput >= seq && c.allRunning() &&
-			time.Since(c.lastSnap) < 100*time.Millisecond {
-			break
+	// Let the last faults recover, the inputs land and the player hear
+	// from net again: conditions, each with a generous deadline.
+	settled := time.Now()
+	for deadline := time.Now().Add(settleTimeout); !c.settled(settled) && time.Now().Before(deadline); {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		time.Sleep(10 * time.Millisecond)
+		c.observe(time.Now())
 	}
-	c.finish(maxStall)
+	c.finish(maxStall, settled)
 	return nil
+}
+
+// settleTimeout bounds the wait for a run's last faults to recover and
+// its inputs to land.
+const settleTimeout = 30 * time.Second
+
+// settled reports whether nothing is recovering, every child runs, every
+// numbered input sent has landed, and the player has had a snapshot since
+// the run ended.
+func (c *chaos) settled(since time.Time) bool {
+	if len(c.pending) > 0 || !c.allRunning() || c.lastSnap.Before(since) {
+		return false
+	}
+	for _, p := range c.probes {
+		if h, err := p.Header(); err != nil || h.LastInput < p.Sent() {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *chaos) interval(rate float64) time.Duration {
@@ -271,8 +309,13 @@ func (c *chaos) waitAllRunning(ctx context.Context, within time.Duration) bool {
 // inject picks a child that is not recovering and a fault kind, and
 // carries it out.
 func (c *chaos) inject(now time.Time) {
+	kind := c.kinds[c.rng.IntN(len(c.kinds))]
+	targets := chaosChildren
+	if inputFaultOps[kind] != 0 {
+		targets = inputChildren
+	}
 	var free []string
-	for _, ch := range chaosChildren {
+	for _, ch := range targets {
 		busy := slices.ContainsFunc(c.pending, func(f chaosFault) bool { return f.child == ch })
 		if !busy && c.running(ch) {
 			free = append(free, ch)
@@ -282,7 +325,6 @@ func (c *chaos) inject(now time.Time) {
 		return
 	}
 	child := free[c.rng.IntN(len(free))]
-	kind := c.kinds[c.rng.IntN(len(c.kinds))]
 	info, err := venom.Inspect(c.g.channel(child))
 	if err != nil || info.Daemon.Pid == 0 {
 		return
@@ -296,7 +338,9 @@ func (c *chaos) inject(now time.Time) {
 		var s *venom.Shell
 		if s, err = venom.Connect(c.g.channel(child)); err == nil {
 			cmd := engine.Cmd(faultOps[kind])
-			if kind == "slow" {
+			if op := inputFaultOps[kind]; op != 0 {
+				cmd = engine.Cmd(op)
+			} else if kind == "slow" {
 				cmd = engine.Cmd(engine.OpSlow, 30, 10) // 10 ticks 30 ms slower: slow, not hung
 			}
 			err = s.Send(cmd.Append(nil))
@@ -310,7 +354,7 @@ func (c *chaos) inject(now time.Time) {
 	c.log.Info("chaos: fault injected", "child", child, "kind", kind, "pid", info.Daemon.Pid)
 	c.rep.Faults[kind]++
 	c.rep.FaultsByChild[child]++
-	if kind != "slow" {
+	if kind != "slow" && inputFaultOps[kind] == 0 {
 		c.pending = append(c.pending, chaosFault{child: child, kind: kind, at: now, epoch: info.Daemon.Epoch})
 		if child == "render" {
 			c.renderHit = now
@@ -340,7 +384,6 @@ func (c *chaos) observe(now time.Time) {
 			c.rep.TickRegression++
 		}
 		c.lastTick = max(c.lastTick, f.Tick)
-		c.rep.Applied, c.rep.LastApplied = f.Inputs, f.LastInput
 	case !errors.Is(err, venom.ErrNoData):
 		c.rep.TornReads++
 	}
@@ -375,7 +418,7 @@ func (c *chaos) observe(now time.Time) {
 	})
 }
 
-func (c *chaos) finish(maxStall time.Duration) {
+func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
 	r := &c.rep
 	r.RecoveryMs = percentiles(c.recovery)
 	for _, p := range c.pending {
@@ -388,17 +431,36 @@ func (c *chaos) finish(maxStall time.Duration) {
 			r.Failures = append(r.Failures, fmt.Sprintf("%s ended %s", s.NameString(), s.StateName()))
 		}
 	}
-	if r.Applied < r.Sent && r.LastApplied < r.Sent {
-		r.Lost = r.Sent - r.LastApplied
-	}
-	if r.Applied > r.LastApplied {
-		r.Doubled = r.Applied - r.LastApplied
+	var lost, doubled, unsent []string
+	for _, ch := range inputChildren {
+		p := c.probes[ch]
+		a, err := p.Account()
+		if err != nil {
+			r.Failures = append(r.Failures, fmt.Sprintf("%s: inputs unreadable: %v", ch, err))
+			continue
+		}
+		r.Inputs[ch] = a
+		r.Sent += a.Sent
+		r.Lost += a.Lost
+		r.Doubled += a.Doubled
+		if a.Lost > 0 {
+			lost = append(lost, fmt.Sprintf("%s %d", ch, a.Lost))
+		}
+		if a.Doubled > 0 {
+			doubled = append(doubled, fmt.Sprintf("%s %d", ch, a.Doubled))
+		}
+		if a.Unsent > 0 {
+			unsent = append(unsent, fmt.Sprintf("%s %d", ch, a.Unsent))
+		}
 	}
 	if r.Lost > 0 {
-		r.Failures = append(r.Failures, fmt.Sprintf("%d inputs lost", r.Lost))
+		r.Failures = append(r.Failures, fmt.Sprintf("%d inputs lost (%s)", r.Lost, strings.Join(lost, ", ")))
 	}
 	if r.Doubled > 0 {
-		r.Failures = append(r.Failures, fmt.Sprintf("%d inputs doubled", r.Doubled))
+		r.Failures = append(r.Failures, fmt.Sprintf("%d inputs doubled (%s)", r.Doubled, strings.Join(doubled, ", ")))
+	}
+	if len(unsent) > 0 {
+		r.Failures = append(r.Failures, "inputs applied that were never sent: "+strings.Join(unsent, ", "))
 	}
 	if r.TornReads > 0 {
 		r.Failures = append(r.Failures, fmt.Sprintf("%d torn reads", r.TornReads))
@@ -406,15 +468,15 @@ func (c *chaos) finish(maxStall time.Duration) {
 	if r.TickRegression > 0 {
 		r.Failures = append(r.Failures, fmt.Sprintf("physics tick went back %d times", r.TickRegression))
 	}
-	if r.LongestGapMs > float64(maxStall.Milliseconds()) {
+	if maxStall > 0 && r.LongestGapMs > float64(maxStall.Milliseconds()) {
 		r.Failures = append(r.Failures, fmt.Sprintf("renderer stalled %.0f ms", r.LongestGapMs))
 	}
 	if len(r.Unrecovered) > 0 {
 		r.Failures = append(r.Failures, "not recovered: "+strings.Join(r.Unrecovered, ", "))
 	}
 	r.PlayerReconnects = c.player.Reconnects()
-	if gap := time.Since(c.lastSnap); gap > time.Second {
-		r.Failures = append(r.Failures, fmt.Sprintf("the net player has received nothing for %v", gap.Round(time.Millisecond)))
+	if c.lastSnap.Before(ended) {
+		r.Failures = append(r.Failures, fmt.Sprintf("the net player received nothing in the %v after the run", settleTimeout))
 	}
 }
 
@@ -422,9 +484,15 @@ func printChaos(w io.Writer, r *ChaosReport) {
 	fmt.Fprintf(w, "chaos seed=%d duration=%s\n", r.Seed, r.Duration)
 	fmt.Fprintf(w, "faults: %v  by child: %v\n", r.Faults, r.FaultsByChild)
 	fmt.Fprintf(w, "restarts: %v\n", r.Restarts)
-	fmt.Fprintf(w, "recovery ms: p50 %.1f  p99 %.1f  max %.1f  (n=%d)\n", r.RecoveryMs.P50, r.RecoveryMs.P99, r.RecoveryMs.Max, r.RecoveryMs.N)
+	fmt.Fprintf(w, "recovery ms: %s\n", r.RecoveryMs)
 	fmt.Fprintf(w, "renderer: %d frames, longest gap %.1f ms\n", r.Frames, r.LongestGapMs)
-	fmt.Fprintf(w, "inputs: sent %d applied %d lost %d doubled %d\n", r.Sent, r.Applied, r.Lost, r.Doubled)
+	fmt.Fprintf(w, "inputs: sent %d lost %d doubled %d;", r.Sent, r.Lost, r.Doubled)
+	for _, ch := range inputChildren {
+		if a, ok := r.Inputs[ch]; ok {
+			fmt.Fprintf(w, " %s %d/%d applied", ch, a.Applied, a.Sent)
+		}
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "net player: %d snapshots, %d reconnects, longest gap %.1f ms (outside net faults)\n",
 		r.PlayerSnapshots, r.PlayerReconnects, r.PlayerLongestGapMs)
 	fmt.Fprintf(w, "torn reads %d, tick regressions %d\n", r.TornReads, r.TickRegression)
