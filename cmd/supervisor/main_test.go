@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,13 +17,14 @@ import (
 )
 
 // The supervisor re-executes its own binary to start children; in tests
-// that binary is the test binary, which then acts as the supervisor.
+// that binary is the test binary, which then acts as the supervisor. The
+// helper "own" holds a segment (see ownSegment).
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-test.") {
 		main()
 		return
 	}
-	proctest.Main(m, proctest.Helpers{})
+	proctest.Main(m, proctest.Helpers{"own": ownSegment})
 }
 
 // startGame runs "supervisor run" as a child process of the test.
@@ -181,48 +181,6 @@ func TestSupervisorKilledTakesChildren(t *testing.T) {
 	game.Kill(t)
 	for _, pid := range pids {
 		proctest.Eventually(t, 5*time.Second, "child of a killed supervisor gone", func() bool { return gone(pid) })
-	}
-}
-
-func TestToolsLsRmFault(t *testing.T) {
-	_, inst := startGame(t)
-	c := physicsClient(t, inst)
-	readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > 5 })
-	var out, errOut bytes.Buffer
-	if err := run([]string{"ls"}, &out, &errOut); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), inst+".physics") || !strings.Contains(out.String(), "alive") {
-		t.Fatalf("ls:\n%s", out.String())
-	}
-	pid := ownerPid(t, inst+".physics")
-	out.Reset()
-	if err := run([]string{"fault", "physics", "exit", "--code", "3", "--instance", inst}, &out, &errOut); err != nil {
-		t.Fatal(err)
-	}
-	proctest.Eventually(t, 10*time.Second, "physics restarted after the exit fault", func() bool {
-		info, err := venom.Inspect(inst + ".physics")
-		return err == nil && info.Daemon.Pid != pid && info.Owned
-	})
-	if err := run([]string{"fault", "physics", "bogus", "--instance", inst}, &out, &errOut); err == nil {
-		t.Fatal("unknown fault kind accepted")
-	}
-	// A dead segment is stale; a live one is not.
-	dead := inst + ".stale"
-	d, err := venom.Create(dead, venom.Config{DataSize: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
-	out.Reset()
-	if err := run([]string{"rm", "--stale"}, &out, &errOut); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "removed "+dead) || strings.Contains(out.String(), inst+".physics") {
-		t.Fatalf("rm --stale:\n%s", out.String())
-	}
-	if _, err := os.Stat(filepath.Join("/dev/shm", "venom."+inst+".physics")); err != nil {
-		t.Fatalf("rm --stale removed a live segment: %v", err)
 	}
 }
 

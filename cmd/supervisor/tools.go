@@ -12,6 +12,11 @@ import (
 	"github.com/venomrt/venomrt/venom"
 )
 
+// cmdLs prints one row per venom segment on the host: its name, the
+// owner's pid as the header records it, whether a live process holds the
+// ownership lock (alive) or not (dead), the epoch, the client slots in
+// use, the commands queued, the age of the newest snapshot and the
+// segment's size.
 func cmdLs(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
 	if err := fs.Parse(args); err != nil {
@@ -53,30 +58,44 @@ func byteSize(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// cmdRm removes segments: the ones named, or with --stale every one
+// whose owner is dead. --instance NAME limits --stale to that game's
+// segments, "<NAME>.*", so a test or one game's cleanup leaves the stale
+// segments of other games alone (a dead game's segments are how its next
+// run resumes).
 func cmdRm(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("rm", flag.ContinueOnError)
 	stale := fs.Bool("stale", false, "remove every segment whose owner is dead")
-	if err := fs.Parse(args); err != nil {
+	instance := fs.String("instance", "", "with --stale: only the segments of this game instance (<instance>.*); default every instance")
+	if err := fs.Parse(reorder(args)); err != nil {
 		return err
 	}
 	names := fs.Args()
-	if *stale {
+	switch {
+	case *instance != "" && !*stale:
+		// Named segments are full names already; an instance without
+		// --stale would silently mean nothing.
+		return fmt.Errorf("rm: --instance only limits --stale; name the segments to remove in full")
+	case *stale:
 		all, err := venom.List()
 		if err != nil {
-			return err
+			return fmt.Errorf("rm: %w", err)
 		}
 		for _, name := range all {
+			if *instance != "" && !strings.HasPrefix(name, *instance+".") {
+				continue
+			}
 			// A segment being created has no header yet: not stale.
 			if info, err := venom.Inspect(name); err == nil && !info.Owned {
 				names = append(names, name)
 			}
 		}
-	} else if len(names) == 0 {
+	case len(names) == 0:
 		return fmt.Errorf("rm: name segments to remove, or --stale")
 	}
 	for _, name := range names {
 		if err := venom.Remove(name); err != nil {
-			return err
+			return fmt.Errorf("rm: %w", err)
 		}
 		fmt.Fprintln(stdout, "removed", name)
 	}
@@ -96,6 +115,8 @@ func faultNames() string {
 	return "panic, exit, hang, midpublish, slow"
 }
 
+// cmdFault sends a fault command to a running child's channel,
+// "<instance>.<child>"; the child's engine loop carries it out.
 func cmdFault(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fault", flag.ContinueOnError)
 	instance := fs.String("instance", "venomrt", "the game instance")
