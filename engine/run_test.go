@@ -1,7 +1,13 @@
 package engine
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -9,6 +15,52 @@ import (
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/venom"
 )
+
+func init() {
+	helpers["holder"] = helperHolder
+}
+
+// OpHold makes a holder's next tick wait in its Step until the process is
+// told to stop.
+const OpHold = OpUser + 2
+
+// holder is the counter with OpHold.
+type holder struct {
+	counter
+	hold    bool
+	release <-chan struct{}
+}
+
+func (h *holder) Handle(cmd Command) error {
+	if cmd.Op == OpHold {
+		h.hold = true
+		return nil
+	}
+	return h.counter.Handle(cmd)
+}
+
+func (h *holder) Step(dt time.Duration) {
+	h.counter.Step(dt)
+	if h.hold {
+		h.hold = false
+		fmt.Println("holding")
+		<-h.release
+	}
+}
+
+// holder CHANNEL [RATE]: the counter with OpHold, until SIGTERM. Its log
+// goes to stdout, where a test can expect its lines.
+func helperHolder(args []string) error {
+	rate := 200
+	if len(args) > 1 {
+		rate, _ = strconv.Atoi(args[1])
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	fmt.Println("pid", os.Getpid())
+	log := slog.New(slog.NewTextHandler(os.Stdout, nil))
+	return Run(ctx, counterSlice, &holder{release: ctx.Done()}, Options{Channel: args[0], Rate: rate, DataSize: 8 << 10, Log: log})
+}
 
 func channel(t *testing.T) string {
 	name := proctest.Name(t) + ".proc"
@@ -71,17 +123,45 @@ func TestWarmRestartAfterSIGKILL(t *testing.T) {
 	}
 }
 
+// TestSIGTERMPublishesAndExitsZero: the tick under way when SIGTERM comes
+// is finished and published, with the commands it was handed; commands
+// queued meanwhile wait for a successor.
 func TestSIGTERMPublishesAndExitsZero(t *testing.T) {
 	ch := channel(t)
-	p := proctest.Start(t, "counter", ch, "50")
+	p := proctest.Start(t, "holder", ch, "50")
 	c := connectCounter(t, ch)
 	c.Send(Cmd(OpAdd, 3))
 	waitFrame(t, c, "add applied", func(f *Frame[counterMeta, counterItem]) bool { return f.Applied == 1 })
-	p.Cmd.Process.Signal(syscall.SIGTERM)
+	// The add is handed to the held tick, or to one before it.
+	c.Send(Cmd(OpAdd, 4))
+	c.Send(Cmd(OpHold))
+	p.Expect(t, `^holding$`, 10*time.Second)
+	var before Frame[counterMeta, counterItem]
+	if err := c.Read(&before); err != nil || before.Applied >= 3 {
+		t.Fatalf("while a tick is held: %v, applied %d: the held tick is published already", err, before.Applied)
+	}
+	c.Send(Cmd(OpAdd, 10)) // handed to no tick before the stop
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	p.Wait(t, 10*time.Second) // fails unless it exits 0
 	info, err := venom.Inspect(ch)
 	if err != nil || info.Owned {
 		t.Fatalf("after SIGTERM: %+v %v", info, err)
+	}
+	var after Frame[counterMeta, counterItem]
+	if err := c.Read(&after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Tick != before.Tick+1 || after.Mono <= before.Mono || after.Applied != 3 || after.Meta.Sum != 7 {
+		t.Fatalf("last snapshot: tick %d applied %d sum %v; before SIGTERM: tick %d applied %d sum %v; "+
+			"want the held tick published: tick %d, applied 3, sum 7",
+			after.Tick, after.Applied, after.Meta.Sum, before.Tick, before.Applied, before.Meta.Sum, before.Tick+1)
+	}
+	proctest.Start(t, "counter", ch, "50")
+	f := waitFrame(t, c, "the successor applies the queued add", func(f *Frame[counterMeta, counterItem]) bool { return f.Applied >= 4 })
+	if f.Applied != 4 || f.Meta.Sum != 17 {
+		t.Fatalf("successor: applied %d sum %v, want 4 and 17 (no input lost or doubled)", f.Applied, f.Meta.Sum)
 	}
 }
 
@@ -132,20 +212,29 @@ func TestFaultsInjected(t *testing.T) {
 
 func TestSlowAndHangFaults(t *testing.T) {
 	ch := channel(t)
-	proctest.Start(t, "counter", ch, "100")
+	p := proctest.Start(t, "holder", ch, "100")
 	c := connectCounter(t, ch)
-	c.Send(Cmd(OpSlow, 30, 5))
+	c.Send(Cmd(OpSlow, 30, 100_000)) // every tick from now on
 	waitFrame(t, c, "slow ticks", func(f *Frame[counterMeta, counterItem]) bool { return f.StepNanos >= uint64(30*time.Millisecond) })
 	c.Send(Cmd(OpHang))
-	var info venom.DaemonInfo
-	proctest.Eventually(t, 10*time.Second, "heartbeat stops", func() bool {
-		a, _ := c.Shell().Daemon()
-		time.Sleep(100 * time.Millisecond) // two readings 100ms apart: 10 ticks at 100 Hz
-		info, _ = c.Shell().Daemon()
-		return a.Beats == info.Beats
+	// The loop logs the fault after the tick that took it is published,
+	// then sleeps for good: no tick, no heartbeat from then on.
+	p.Expect(t, `msg="fault injected"`, 10*time.Second)
+	hung, err := c.Shell().Daemon()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 10*time.Second, "a heartbeat a second old", func() bool {
+		info, err := c.Shell().Daemon()
+		return err == nil && venom.Monotonic()-info.BeatNanos > int64(time.Second)
 	})
-	if !info.Alive {
-		t.Fatal("hung process is not alive")
+	info, err := c.Shell().Daemon()
+	if err != nil || info.Beats != hung.Beats || info.Latest != hung.Latest || !info.Alive {
+		t.Fatalf("hung process: %+v %v; when the fault was injected: %+v", info, err, hung)
+	}
+	var f Frame[counterMeta, counterItem]
+	if err := c.Read(&f); err != nil || f.Applied != 2 {
+		t.Fatalf("last snapshot: %v, applied %d, want the slow and the hang", err, f.Applied)
 	}
 }
 
