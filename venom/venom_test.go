@@ -224,29 +224,58 @@ func TestRequestInProcess(t *testing.T) {
 }
 
 func TestRequestHonoursContext(t *testing.T) {
-	d, s := pair(t, small())
-	// The daemon is alive (its heartbeat goes on) but never polls.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-				d.Beat()
-			}
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := s.Request(ctx, []byte("x"), make([]byte, 8))
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Request: %v, want DeadlineExceeded", err)
+	name := chanName(t)
+	d, err := Create(name, small())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if el := time.Since(start); el > 2*time.Second {
-		t.Fatalf("Request took %v to notice its context", el)
+	defer d.Close()
+	// The daemon lives but never polls, and with a daemon timeout of an
+	// hour its silent heartbeat cannot end the request first: only the
+	// context can.
+	s, err := Connect(name, WithDaemonTimeout(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Request(ctx, []byte("x"), make([]byte, 8))
+		done <- err
+	}()
+	eventually(t, 10*time.Second, "Request asleep on its response word", func() bool {
+		return s.seg.u32(s.co+cSleeping).Load() == 1
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Request: %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second): // a hang, not a slow answer
+		t.Fatal("Request still waiting 30s after its context was canceled")
+	}
+}
+
+// TestSilentDaemonIsGone: a daemon whose process lives on but whose
+// heartbeat is older than the client's daemon timeout is gone for Request.
+func TestSilentDaemonIsGone(t *testing.T) {
+	name := chanName(t)
+	d, err := Create(name, small())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close() // never polls nor beats after Create
+	s, err := Connect(name, WithDaemonTimeout(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Request(ctxFor(t, 30*time.Second), []byte("x"), make([]byte, 8))
+	if !errors.Is(err, ErrDaemonGone) || !strings.Contains(err.Error(), "no heartbeat") {
+		t.Fatalf("Request to a silent daemon: %v, want ErrDaemonGone for its heartbeat", err)
 	}
 }
 
