@@ -1,0 +1,187 @@
+package demo
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/game"
+	"github.com/venomrt/venomrt/procs/ai"
+	netproc "github.com/venomrt/venomrt/procs/net"
+	"github.com/venomrt/venomrt/procs/physics"
+)
+
+// WindowBinary is the file name of the demo's window binary
+// (cmd/venomrt-window), which the supervisor starts as its renderer where
+// a display exists.
+const WindowBinary = "venomrt-window"
+
+// Game declares the demo on the game API: physics, ai and net, and the
+// renderer. window runs the renderer with a window: the window binary
+// passes window.Run; the supervisor passes nil, runs the headless loop
+// itself and starts WindowBinary as its renderer where a display exists.
+// Both binaries declare the same game, so they take the same flags.
+func Game(window func(ctx context.Context, o Options) error) *game.Game {
+	var f struct {
+		bodies, agents, sendRate, frames int
+		seed                             uint64
+		netAddr, screenshot              string
+		connect, player                  string
+		connectTimeout                   time.Duration
+	}
+	g := game.New("venomrt")
+	g.Flags(func(fs *flag.FlagSet) {
+		fs.IntVar(&f.bodies, "bodies", 2000, "bodies in a fresh physics world")
+		fs.IntVar(&f.agents, "agents", 200, "agents in a fresh ai world")
+		fs.Uint64Var(&f.seed, "seed", 1, "seed of a fresh world (and of chaos's faults)")
+		fs.StringVar(&f.netAddr, "net-addr", "127.0.0.1:7777", "address of the net process's WebSocket server")
+		fs.IntVar(&f.sendRate, "net-send-rate", 20, "snapshots per second net sends each player")
+		fs.StringVar(&f.screenshot, "screenshot", "", "write a PNG of the screen to this file after --frames frames, then end the game")
+		fs.IntVar(&f.frames, "frames", 0, "end the game after this many rendered frames (with --screenshot: default 60)")
+	})
+	g.Prepare(func(cmd string, fs *flag.FlagSet) error {
+		switch {
+		case f.bodies < 0 || f.bodies > physics.MaxBodies:
+			return fmt.Errorf("--bodies %d, want 0..%d", f.bodies, physics.MaxBodies)
+		case f.agents < 0 || f.agents > ai.MaxAgents:
+			return fmt.Errorf("--agents %d, want 0..%d", f.agents, ai.MaxAgents)
+		case f.sendRate < 1 || f.sendRate > 60:
+			return fmt.Errorf("--net-send-rate %d, want 1..60", f.sendRate)
+		case f.connect != "" && !strings.HasPrefix(f.connect, "ws://") && !strings.HasPrefix(f.connect, "wss://"):
+			return fmt.Errorf("--connect %q, want ws://HOST:PORT", f.connect)
+		}
+		if cmd != "chaos" && cmd != "bench" {
+			return nil
+		}
+		// A tool's game is smaller than the default, and its net gets a
+		// port of its own, which the chaos player knows and net binds
+		// again after each restart.
+		if cmd == "chaos" && !isSet(fs, "bodies") {
+			f.bodies = 500
+		}
+		if !isSet(fs, "net-addr") {
+			addr, err := freePort()
+			if err != nil {
+				return err
+			}
+			f.netAddr = addr
+			fs.Set("net-addr", addr)
+		}
+		return nil
+	})
+
+	net := game.Custom[netproc.Meta, netproc.Player]("net", 60, func(ctx context.Context, env game.Env) error {
+		return netproc.Run(ctx, netproc.Options{Channel: env.Channel("net"), Physics: env.Channel("physics"),
+			AI: env.Channel("ai"), Status: env.Status(), Addr: f.netAddr, SendRate: f.sendRate, Fresh: env.Fresh, Log: env.Log})
+	})
+	net.Inputs = true // net runs on engine.Run
+	g.Add(
+		game.Proc("physics", func(game.Env) (engine.Proc[physics.Params, physics.Body], error) {
+			return &physics.Proc{Seed: f.seed, Bodies: f.bodies}, nil
+		}, engine.Options{Rate: 60, DataSize: physics.DataSize}),
+		game.Proc("ai", func(env game.Env) (engine.Proc[ai.Params, ai.Agent], error) {
+			return &ai.Proc{Seed: f.seed, Agents: f.agents, Physics: env.Channel("physics"), Log: env.Log}, nil
+		}, engine.Options{Rate: 30, DataSize: ai.Slice.Size(ai.MaxAgents)}),
+		net,
+	)
+	g.Sized(game.Size{Flag: "bodies", Default: []int{1000, 2000, 10000}, Max: physics.MaxBodies})
+
+	r := game.Renderer{Window: WindowBinary}
+	r.Flags = func(fs *flag.FlagSet) {
+		fs.StringVar(&f.connect, "connect", "", "ws://HOST:PORT of a game's net process: draw it from the network (default: the local instance's shared memory)")
+		fs.StringVar(&f.player, "name", "render", "player name, with --connect")
+		fs.DurationVar(&f.connectTimeout, "connect-timeout", DefaultConnectTimeout, "how long to keep trying to reach --connect before giving up")
+	}
+	r.Run = func(ctx context.Context, env game.Env) error {
+		o := Options{Instance: env.Instance, Headless: env.Headless, Screenshot: f.screenshot, Frames: f.frames,
+			Connect: f.connect, Player: f.player, ConnectTimeout: f.connectTimeout, Log: env.Log, Out: env.Out}
+		if window != nil {
+			return window(ctx, o)
+		}
+		return Run(ctx, o)
+	}
+	if window != nil {
+		r.Window = "" // this binary is the window
+	}
+	g.Render(r)
+	g.Watch(func(ctx context.Context, env game.Env) (game.Watcher, error) { return watchAsPlayer(ctx, f.netAddr) })
+	return g
+}
+
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// freePort is a 127.0.0.1 address that was free a moment ago.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// player watches a chaos run as a player on net's WebSocket: the
+// snapshots it receives, its reconnections (net faulted), and the longest
+// time between two snapshots outside the 10 s after a fault to net.
+type player struct {
+	c        *netproc.Client
+	lastSnap time.Time
+	netHit   time.Time
+	snaps    uint64
+	gapMs    float64
+}
+
+func watchAsPlayer(ctx context.Context, addr string) (game.Watcher, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	c, err := netproc.Dial(ctx, "ws://"+addr, "chaos")
+	if err != nil {
+		return nil, fmt.Errorf("a player cannot join net: %w", err)
+	}
+	return &player{c: c, lastSnap: time.Now()}, nil
+}
+
+// Observe counts a snapshot received since the last call.
+func (p *player) Observe(now time.Time) {
+	if _, ok := p.c.Latest(); !ok {
+		return
+	}
+	if p.netHit.IsZero() || now.Sub(p.netHit) > 10*time.Second {
+		p.gapMs = max(p.gapMs, float64(now.Sub(p.lastSnap).Microseconds())/1000)
+	}
+	p.snaps++
+	p.lastSnap = now
+}
+
+// Faulted notes a fault to net: the gap that follows is its recovery.
+func (p *player) Faulted(child string, now time.Time) {
+	if child == "net" {
+		p.netHit = now
+	}
+}
+
+// Settled reports whether a snapshot arrived since the run ended.
+func (p *player) Settled(since time.Time) bool { return !p.lastSnap.Before(since) }
+
+// Report adds the player's figures; a player that received nothing at
+// all fails the run.
+func (p *player) Report(r *game.ChaosReport) {
+	r.Watch = map[string]float64{"PlayerSnapshots": float64(p.snaps), "PlayerReconnects": float64(p.c.Reconnects()),
+		"PlayerLongestGapMs": p.gapMs}
+	r.Notes = append(r.Notes, fmt.Sprintf("net player: %d snapshots, %d reconnects, longest gap %.1f ms (outside net faults)",
+		p.snaps, p.c.Reconnects(), p.gapMs))
+	if p.snaps == 0 {
+		r.Failures = append(r.Failures, "the net player received no snapshot")
+	}
+}
+
+// Close leaves the game.
+func (p *player) Close() error { return p.c.Close() }

@@ -1,0 +1,266 @@
+// Package game is venomrt's game API. A program declares its processes —
+// each a name, a slice, a constructor of its engine.Proc from the game's
+// flags, a rate and a child spec — and hands over os.Args; it gets the
+// whole command line for them:
+//
+//	PROGRAM run    [flags]            the game: the supervisor and every process
+//	PROGRAM proc   NAME [flags]       one process (how run starts each child)
+//	PROGRAM render [flags]            the renderer alone
+//	PROGRAM ls | rm | fault           the segments on this host, and faults
+//	PROGRAM chaos  [flags]            the game under random faults, with a report
+//	PROGRAM bench  [flags]            tick and read benchmarks of every process
+//
+// Declare, then run — as with Erlang/OTP child specs, Bevy's App or
+// ebiten.RunGame:
+//
+//	g := game.New("sandbox")
+//	g.Flags(func(fs *flag.FlagSet) { fs.IntVar(&cells, "cells", 1000, "cells in a fresh world") })
+//	g.Add(game.Proc("sand", newSand, engine.Options{Rate: 60}))
+//	g.Main(os.Args)
+//
+// Every child is a real OS process: the program re-executes itself as
+// "PROGRAM proc NAME" with the game's flags, under an engine.Supervisor.
+package game
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+// Errors of a declaration, comparable with errors.Is. Each is reported
+// by Main before anything starts.
+var (
+	ErrName      = errors.New("game: bad process name")
+	ErrDuplicate = errors.New("game: process declared twice")
+	ErrDeclare   = errors.New("game: bad declaration")
+)
+
+// Game is a program's declaration: its processes, its flags and its
+// renderer. Declare everything, then call Main once.
+type Game struct {
+	name     string
+	procs    []Process
+	flags    []func(*flag.FlagSet)
+	renderer *Renderer
+	size     *Size
+	prepare  func(cmd string, fs *flag.FlagSet) error
+	watch    func(ctx context.Context, env Env) (Watcher, error)
+	errs     []error
+}
+
+// New starts the declaration of a program; name is how its usage calls
+// it.
+func New(name string) *Game { return &Game{name: name} }
+
+// Flags adds the game's own flags, registered beside the runtime's on
+// run, proc, render, chaos and bench, and passed on to every child with
+// their values. The variables they set are how constructors see them.
+func (g *Game) Flags(register func(fs *flag.FlagSet)) *Game {
+	g.flags = append(g.flags, register)
+	return g
+}
+
+// Add declares processes; each becomes a child of run. A name outside
+// [a-z0-9-]{1,15}, a name declared twice or a slice type the engine
+// refuses is an error Main reports before anything starts.
+func (g *Game) Add(ps ...Process) *Game {
+	for _, p := range ps {
+		switch {
+		case !validName.MatchString(p.Name):
+			g.errs = append(g.errs, fmt.Errorf("%w %q: want [a-z0-9-]{1,15}", ErrName, p.Name))
+		case p.Name == RenderName || p.Name == "sup" || slices.ContainsFunc(g.procs, func(q Process) bool { return q.Name == p.Name }):
+			g.errs = append(g.errs, fmt.Errorf("%w: %q", ErrDuplicate, p.Name))
+		case p.err != nil:
+			g.errs = append(g.errs, fmt.Errorf("game: process %q: %w", p.Name, p.err))
+		case p.Run == nil:
+			g.errs = append(g.errs, fmt.Errorf("%w: process %q has no Run", ErrDeclare, p.Name))
+		default:
+			g.procs = append(g.procs, p)
+		}
+	}
+	return g
+}
+
+// validName is what a process may be called: short enough for the
+// status slice, plain enough for a channel name and a command line.
+var validName = regexp.MustCompile(`^[a-z0-9-]{1,15}$`)
+
+// Render declares the game's renderer, the child "render" (optional).
+func (g *Game) Render(r Renderer) *Game {
+	if r.Run == nil {
+		g.errs = append(g.errs, fmt.Errorf("%w: the renderer has no Run", ErrDeclare))
+		return g
+	}
+	if g.renderer != nil {
+		g.errs = append(g.errs, fmt.Errorf("%w: %q", ErrDuplicate, RenderName))
+		return g
+	}
+	g.renderer = &r
+	return g
+}
+
+// Sized names the game's size knob, which bench sweeps: a flag the game
+// registers with Flags (an integer, such as "bodies"). Bench takes a
+// comma-separated list under the same flag name and runs every size.
+func (g *Game) Sized(s Size) *Game {
+	g.size = &s
+	return g
+}
+
+// Size is the knob bench sweeps.
+type Size struct {
+	Flag    string // the game's integer flag, such as "bodies"
+	Default []int  // the sizes bench runs by default
+	Max     int    // the largest size allowed (0: no bound)
+}
+
+// Prepare sets a hook called after a subcommand's flags are parsed and
+// before anything starts: a game adjusts its flags for a tool there (the
+// demo gives chaos a smaller world and a port of its own). cmd is the
+// subcommand ("run", "proc", "render", "chaos", "bench").
+func (g *Game) Prepare(hook func(cmd string, fs *flag.FlagSet) error) *Game {
+	g.prepare = hook
+	return g
+}
+
+// Watch sets how chaos watches the game from outside, as a user would
+// (the demo: a player on net's WebSocket for the whole run).
+func (g *Game) Watch(start func(ctx context.Context, env Env) (Watcher, error)) *Game {
+	g.watch = start
+	return g
+}
+
+// Main runs the subcommand named by args[1] and exits the process: 0 on
+// success, 1 on an error, 2 on bad usage, or what the subcommand asks
+// (chaos: 1 when the game failed its checks).
+func (g *Game) Main(args []string) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := g.Command(ctx, args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", g.name, err)
+	}
+	os.Exit(ExitCode(err))
+}
+
+// ExitError carries a process exit status through Command.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// ExitCode is the exit status for an error Command returned.
+func ExitCode(err error) int {
+	var e *ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &e):
+		return e.Code
+	case errors.Is(err, flag.ErrHelp), errors.Is(err, ErrUsage):
+		return 2
+	}
+	return 1
+}
+
+// ErrUsage is a command line Command cannot make sense of.
+var ErrUsage = errors.New("usage")
+
+// Command runs one subcommand (args without the program name) until it
+// is done or ctx ends. Main is Command with the process's signals,
+// output and exit status.
+func (g *Game) Command(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if err := errors.Join(g.errs...); err != nil {
+		return err
+	}
+	if len(g.procs) == 0 && g.renderer == nil {
+		return fmt.Errorf("%w: no process declared", ErrDeclare)
+	}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, g.usage())
+		return flag.ErrHelp
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return g.cmdRun(ctx, rest, stdout, stderr, log)
+	case "proc":
+		return g.cmdProc(ctx, rest, stdout, log)
+	case "render":
+		return g.cmdRender(ctx, rest, stdout, stderr, log)
+	case "ls":
+		return cmdLs(rest, stdout)
+	case "rm":
+		return cmdRm(rest, stdout)
+	case "fault":
+		return g.cmdFault(rest, stdout)
+	case "chaos":
+		return g.cmdChaos(ctx, rest, stdout, stderr, log)
+	case "bench":
+		return g.cmdBench(ctx, rest, stdout, stderr, log)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, g.usage())
+		return nil
+	}
+	fmt.Fprint(stderr, g.usage())
+	return fmt.Errorf("%w: unknown command %q", ErrUsage, cmd)
+}
+
+func (g *Game) usage() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: %s COMMAND [flags]\n\ncommands:\n", g.name)
+	fmt.Fprintf(&b, "  run     run the game: the supervisor and its processes (%s)\n", strings.Join(g.childNames(), ", "))
+	b.WriteString("  proc    run one process: proc NAME (how run starts them)\n")
+	if g.renderer != nil {
+		b.WriteString("  render  the renderer alone\n")
+	}
+	b.WriteString("  ls      list venom segments in /dev/shm\n")
+	b.WriteString("  rm      remove segments: rm NAME... or rm --stale [--instance I]\n")
+	fmt.Fprintf(&b, "  fault   inject a fault: fault PROCESS %s\n", strings.Join(faultKinds, "|"))
+	b.WriteString("  chaos   run the game under random faults and report\n")
+	b.WriteString("  bench   tick, read and input benchmarks of every process\n")
+	fmt.Fprintf(&b, "\n'%s COMMAND -h' lists a command's flags.\n", g.name)
+	return b.String()
+}
+
+// childNames are the names of every child run starts, the renderer last.
+func (g *Game) childNames() []string {
+	var names []string
+	for _, p := range g.procs {
+		names = append(names, p.Name)
+	}
+	if g.renderer != nil {
+		names = append(names, RenderName)
+	}
+	return names
+}
+
+func (g *Game) process(name string) (Process, bool) {
+	i := slices.IndexFunc(g.procs, func(p Process) bool { return p.Name == name })
+	if i < 0 {
+		return Process{}, false
+	}
+	return g.procs[i], true
+}
+
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("VENOMRT_LOG"))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

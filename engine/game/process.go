@@ -1,0 +1,136 @@
+package game
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/venomrt/venomrt/engine"
+)
+
+// Process declares one child process of the game. Build it with Proc
+// (a engine.Proc on engine.Run, the usual case) or Custom (a process
+// with a main of its own), then adjust Spec.
+type Process struct {
+	// Name names the process, its channel ("<instance>.<name>") and its
+	// child: [a-z0-9-]{1,15}.
+	Name string
+	// Run is the process's main, run by "PROGRAM proc NAME" until ctx
+	// ends (SIGTERM or SIGINT).
+	Run func(ctx context.Context, env Env) error
+	// Rate is the nominal ticks per second, which bench measures against.
+	Rate int
+	// Inputs means the process runs on engine.Run, so it takes the
+	// engine's numbered no-op inputs and input faults: chaos and bench
+	// number inputs to it.
+	Inputs bool
+	// Spec is the child's policy: Restart, Significant, HangTimeout,
+	// QuitGrace, StartTimeout, StopGrace. Name, Channel and Command are
+	// the game's to fill.
+	Spec engine.ChildSpec
+
+	header func(b []byte) (engine.Header, error) // checks a snapshot of its slice
+	err    error                                 // from the slice's layout check
+}
+
+// Env is what a process, the renderer and a Watcher get from the game:
+// the instance and how to name its channels, and the runtime's flags.
+type Env struct {
+	Instance string       // the game's instance name (--instance)
+	Fresh    bool         // --fresh: ignore snapshots left by a previous run
+	Headless bool         // --headless: no window
+	Log      *slog.Logger // one logger per process, carrying its name and pid
+	Out      io.Writer    // standard output: status lines
+}
+
+// Channel is the full channel name of a process of this game.
+func (e Env) Channel(process string) string { return e.Instance + "." + process }
+
+// Status is the channel of the supervisor's status slice.
+func (e Env) Status() string { return engine.StatusChannel(e.Instance) }
+
+// Proc declares a process that runs newProc's engine.Proc on engine.Run.
+// newProc is called in the child, after the game's flags are parsed; a
+// Proc with a Close method is closed when Run returns.
+// o sets the rate, the snapshot size and the rest; its Channel, Fresh and
+// Log are the game's. A slice type the engine refuses (a pointer, a
+// string, a bool…) makes the declaration an error.
+func Proc[M, T any](name string, newProc func(env Env) (engine.Proc[M, T], error), o engine.Options) Process {
+	sl, err := engine.NewSlice[M, T]()
+	if o.Rate <= 0 {
+		o.Rate = 60
+	}
+	p := Process{Name: name, Rate: o.Rate, Inputs: true, Spec: engine.ChildSpec{Restart: engine.Permanent},
+		header: sl.DecodeHeader, err: err}
+	p.Run = func(ctx context.Context, env Env) error {
+		proc, err := newProc(env)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if c, ok := proc.(interface{ Close() }); ok {
+			defer c.Close() // what the process holds besides its channel
+		}
+		o := o
+		o.Channel, o.Fresh, o.Log = env.Channel(name), env.Fresh, env.Log
+		return engine.Run(ctx, sl, proc, o)
+	}
+	return p
+}
+
+// Custom declares a process with a main of its own, whose channel
+// carries snapshots of Slice[M, T] (for example one that runs engine.Run
+// beside a socket server; then set Inputs). rate is its ticks per second.
+func Custom[M, T any](name string, rate int, run func(ctx context.Context, env Env) error) Process {
+	sl, err := engine.NewSlice[M, T]()
+	return Process{Name: name, Run: run, Rate: rate, Spec: engine.ChildSpec{Restart: engine.Permanent},
+		header: sl.DecodeHeader, err: err}
+}
+
+// RenderName is the renderer's process and channel name.
+const RenderName = "render"
+
+// Renderer declares the game's renderer: the child "render", started
+// after every process.
+//
+// A window needs a display as soon as its binary starts (Ebiten opens it
+// in a package init), so a game's window lives in a binary of its own:
+// one that declares the same game, flags included, with a Renderer whose
+// Run opens the window. The game's main binary runs its headless loop
+// and starts the window binary as its "render" child where a display
+// exists.
+type Renderer struct {
+	// Run runs the renderer until ctx ends or it is done (nil: the game
+	// is over, when Spec.Significant). In the main binary it is the
+	// headless loop; in the window binary, the window.
+	Run func(ctx context.Context, env Env) error
+	// Window is the file name of the window binary, found beside this
+	// program, then on PATH, unless --window names it; it is started as
+	// "WINDOW proc render" with the game's flags. "" means none (in the
+	// window binary itself: it is the window).
+	Window string
+	// Flags adds the renderer's own flags, on render and proc only.
+	Flags func(fs *flag.FlagSet)
+	// Spec is its child policy; by default Transient and Significant:
+	// closing the window ends the game, a crash restarts it.
+	Spec engine.ChildSpec
+}
+
+// Watcher watches a chaos run from outside the game, as a user would: it
+// adds its own figures and failures to the report.
+type Watcher interface {
+	// Observe is called every few milliseconds during the run and while
+	// it settles.
+	Observe(now time.Time)
+	// Faulted tells that a fault was injected into child.
+	Faulted(child string, now time.Time)
+	// Settled reports whether the watcher has seen what it waits for
+	// since the run ended (since).
+	Settled(since time.Time) bool
+	// Report adds the watcher's figures, under Watch, and its failures.
+	Report(r *ChaosReport)
+	// Close releases what the watcher holds.
+	Close() error
+}

@@ -1,0 +1,226 @@
+package game
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/venom"
+)
+
+// cmdRun runs the game: a supervisor of every declared process and the
+// renderer, with a status line per second on stdout.
+func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	f := g.newFlags("run", "", false)
+	duration := f.Duration("duration", 0, "stop after this long (0: until SIGINT or SIGTERM)")
+	threshold := f.Float64("failure-threshold", engine.DefaultFailureThreshold, "failure score above which a child is failed")
+	decay := f.Duration("failure-decay", engine.DefaultFailureDecay, "half-life of a child's failure score")
+	pos, err := g.parse(f, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: run: unexpected arguments %q", ErrUsage, pos)
+	}
+	if f.fresh {
+		g.removeSegments(f.instance)
+	}
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	specs, err := g.children(f, stdout, stderr, log)
+	if err != nil {
+		return err
+	}
+	sup, err := engine.NewSupervisor(engine.SupervisorOptions{
+		Instance: f.instance, Log: log, FailureThreshold: *threshold, FailureDecay: *decay,
+	}, specs...)
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go statusLines(sup, stdout, done)
+	err = sup.Run(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// removeSegments removes every channel of the game's instance.
+func (g *Game) removeSegments(instance string) {
+	for _, name := range append(g.childNames(), "sup") {
+		venom.Remove(instance + "." + name)
+	}
+}
+
+// children are the supervisor's specs: every process, then the renderer.
+func (g *Game) children(f *flags, stdout, stderr io.Writer, log *slog.Logger) ([]engine.ChildSpec, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	args := f.childArgs()
+	var specs []engine.ChildSpec
+	for _, p := range g.procs {
+		spec := p.Spec
+		spec.Name, spec.Channel = p.Name, f.instance+"."+p.Name
+		spec.Command = func() *exec.Cmd {
+			cmd := exec.Command(self, append([]string{"proc", p.Name}, args...)...)
+			cmd.Stderr = stderr
+			return cmd
+		}
+		specs = append(specs, spec)
+	}
+	if r := g.renderer; r != nil {
+		spec := r.Spec
+		if reflect.ValueOf(spec).IsZero() {
+			// Closing the window (exit 0) ends the game; a crash restarts
+			// it. A window under Xvfb can stall a few seconds at start.
+			spec = engine.ChildSpec{Restart: engine.Transient, Significant: true,
+				HangTimeout: 5 * time.Second, StartTimeout: 20 * time.Second}
+		}
+		spec.Name, spec.Channel = RenderName, f.instance+"."+RenderName
+		bin, why := g.findWindow(f)
+		if bin == "" {
+			log.Info("renderer runs headless", "why", why)
+		}
+		spec.Command = func() *exec.Cmd {
+			cmd := exec.Command(self, append([]string{"proc", RenderName, "--headless"}, args...)...)
+			if bin != "" {
+				cmd = exec.Command(bin, append([]string{"proc", RenderName}, args...)...)
+			}
+			cmd.Stdout, cmd.Stderr = stdout, stderr // its status lines
+			return cmd
+		}
+		specs = append(specs, spec)
+	}
+	return specs, nil
+}
+
+// findWindow finds the renderer's window binary: --window, else beside
+// this program, else on PATH. It returns "" and why when the renderer
+// is to run headless.
+func (g *Game) findWindow(f *flags) (path, why string) {
+	r := g.renderer
+	switch {
+	case r == nil:
+		return "", "no renderer declared"
+	case f.headless:
+		return "", "--headless"
+	case os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "":
+		return "", "no display (DISPLAY is unset)"
+	case f.window != "":
+		if _, err := os.Stat(f.window); err != nil {
+			return "", fmt.Sprintf("--window %s: %v", f.window, err)
+		}
+		return f.window, ""
+	case r.Window == "":
+		return "", "the game has no window binary"
+	}
+	if self, err := os.Executable(); err == nil {
+		beside := filepath.Join(filepath.Dir(self), r.Window)
+		if st, err := os.Stat(beside); err == nil && !st.IsDir() {
+			return beside, ""
+		}
+	}
+	if p, err := exec.LookPath(r.Window); err == nil {
+		return p, ""
+	}
+	return "", fmt.Sprintf("no %s binary beside this program or on PATH: build it (make run does) or pass --window", r.Window)
+}
+
+// cmdProc runs one process: how run starts each child.
+func (g *Game) cmdProc(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	f := g.newFlags("proc", "", true)
+	pos, err := g.parse(f, args)
+	if err != nil {
+		return err
+	}
+	names := strings.Join(g.childNames(), ", ")
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: proc: want one process name: %s", ErrUsage, names)
+	}
+	name := pos[0]
+	env := Env{Instance: f.instance, Fresh: f.fresh, Headless: f.headless, Out: stdout,
+		Log: log.With("proc", name, "pid", os.Getpid())}
+	if name == RenderName && g.renderer != nil {
+		return g.renderer.Run(ctx, env)
+	}
+	p, ok := g.process(name)
+	if !ok {
+		return fmt.Errorf("%w: proc: unknown process %q (want %s)", ErrUsage, name, names)
+	}
+	return p.Run(ctx, env)
+}
+
+// cmdRender runs the renderer alone: the window binary where there is a
+// display and one is found, else the headless loop in this process.
+func (g *Game) cmdRender(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	if g.renderer == nil {
+		return fmt.Errorf("%w: render: the game declares no renderer", ErrUsage)
+	}
+	f := g.newFlags("render", "", true)
+	pos, err := g.parse(f, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: render: unexpected arguments %q", ErrUsage, pos)
+	}
+	if bin, why := g.findWindow(f); bin != "" {
+		cmd := exec.CommandContext(ctx, bin, append([]string{"render"}, args...)...)
+		cmd.Stdout, cmd.Stderr = stdout, stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return &ExitError{Code: exit.ExitCode(), Err: fmt.Errorf("render: %s: %w", bin, err)}
+		}
+		return err
+	} else if why != "--headless" && why != "no renderer declared" {
+		log.Info("renderer runs headless", "why", why)
+	}
+	env := Env{Instance: f.instance, Headless: true, Out: stdout, Log: log.With("proc", RenderName, "pid", os.Getpid())}
+	return g.renderer.Run(ctx, env)
+}
+
+// statusLines prints one line per second: per child its state, pid,
+// restarts, tick and snapshot age.
+func statusLines(sup *engine.Supervisor, w io.Writer, done <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			fmt.Fprintln(w, StatusLine(sup.Status()))
+		}
+	}
+}
+
+// StatusLine is the supervisor's status line: per child its state, pid,
+// restarts, tick and snapshot age.
+func StatusLine(st []engine.ChildStatus) string {
+	var b strings.Builder
+	for i, c := range st {
+		if i > 0 {
+			b.WriteString(" | ")
+		}
+		fmt.Fprintf(&b, "%s %s pid=%d restarts=%d tick=%d age=%s", c.NameString(), c.StateName(), c.Pid, c.Restarts,
+			c.Tick, time.Duration(c.TickAge).Round(time.Millisecond))
+	}
+	return b.String()
+}

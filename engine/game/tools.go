@@ -1,0 +1,159 @@
+package game
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/venomrt/venomrt/venom"
+)
+
+// cmdLs prints one row per venom segment on the host: its name, the
+// owner's pid as the header records it, whether a live process holds the
+// ownership lock (alive) or not (dead), the epoch, the client slots in
+// use, the commands queued, the age of the newest snapshot and the
+// segment's size.
+func cmdLs(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	names, err := venom.List()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tOWNER\tSTATE\tEPOCH\tCLIENTS\tQUEUED\tLAST PUBLISH\tSIZE")
+	for _, name := range names {
+		info, err := venom.Inspect(name)
+		if err != nil {
+			fmt.Fprintf(tw, "%s\t-\tunreadable: %v\t\t\t\t\t\n", name, err)
+			continue
+		}
+		state := "dead"
+		if info.Owned {
+			state = "alive"
+		}
+		age := "never"
+		if info.Age >= 0 {
+			age = info.Age.Round(time.Millisecond).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%s\t%s\n", name, info.Daemon.Pid, state, info.Daemon.Epoch,
+			info.Clients, info.Queued, age, byteSize(info.Size))
+	}
+	return tw.Flush()
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// cmdRm removes segments: the ones named, or with --stale every one
+// whose owner is dead. --instance NAME limits --stale to that game's
+// segments, "<NAME>.*", so a test or one game's cleanup leaves the stale
+// segments of other games alone (a dead game's segments are how its next
+// run resumes).
+func cmdRm(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("rm", flag.ContinueOnError)
+	stale := fs.Bool("stale", false, "remove every segment whose owner is dead")
+	instance := fs.String("instance", "", "with --stale: only the segments of this game instance (<instance>.*); default every instance")
+	names, err := parseAny(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *instance != "" && !*stale:
+		// Named segments are full names already; an instance without
+		// --stale would silently mean nothing.
+		return fmt.Errorf("rm: --instance only limits --stale; name the segments to remove in full")
+	case *stale:
+		all, err := venom.List()
+		if err != nil {
+			return fmt.Errorf("rm: %w", err)
+		}
+		for _, name := range all {
+			if *instance != "" && !strings.HasPrefix(name, *instance+".") {
+				continue
+			}
+			// A segment being created has no header yet: not stale.
+			if info, err := venom.Inspect(name); err == nil && !info.Owned {
+				names = append(names, name)
+			}
+		}
+	case len(names) == 0:
+		return fmt.Errorf("rm: name segments to remove, or --stale")
+	}
+	for _, name := range names {
+		if err := venom.Remove(name); err != nil {
+			return fmt.Errorf("rm: %w", err)
+		}
+		fmt.Fprintln(stdout, "removed", name)
+	}
+	return nil
+}
+
+// cmdFault sends a fault to a running child: a signal to its channel's
+// owner (kill, stop) or an engine op on its channel, which the child's
+// engine loop carries out.
+func (g *Game) cmdFault(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("fault", flag.ContinueOnError)
+	instance := fs.String("instance", defaultInstance(g.name), "the game instance")
+	code := fs.Int("code", 1, "exit code, for exit")
+	ms := fs.Int("ms", 50, "extra milliseconds a tick, for slow")
+	ticks := fs.Int("ticks", 60, "slow ticks, for slow")
+	pos, err := parseAny(fs, args)
+	if err != nil {
+		return err
+	}
+	kinds := strings.Join(faultKinds, ", ")
+	if len(pos) != 2 {
+		return fmt.Errorf("%w: fault: want PROCESS KIND (PROCESS: %s; KIND: %s)", ErrUsage, strings.Join(g.childNames(), ", "), kinds)
+	}
+	child, kind := pos[0], strings.ToLower(pos[1])
+	if _, ok := g.process(child); !ok && (child != RenderName || g.renderer == nil) {
+		return fmt.Errorf("%w: fault: unknown process %q (want %s)", ErrUsage, child, strings.Join(g.childNames(), ", "))
+	}
+	if _, ok := faultOps[kind]; !ok && kind != "kill" && kind != "stop" {
+		return fmt.Errorf("%w: fault: unknown kind %q (want %s)", ErrUsage, kind, kinds)
+	}
+	if err := checkInstance(*instance); err != nil {
+		return err
+	}
+	ch := *instance + "." + child
+	info, err := venom.Inspect(ch)
+	if err != nil {
+		return fmt.Errorf("fault: %w", err)
+	}
+	if !info.Owned && (kind == "kill" || kind == "stop") {
+		return fmt.Errorf("fault: %s has no running owner to signal", ch)
+	}
+	if err := sendFault(ch, info.Daemon.Pid, kind, faultArgs{code: *code, ms: *ms, ticks: *ticks}); err != nil {
+		return fmt.Errorf("fault: %w", err)
+	}
+	fmt.Fprintf(stdout, "sent %s to %s\n", kind, ch)
+	return nil
+}
+
+// parseAny parses flags and positional arguments in any order ("fault
+// physics exit --code 3") and returns the positional ones.
+func parseAny(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if args = fs.Args(); len(args) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+}
