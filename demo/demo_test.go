@@ -3,12 +3,9 @@ package demo_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"os/exec"
-	"os/signal"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,139 +14,25 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/demo"
+	"github.com/venomrt/venomrt/demo/demotest"
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/ai"
 	netproc "github.com/venomrt/venomrt/procs/net"
 	"github.com/venomrt/venomrt/procs/physics"
-	"github.com/venomrt/venomrt/venom"
 )
 
 func TestMain(m *testing.M) {
-	proctest.Main(m, proctest.Helpers{
-		"physics": helperPhysics,
-		"ai":      helperAI,
-		"render":  helperRender,
-		"net":     helperNet,
-	})
+	proctest.Main(m, demotest.Helpers(demo.Run))
 }
 
-func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-}
-
-func quiet() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-// physics INSTANCE [BODIES]: the physics process (2000 bodies by default).
-func helperPhysics(args []string) error {
-	ctx, stop := signalContext()
-	defer stop()
-	bodies := 2000
-	if len(args) > 1 {
-		bodies, _ = strconv.Atoi(args[1])
-	}
-	return physics.Run(ctx, args[0]+".physics", 1, bodies, quiet())
-}
-
-// ai INSTANCE: the ai process with 200 agents.
-func helperAI(args []string) error {
-	ctx, stop := signalContext()
-	defer stop()
-	return ai.Run(ctx, args[0]+".ai", args[0]+".physics", 1, 200, quiet())
-}
-
-// render INSTANCE window|headless SCREENSHOT|- FRAMES [URL]: the
-// renderer, from shared memory or (with URL) from a net process.
-func helperRender(args []string) error {
-	ctx, stop := signalContext()
-	defer stop()
-	o := demo.Options{Instance: args[0], Headless: args[1] == "headless", Log: quiet(), Out: os.Stdout}
-	if args[2] != "-" {
-		o.Screenshot = args[2]
-	}
-	o.Frames, _ = strconv.Atoi(args[3])
-	if len(args) > 4 {
-		o.Connect, o.Player = args[4], "viewer"
-	}
-	return demo.Run(ctx, o)
-}
-
-// net INSTANCE ADDR: the net process; prints "listening ADDR".
-func helperNet(args []string) error {
-	ctx, stop := signalContext()
-	defer stop()
-	return netproc.Run(ctx, netproc.Options{Channel: args[0] + ".net", Physics: args[0] + ".physics", AI: args[0] + ".ai",
-		Status: args[0] + ".sup", Addr: args[1], Log: quiet(), OnListen: func(addr string) { fmt.Println("listening", addr) }})
-}
-
-// startNet starts net for inst on addr and returns it and its ws:// URL.
-func startNet(t *testing.T, inst, addr string) (*proctest.Proc, string) {
-	t.Helper()
-	n := proctest.Start(t, "net", inst, addr)
-	return n, "ws://" + n.Expect(t, `^listening (\S+)`, 20*time.Second)[1]
-}
-
-// cleanup removes an instance's channels when the test ends.
-func cleanup(t *testing.T, inst string) {
-	t.Cleanup(func() {
-		for _, c := range []string{"physics", "ai", "render", "sup", "net"} {
-			venom.Remove(inst + "." + c)
-		}
-	})
-}
-
-// renderFrames reads the renderer's frame counter (0 before it publishes).
-type renderWatch struct {
-	c *engine.Client[demo.RenderMeta, demo.SliceStat]
-	f engine.Frame[demo.RenderMeta, demo.SliceStat]
-}
-
-func watchRender(t *testing.T, inst string) *renderWatch {
-	t.Helper()
-	w := &renderWatch{}
-	proctest.Eventually(t, 30*time.Second, "the render channel exists", func() bool {
-		c, err := engine.Connect(demo.RenderChannel(inst), demo.RenderSlice)
-		if err != nil {
-			return false
-		}
-		w.c = c
-		return true
-	})
-	t.Cleanup(func() { w.c.Close() })
-	return w
-}
-
-func (w *renderWatch) frames() uint64 {
-	if w.c.Read(&w.f) != nil {
-		return 0
-	}
-	return w.f.Meta.Frames
-}
-
-// startSim starts physics and ai for inst and waits for physics to publish.
-func startSim(t *testing.T, inst string) (phys *proctest.Proc) {
-	t.Helper()
-	phys = proctest.Start(t, "physics", inst)
-	proctest.Start(t, "ai", inst)
-	proctest.Eventually(t, 20*time.Second, "physics publishes", func() bool {
-		c, err := engine.Connect(inst+".physics", physics.Slice)
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		var f engine.Frame[physics.Params, physics.Body]
-		return c.Read(&f) == nil && len(f.Items) > 0
-	})
-	return phys
-}
+func quiet() *slog.Logger { return demotest.Quiet() }
 
 // The headless renderer, beside a real supervisor with physics and ai,
 // reports reads of every slice in its status lines.
 func TestHeadlessReadsEverySlice(t *testing.T) {
 	inst := proctest.Name(t)
-	cleanup(t, inst)
+	demotest.Cleanup(t, inst)
 	spec := func(name string) engine.ChildSpec {
 		return engine.ChildSpec{Name: name, Channel: inst + "." + name, Restart: engine.Permanent,
 			Command: func() *exec.Cmd { return proctest.Command(name, inst) }}
@@ -186,15 +69,43 @@ func TestHeadlessReadsEverySlice(t *testing.T) {
 	r.Wait(t, 10*time.Second)
 }
 
-// Without a display (or in a headless build) a screenshot is an error
-// that says a display is needed.
+// The headless renderer cannot take a screenshot: the error says the
+// window and a display are needed.
 func TestHeadlessScreenshotNeedsDisplay(t *testing.T) {
 	inst := proctest.Name(t)
-	cleanup(t, inst)
+	demotest.Cleanup(t, inst)
 	err := demo.Run(context.Background(), demo.Options{Instance: inst, Headless: true, Screenshot: t.TempDir() + "/x.png", Frames: 1,
 		Log: quiet(), Out: io.Discard})
 	if err != demo.ErrNoDisplay {
 		t.Fatalf("headless screenshot: %v, want ErrNoDisplay", err)
+	}
+}
+
+// Run is the headless renderer whatever the environment says: with a
+// DISPLAY that names no X server and without Options.Headless it runs its
+// frames without drawing and publishes them as headless.
+func TestRunIsHeadless(t *testing.T) {
+	t.Setenv("DISPLAY", ":4242")
+	inst := proctest.Name(t)
+	demotest.Cleanup(t, inst)
+	var out strings.Builder
+	if err := demo.Run(context.Background(), demo.Options{Instance: inst, Frames: 5, Log: quiet(), Out: &out}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if !strings.Contains(out.String(), "render frames=5 ") {
+		t.Errorf("status lines %q, want one with frames=5", out.String())
+	}
+	c, err := engine.Connect(demo.RenderChannel(inst), demo.RenderSlice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var f engine.Frame[demo.RenderMeta, demo.SliceStat]
+	if err := c.Read(&f); err != nil {
+		t.Fatal(err)
+	}
+	if f.Meta.Headless != 1 || f.Meta.Frames != 5 {
+		t.Errorf("render slice: headless=%d frames=%d, want 1 and 5", f.Meta.Headless, f.Meta.Frames)
 	}
 }
 
@@ -203,9 +114,9 @@ func TestHeadlessScreenshotNeedsDisplay(t *testing.T) {
 // SIGKILLed and comes back it reconnects and carries on.
 func TestRemoteHeadless(t *testing.T) {
 	inst := proctest.Name(t)
-	cleanup(t, inst)
-	startSim(t, inst)
-	n, url := startNet(t, inst, "127.0.0.1:0")
+	demotest.Cleanup(t, inst)
+	demotest.StartSim(t, inst)
+	n, url := demotest.StartNet(t, inst, "127.0.0.1:0")
 	r := proctest.Start(t, "render", "remote-"+inst, "headless", "-", "0", url)
 	rx := `reads physics=(\d+) .* bodies=(\d+) agents=(\d+) players=(\d+) .*\| net +connected \S+ +player=\d+ +snapshots=(\d+) +reconnects=(\d+)`
 	m := r.Expect(t, rx, 30*time.Second)
@@ -214,7 +125,7 @@ func TestRemoteHeadless(t *testing.T) {
 		t.Fatalf("bodies=%s agents=%s players=%s, want 2000, 200 and 1", m[2], m[3], m[4])
 	}
 	n.Kill(t)
-	startNet(t, inst, strings.TrimPrefix(url, "ws://"))
+	demotest.StartNet(t, inst, strings.TrimPrefix(url, "ws://"))
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		m = r.Expect(t, rx, time.Until(deadline))
 		if m[6] == "1" && m[2] == "2000" {
@@ -231,9 +142,9 @@ func TestRemoteHeadless(t *testing.T) {
 // error.
 func TestRemoteInput(t *testing.T) {
 	inst := proctest.Name(t)
-	cleanup(t, inst)
-	startSim(t, inst)
-	_, url := startNet(t, inst, "127.0.0.1:0")
+	demotest.Cleanup(t, inst)
+	demotest.StartSim(t, inst)
+	_, url := demotest.StartNet(t, inst, "127.0.0.1:0")
 	ctx := proctest.Context(t, 30*time.Second)
 	r, err := demo.DialReader(ctx, url, "clicker")
 	if err != nil {

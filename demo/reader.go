@@ -1,13 +1,15 @@
-// Package demo is the game people see: the renderer, started by the
-// supervisor as the child "render". Each frame it reads the newest
-// snapshot of every slice without blocking, interpolates physics between
-// the two newest by time, draws the world and a HUD, and turns mouse and
-// keys into commands. Without a display (or with Options.Headless, or in a
-// build with the tag "headless") the same read loop runs without drawing
-// and prints a status line per second.
+// Package demo is the game people see, without the drawing: the
+// renderer's reads, started by the supervisor as the child "render". Each
+// frame it reads the newest snapshot of every slice without blocking,
+// interpolates physics between the two newest by time, and publishes the
+// renderer's own slice; Run is the headless renderer, which runs that loop
+// without drawing and prints a status line per second.
 //
-// This file and the headless loop import no Ebiten: they build with
-// CGO_ENABLED=0.
+// The window that draws the world and a HUD and turns mouse and keys into
+// commands is package demo/window, on Ebiten. This package imports no
+// Ebiten and no cgo: Ebiten opens the display in a package init, and a
+// program that links it panics without one, so only the window binary
+// (cmd/venomrt-window) imports demo/window.
 package demo
 
 import (
@@ -17,7 +19,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
@@ -33,11 +34,12 @@ type Options struct {
 	// "<instance>.physics", "<instance>.ai", "<instance>.sup" and
 	// publishes "<instance>.render".
 	Instance string
-	// Headless runs the read loop without a window (also when DISPLAY is
-	// empty, and always in a build with the tag "headless").
+	// Headless asks window.Run for the read loop without a window (it
+	// also runs it when there is no display). Run always runs headless.
 	Headless bool
 	// Screenshot, with Frames, writes a PNG of the screen after Frames
-	// frames and returns. It needs a display.
+	// frames and returns. It needs the window and a display: Run returns
+	// ErrNoDisplay.
 	Screenshot string
 	// Frames > 0 ends Run after that many frames (headless too).
 	Frames int
@@ -84,8 +86,8 @@ func (o *Options) defaults() error {
 }
 
 // ErrNoDisplay is returned for a screenshot asked of a renderer that
-// cannot draw.
-var ErrNoDisplay = errors.New("demo: a screenshot needs a display (set DISPLAY, e.g. under xvfb-run) and a build without the headless tag")
+// cannot draw: the headless Run, or the window without a display.
+var ErrNoDisplay = errors.New("demo: a screenshot needs the window (venomrt-window, package demo/window) and a display (DISPLAY set, e.g. under xvfb-run)")
 
 // RetryEvery is how often a missing channel is looked for again.
 const RetryEvery = 500 * time.Millisecond
@@ -615,69 +617,58 @@ func (p *publisher) close() {
 	}
 }
 
-// open makes the renderer's Reader and, when it reads shared memory, the
-// publisher of its own channel.
-func open(ctx context.Context, o Options) (*publisher, *Reader, error) {
+// Session is an open renderer: the Reader of every slice and, when it
+// reads shared memory, the renderer's own channel, on which it publishes
+// a snapshot per frame. Run loops over one without drawing; package
+// demo/window draws from one. It is used from one goroutine.
+type Session struct {
+	// Options are the options it was opened with, defaults filled in.
+	Options Options
+	// Reader reads every slice, once per Frame.
+	Reader *Reader
+
+	pub *publisher // nil over the network
+}
+
+// Open fills in o's defaults and connects: with o.Connect to the net
+// process (trying until o.ConnectTimeout), else to the instance's shared
+// memory, creating the renderer's channel "<instance>.render" (an error
+// if another renderer owns it).
+func Open(ctx context.Context, o Options) (*Session, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	s := &Session{Options: o}
 	if o.Connect != "" {
 		ctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
 		defer cancel()
 		r, err := DialReader(ctx, o.Connect, o.Player)
-		return nil, r, err
+		if err != nil {
+			return nil, err
+		}
+		s.Reader = r
+		return s, nil
 	}
 	pub, err := newPublisher(o.Instance, o.Log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return pub, NewReader(o.Instance), nil
+	s.pub, s.Reader = pub, NewReader(o.Instance)
+	return s, nil
 }
 
-// runHeadless is the renderer without a window: the same reads at 60 Hz,
-// a status line per second on o.Out.
-func runHeadless(ctx context.Context, o Options) error {
-	if o.Screenshot != "" {
-		return ErrNoDisplay
-	}
-	pub, r, err := open(ctx, o)
-	if err != nil {
-		return err
-	}
-	defer pub.close()
-	defer r.Close()
-	o.Log.Info("renderer running headless", "instance", o.Instance, "connect", o.Connect)
-	tick := time.NewTicker(time.Second / 60)
-	defer tick.Stop()
-	var frames uint64
-	lastLine, lastFrames := time.Now(), uint64(0)
-	fps := 0.0
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		r.Frame()
-		frames++
-		pub.publish(r, RenderMeta{Frames: frames, Updates: frames, FPS: fps, TPS: fps, Headless: 1})
-		pub.takeFault()
-		if now := time.Now(); now.Sub(lastLine) >= time.Second {
-			fps = float64(frames-lastFrames) / now.Sub(lastLine).Seconds()
-			lastLine, lastFrames = now, frames
-			fmt.Fprintln(o.Out, statusLine(r, frames, fps))
-		}
-		if o.Frames > 0 && frames >= uint64(o.Frames) {
-			fmt.Fprintln(o.Out, statusLine(r, frames, fps))
-			return nil
-		}
-	}
+// Publish writes the renderer's snapshot m, with the Reader's counts, on
+// its channel (over the network it publishes nothing), then acts on a
+// fault sent to the renderer ("supervisor fault render ..."): like any
+// process it panics, exits, hangs or slows down.
+func (s *Session) Publish(m RenderMeta) {
+	s.pub.publish(s.Reader, m)
+	s.pub.takeFault()
 }
 
-func statusLine(r *Reader, frames uint64, fps float64) string {
-	now := venom.Monotonic()
-	var b strings.Builder
-	fmt.Fprintf(&b, "render frames=%d fps=%.1f %s", frames, fps, r.Counts())
-	for _, l := range r.HUDLines(now) {
-		b.WriteString(" | ")
-		b.WriteString(strings.Join(strings.Fields(l), " "))
-	}
-	return b.String()
+// Close lets go of every slice and of the renderer's channel; its
+// segment stays for a successor.
+func (s *Session) Close() {
+	s.pub.close()
+	s.Reader.Close()
 }

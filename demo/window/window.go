@@ -1,6 +1,14 @@
-//go:build !headless
-
-package demo
+// Package window is the demo renderer's Ebiten window: each frame it draws
+// the slices a demo.Session reads — bodies interpolated between the two
+// newest physics snapshots, agents, players' cursors and a HUD — and turns
+// mouse and keys into commands.
+//
+// Importing it links Ebiten (v2.8.8), which opens the display in a package
+// init: a program that imports it panics before main on a machine without
+// one. Only the window binary, cmd/venomrt-window, imports it; the
+// supervisor starts that binary as its child "render" where a display
+// exists and runs demo's headless renderer otherwise.
+package window
 
 import (
 	"context"
@@ -18,6 +26,7 @@ import (
 	"github.com/hajimehoshi/ebiten/v2/ebitenutil"
 	"github.com/hajimehoshi/ebiten/v2/inpututil"
 
+	"github.com/venomrt/venomrt/demo"
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/procs/ai"
 	netproc "github.com/venomrt/venomrt/procs/net"
@@ -25,20 +34,20 @@ import (
 	"github.com/venomrt/venomrt/venom"
 )
 
-// ScreenWidth and ScreenHeight are the logical screen: the default
+// screenWidth and screenHeight are the logical screen: the default
 // physics world, 1280×720.
 const (
-	ScreenWidth  = 1280
-	ScreenHeight = 720
+	screenWidth  = 1280
+	screenHeight = 720
 )
 
-// Background is the screen's clear color.
-var Background = color.RGBA{14, 16, 22, 255}
+// background is the screen's clear color.
+var background = color.RGBA{14, 16, 22, 255}
 
-// SpeedColor is the color of a body moving at speed px/s: blue when slow,
+// speedColor is the color of a body moving at speed px/s: blue when slow,
 // through cyan, green and yellow, to red when fast. Every such color is
 // strongly saturated; agents and the HUD are not.
-func SpeedColor(speed float32) color.RGBA {
+func speedColor(speed float32) color.RGBA {
 	stops := [...]color.RGBA{{40, 110, 255, 255}, {0, 210, 230, 255}, {50, 220, 70, 255}, {250, 215, 30, 255}, {255, 50, 40, 255}}
 	t := min(max(float64(speed)/700, 0), 1) * float64(len(stops)-1)
 	i := min(int(t), len(stops)-2)
@@ -56,13 +65,13 @@ var agentColors = map[ai.Kind]color.RGBA{
 
 const discR = 16 // radius of the disc sprite
 
-// Game is the Ebiten game: Update takes input and publishes the
+// game is the Ebiten game: Update takes input and publishes the
 // renderer's slice, Draw reads every slice and draws it.
-type Game struct {
+type game struct {
 	ctx context.Context
-	o   Options
-	r   *Reader
-	pub *publisher
+	o   demo.Options
+	s   *demo.Session
+	r   *demo.Reader
 
 	disc, tri, pixel *ebiten.Image
 	op               ebiten.DrawImageOptions
@@ -75,8 +84,8 @@ type Game struct {
 	err             error
 }
 
-func newGame(ctx context.Context, o Options, pub *publisher, r *Reader) *Game {
-	g := &Game{ctx: ctx, o: o, r: r, pub: pub, hud: true}
+func newGame(ctx context.Context, s *demo.Session) *game {
+	g := &game{ctx: ctx, o: s.Options, s: s, r: s.Reader, hud: true}
 	g.disc = ebiten.NewImageFromImage(discImage(discR))
 	g.tri = ebiten.NewImageFromImage(triangleImage(16))
 	g.pixel = ebiten.NewImage(1, 1)
@@ -115,31 +124,30 @@ func triangleImage(n int) *image.RGBA {
 }
 
 // worldScale maps world px to screen px.
-func (g *Game) worldScale() (sx, sy float64) {
+func (g *game) worldScale() (sx, sy float64) {
 	sx, sy = 1, 1
 	if p := g.r.Physics; p.Have && p.Cur.Meta.Width > 0 && p.Cur.Meta.Height > 0 {
-		sx, sy = ScreenWidth/float64(p.Cur.Meta.Width), ScreenHeight/float64(p.Cur.Meta.Height)
+		sx, sy = screenWidth/float64(p.Cur.Meta.Width), screenHeight/float64(p.Cur.Meta.Height)
 	}
 	return sx, sy
 }
 
 // Update takes input and publishes the renderer's slice.
-func (g *Game) Update() error {
+func (g *game) Update() error {
 	if g.done || g.ctx.Err() != nil {
 		return ebiten.Termination
 	}
 	g.updates++
 	g.input()
-	g.pub.publish(g.r, RenderMeta{Frames: g.frames, Updates: g.updates, FPS: ebiten.ActualFPS(), TPS: ebiten.ActualTPS()})
-	g.pub.takeFault()
+	g.s.Publish(demo.RenderMeta{Frames: g.frames, Updates: g.updates, FPS: ebiten.ActualFPS(), TPS: ebiten.ActualTPS()})
 	return nil
 }
 
-func (g *Game) say(format string, args ...any) {
+func (g *game) say(format string, args ...any) {
 	g.msg, g.msgUntil = fmt.Sprintf(format, args...), time.Now().Add(3*time.Second)
 }
 
-func (g *Game) send(child string, cmd engine.Command, what string) {
+func (g *game) send(child string, cmd engine.Command, what string) {
 	if err := g.r.Send(child, cmd); err != nil {
 		g.say("%s: %v", what, err)
 		return
@@ -147,7 +155,7 @@ func (g *Game) send(child string, cmd engine.Command, what string) {
 	g.say("%s", what)
 }
 
-func (g *Game) input() {
+func (g *game) input() {
 	mx, my := ebiten.CursorPosition()
 	sx, sy := g.worldScale()
 	wx, wy := float64(mx)/sx, float64(my)/sy
@@ -183,11 +191,11 @@ func (g *Game) input() {
 }
 
 // Draw reads every slice and draws the world and the HUD.
-func (g *Game) Draw(screen *ebiten.Image) {
+func (g *game) Draw(screen *ebiten.Image) {
 	g.r.Frame()
 	g.frames++
 	now := venom.Monotonic()
-	screen.Fill(Background)
+	screen.Fill(background)
 	sx, sy := g.worldScale()
 
 	physDown := g.r.PhysicsDown(now)
@@ -199,7 +207,7 @@ func (g *Game) Draw(screen *ebiten.Image) {
 		op.GeoM.Scale(float64(b.R)/discR*sx, float64(b.R)/discR*sy)
 		op.GeoM.Translate(float64(b.X)*sx, float64(b.Y)*sy)
 		op.ColorScale.Reset()
-		op.ColorScale.ScaleWithColor(SpeedColor(float32(math.Hypot(float64(b.VX), float64(b.VY)))))
+		op.ColorScale.ScaleWithColor(speedColor(float32(math.Hypot(float64(b.VX), float64(b.VY)))))
 		if physDown != "" {
 			op.ColorScale.Scale(0.5, 0.5, 0.5, 1)
 		}
@@ -230,13 +238,13 @@ func (g *Game) Draw(screen *ebiten.Image) {
 	}
 
 	// Labels of the slices whose owner is down.
-	y := ScreenHeight/2 - 20
+	y := screenHeight/2 - 20
 	for _, d := range []struct{ name, why string }{{"physics", physDown}, {"ai", aiDown}} {
 		if d.why == "" {
 			continue
 		}
 		s := fmt.Sprintf("%s: %s", d.name, d.why)
-		x := ScreenWidth/2 - 3*len(s)
+		x := screenWidth/2 - 3*len(s)
 		g.rect(screen, x-8, y-4, 6*len(s)+16, 24, color.RGBA{0, 0, 0, 200})
 		ebitenutil.DebugPrintAt(screen, s, x, y)
 		y += 28
@@ -257,7 +265,7 @@ func (g *Game) Draw(screen *ebiten.Image) {
 
 // drawPlayer draws a player's cursor: a cross in its color, its name
 // beside.
-func (g *Game) drawPlayer(screen *ebiten.Image, p netproc.Player, sx, sy float64) {
+func (g *game) drawPlayer(screen *ebiten.Image, p netproc.Player, sx, sy float64) {
 	x, y := int(float64(p.CursorX)*sx), int(float64(p.CursorY)*sy)
 	c := color.RGBA{uint8(p.Color >> 16), uint8(p.Color >> 8), uint8(p.Color), 255}
 	g.rect(screen, x-7, y-1, 15, 3, c)
@@ -265,7 +273,7 @@ func (g *Game) drawPlayer(screen *ebiten.Image, p netproc.Player, sx, sy float64
 	ebitenutil.DebugPrintAt(screen, p.NameString(), x+9, y-16)
 }
 
-func (g *Game) rect(screen *ebiten.Image, x, y, w, h int, c color.RGBA) {
+func (g *game) rect(screen *ebiten.Image, x, y, w, h int, c color.RGBA) {
 	var op ebiten.DrawImageOptions
 	op.GeoM.Scale(float64(w), float64(h))
 	op.GeoM.Translate(float64(x), float64(y))
@@ -273,7 +281,7 @@ func (g *Game) rect(screen *ebiten.Image, x, y, w, h int, c color.RGBA) {
 	screen.DrawImage(g.pixel, &op)
 }
 
-func (g *Game) drawHUD(screen *ebiten.Image, now int64) {
+func (g *game) drawHUD(screen *ebiten.Image, now int64) {
 	where := "instance=" + g.o.Instance
 	help := "click: spawn  right-click: explode  1/2/3: panic physics/ai/net  K: chaos  R: reset  H: HUD"
 	if g.o.Connect != "" {
@@ -299,40 +307,56 @@ func (g *Game) drawHUD(screen *ebiten.Image, now int64) {
 }
 
 // Layout is the fixed logical screen.
-func (g *Game) Layout(int, int) (int, int) { return ScreenWidth, ScreenHeight }
+func (g *game) Layout(int, int) (int, int) { return screenWidth, screenHeight }
 
+// writePNG writes the screen to file as a PNG.
 func writePNG(screen *ebiten.Image, file string) error {
 	b := screen.Bounds()
 	img := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
 	screen.ReadPixels(img.Pix)
 	f, err := os.Create(file)
 	if err != nil {
-		return err
+		return fmt.Errorf("window: screenshot: %w", err)
 	}
 	if err := png.Encode(f, img); err != nil {
 		f.Close()
-		return err
+		return fmt.Errorf("window: screenshot %s: %w", file, err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("window: screenshot %s: %w", file, err)
+	}
+	return nil
 }
+
+// Run runs the renderer until ctx ends, its window is closed (nil: the
+// game is over) or o.Frames frames are done. With a display (DISPLAY or
+// WAYLAND_DISPLAY set) and without o.Headless it draws in a window;
+// otherwise it runs demo.Run, the headless loop.
+func Run(ctx context.Context, o demo.Options) error {
+	if o.Headless || !haveDisplay() {
+		return demo.Run(ctx, o)
+	}
+	return runWindow(ctx, o)
+}
+
+func haveDisplay() bool { return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "" }
 
 // runWindow runs the game in a window. Closing the window ends it with
 // nil.
-func runWindow(ctx context.Context, o Options) error {
-	pub, r, err := open(ctx, o)
+func runWindow(ctx context.Context, o demo.Options) error {
+	s, err := demo.Open(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer pub.close()
-	defer r.Close()
-	g := newGame(ctx, o, pub, r)
-	ebiten.SetWindowSize(ScreenWidth, ScreenHeight)
-	ebiten.SetWindowTitle("venomrt — " + o.Instance)
+	defer s.Close()
+	g := newGame(ctx, s)
+	ebiten.SetWindowSize(screenWidth, screenHeight)
+	ebiten.SetWindowTitle("venomrt — " + g.o.Instance)
 	ebiten.SetWindowResizingMode(ebiten.WindowResizingModeEnabled)
 	ebiten.SetRunnableOnUnfocused(true)
-	o.Log.Info("renderer running", "instance", o.Instance, "display", os.Getenv("DISPLAY"))
+	g.o.Log.Info("renderer running", "instance", g.o.Instance, "display", os.Getenv("DISPLAY"), "connect", g.o.Connect)
 	if err := ebiten.RunGame(g); err != nil {
-		return err
+		return fmt.Errorf("window: %w", err)
 	}
 	return g.err
 }
