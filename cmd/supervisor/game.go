@@ -39,6 +39,9 @@ type gameFlags struct {
 	// Supervisor policy, run only.
 	failureThreshold float64
 	failureDecay     time.Duration
+	// The renderer's window: the binary asked for with --window, and the
+	// one run picked (see window.go; "" runs the renderer headless).
+	window, windowBin string
 }
 
 func (g *gameFlags) register(fs *flag.FlagSet) {
@@ -52,6 +55,7 @@ func (g *gameFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&g.headless, "headless", false, "no window: print a status line per second")
 	fs.StringVar(&g.screenshot, "screenshot", "", "write a PNG of the screen to this file after --frames frames, then end the game")
 	fs.IntVar(&g.frames, "frames", 0, "end the game after this many rendered frames (with --screenshot: default 60)")
+	fs.StringVar(&g.window, "window", "", "the Ebiten window binary; default: venomrt-window beside this binary, then on PATH")
 }
 
 // childArgs are the flags a child gets from run.
@@ -126,6 +130,13 @@ func cmdRender(ctx context.Context, args []string, log *slog.Logger) error {
 	if *connect != "" && !strings.HasPrefix(*connect, "ws://") && !strings.HasPrefix(*connect, "wss://") {
 		return fmt.Errorf("render: --connect %q, want ws://HOST:PORT", *connect)
 	}
+	why := g.pickRenderer(log)
+	if g.windowBin != "" {
+		return g.execWindow(g.windowBin, *connect, *name, *timeout)
+	}
+	if g.screenshot != "" {
+		return fmt.Errorf("render: --screenshot needs the window: %s", why)
+	}
 	return demo.Run(ctx, demo.Options{Instance: g.instance, Headless: g.headless, Screenshot: g.screenshot,
 		Frames: g.frames, Connect: *connect, Player: *name, ConnectTimeout: *timeout, Log: log, Out: os.Stdout})
 }
@@ -150,7 +161,8 @@ func (g *gameFlags) children(self string, stderr io.Writer) []engine.ChildSpec {
 	render.Restart, render.Significant = engine.Transient, true
 	render.HangTimeout, render.StartTimeout = 5*time.Second, 20*time.Second
 	render.Command = func() *exec.Cmd {
-		cmd := exec.Command(self, append([]string{"proc", "render"}, g.childArgs()...)...)
+		// The window binary picked for the run, or this one headless.
+		cmd := g.renderCommand(self)
 		cmd.Stdout, cmd.Stderr = os.Stdout, stderr // its headless status lines
 		return cmd
 	}
@@ -170,6 +182,9 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	self, err := os.Executable()
 	if err != nil {
 		return err
+	}
+	if why := g.pickRenderer(log); g.windowBin == "" && g.screenshot != "" {
+		return fmt.Errorf("run: --screenshot needs the window: %s", why)
 	}
 	if g.fresh {
 		for _, child := range []string{"physics", "ai", "net", "render"} {

@@ -1,10 +1,15 @@
 // Command supervisor runs a venomrt game and its tools: one binary, which
 // re-executes itself ("supervisor proc physics") to start each child so
-// every child is a real OS process.
+// every child is a real OS process. The one exception is the renderer's
+// window, the binary venomrt-window (Ebiten opens the display in a package
+// init, so the supervisor never links it and runs without a display): run
+// starts it as the child render where a display exists — beside this
+// binary, on PATH, or --window PATH — and runs the renderer headless
+// otherwise.
 //
 //	supervisor run    [flags]          the whole game: supervisor, physics, ai, net, render
 //	supervisor proc   NAME [flags]     one child process (how run starts them)
-//	supervisor render [--connect ws://HOST:PORT] [flags]  the renderer alone, from shared memory or the network
+//	supervisor render [--connect ws://HOST:PORT] [flags]  the renderer alone (the window binary when found), from shared memory or the network
 //	supervisor ls                      every venom segment in /dev/shm
 //	supervisor rm     NAME... | --stale   remove segments
 //	supervisor fault  CHILD KIND [flags]  inject a fault into a running child
@@ -58,7 +63,8 @@ const usage = `usage: supervisor COMMAND [flags]
 commands:
   run     run the game: supervisor, physics, ai, net and the renderer
   proc    run one child process (how run starts them)
-  render  the renderer alone; --connect ws://HOST:PORT draws a game over the network
+  render  the renderer alone (venomrt-window when found and a display exists);
+          --connect ws://HOST:PORT draws a game over the network
   ls      list venom segments in /dev/shm
   rm      remove segments: rm NAME... or rm --stale
   fault   inject a fault: fault CHILD panic|exit|hang|midpublish|slow
