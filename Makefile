@@ -1,10 +1,15 @@
 # venomrt — build, test and run.
 #
 #   make deps    install the Debian packages the Ebiten renderer and Xvfb need
-#   make test    deps, vet, race tests (under Xvfb when available), headless build
+#   make build   bin/supervisor (no cgo) and bin/venomrt-window (the Ebiten window)
+#   make test    deps, vet, race tests (under Xvfb when available), the supervisor without a display
 #   make bench   venom / engine / procs benchmarks, each beside its baselines
-#   make run     run the game (a window when DISPLAY is set, else --headless)
+#   make run     build, then run the game (a window when DISPLAY is set, else --headless)
 #   make fuzz    fuzz venom's segment validation for $(FUZZTIME)
+#
+# Two binaries: Ebiten opens the display in a package init, so only
+# bin/venomrt-window links it; bin/supervisor runs anywhere and starts the
+# window beside it as its child "render" when there is a display.
 
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
@@ -20,31 +25,39 @@ ARGS      ?=
 # Tests run under Xvfb when it is installed (deps installs it).
 XRUN = ./scripts/xrun.sh
 
-.PHONY: all deps vet test bench run fuzz
+.PHONY: all deps build vet test bench run fuzz
 
 all: test
 
 deps:
 	@./scripts/deps.sh
 
+# The supervisor needs no cgo. The window needs cgo and the X11/GL headers
+# (make deps); without a display make run does without it.
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/supervisor ./cmd/supervisor
+	$(if $(DISPLAY),,-)$(GO) build -o bin/venomrt-window ./cmd/venomrt-window
+
 vet:
 	$(GO) vet ./...
-	$(GO) vet -tags headless ./...
 
+# The race tests run under Xvfb: the window's tests need a display. Then the
+# supervisor, built without cgo, and its no-display tests run with no
+# DISPLAY at all.
 test: deps
 	$(GO) vet ./...
 	$(XRUN) $(GO) test -race -count=1 -p 1 -timeout 20m ./...
-	$(GO) vet -tags headless ./...
-	CGO_ENABLED=0 $(GO) build -tags headless -o /dev/null ./cmd/supervisor
-	env -u DISPLAY CGO_ENABLED=0 $(GO) test -tags headless -count=1 ./demo/ ./cmd/supervisor/
+	CGO_ENABLED=0 $(GO) build -o bin/supervisor ./cmd/supervisor
+	env -u DISPLAY -u WAYLAND_DISPLAY ./bin/supervisor ls
+	env -u DISPLAY -u WAYLAND_DISPLAY CGO_ENABLED=0 $(GO) test -count=1 -run 'NoDisplay|NoEbiten|IsHeadless|NeedsWindow' ./demo/ ./cmd/supervisor/
 
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime=$(BENCHTIME) ./venom/ ./engine/ ./procs/...
 
-# Ebiten needs an X display as soon as the program starts; without one the
-# supervisor is built with -tags headless (no Ebiten, no cgo).
-run:
-	$(GO) run $(if $(DISPLAY),,-tags headless) ./cmd/supervisor run $(if $(DISPLAY),,--headless) $(ARGS)
+# The supervisor finds bin/venomrt-window beside it; without a display the
+# renderer runs headless.
+run: build
+	./bin/supervisor run $(if $(DISPLAY),,--headless) $(ARGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^$(FUZZ)$$' -fuzztime $(FUZZTIME) $(FUZZPKG)
