@@ -1,0 +1,561 @@
+package heat
+
+import (
+	"bytes"
+	"encoding/json"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/game"
+	"github.com/venomrt/venomrt/internal/proctest"
+	"github.com/venomrt/venomrt/venom"
+)
+
+// self is the heat program: this test binary, given a command.
+func self(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	// A race-enabled binary waits a second at exit by default.
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	return cmd
+}
+
+// instance is a game instance of the test's own; its segments are
+// removed when the test ends.
+func instance(t *testing.T) string {
+	t.Helper()
+	inst := proctest.Name(t)
+	t.Cleanup(func() { removeSegments(inst) })
+	return inst
+}
+
+func removeSegments(prefix string) {
+	m, _ := filepath.Glob(venom.Path(prefix + ".*"))
+	for _, f := range m {
+		os.Remove(f)
+	}
+}
+
+// connect waits for a channel to publish and connects to it.
+func connect[M, T any](t *testing.T, ch string, sl engine.Slice[M, T]) *engine.Client[M, T] {
+	t.Helper()
+	var c *engine.Client[M, T]
+	proctest.Eventually(t, 30*time.Second, ch+" publishes", func() bool {
+		var err error
+		if c, err = engine.Connect(ch, sl); err != nil {
+			return false
+		}
+		var f engine.Frame[M, T]
+		if c.Read(&f) == nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// read waits for a snapshot that satisfies cond.
+func read[M, T any](t *testing.T, c *engine.Client[M, T], what string, cond func(f *engine.Frame[M, T]) bool) engine.Frame[M, T] {
+	t.Helper()
+	var f engine.Frame[M, T]
+	proctest.Eventually(t, 30*time.Second, what, func() bool { return c.Read(&f) == nil && cond(&f) })
+	return f
+}
+
+// owner waits for a live owner of ch and returns its pid.
+func owner(t *testing.T, ch string) int {
+	t.Helper()
+	var pid int
+	proctest.Eventually(t, 30*time.Second, "an owner of "+ch, func() bool {
+		info, err := venom.Inspect(ch)
+		pid = info.Daemon.Pid
+		return err == nil && info.Owned && pid != 0
+	})
+	return pid
+}
+
+// gone reports whether pid has exited (a zombie counts: it runs no more).
+func gone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
+}
+
+// killAndResume SIGKILLs the owner of a running process's channel, with
+// numbered commands sent before the kill (and applied) and while it is
+// down, and checks that the supervisor brings it back warm: a new pid,
+// a new epoch, the tick going on from the last snapshot, and every
+// command applied exactly once. It returns the newest snapshot once the
+// process is dead (its last, or the same state restored by its
+// successor) and the first of the successor's that holds every command.
+func killAndResume[M, T any](t *testing.T, inst, name string, sl engine.Slice[M, T], cmd func(seq uint64) engine.Command) (last, after engine.Frame[M, T]) {
+	t.Helper()
+	ch := inst + "." + name
+	c := connect(t, ch, sl)
+	before := read(t, c, name+" ticking", func(f *engine.Frame[M, T]) bool { return f.Tick > 20 })
+	const up, down = 5, 10
+	send := func(seq uint64) {
+		if err := c.Send(cmd(seq)); err != nil {
+			t.Fatalf("%s: command %d: %v", name, seq, err)
+		}
+	}
+	for seq := uint64(1); seq <= up; seq++ {
+		send(seq)
+	}
+	applied := read(t, c, name+" applies the first commands", func(f *engine.Frame[M, T]) bool { return f.LastInput == up })
+
+	pid := owner(t, ch)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 10*time.Second, name+" dead", func() bool { return gone(pid) })
+	// The newest snapshot: the killed process's last, or already its
+	// successor's first, which is the same state restored.
+	if err := c.Read(&last); err != nil {
+		t.Fatalf("%s: the last snapshot is unreadable while it is down: %v", name, err)
+	}
+	for seq := uint64(up + 1); seq <= up+down; seq++ {
+		send(seq)
+	}
+	if info, err := venom.Inspect(ch); err == nil && !info.Owned {
+		t.Logf("%s: %d commands queued while it was down", name, down)
+	}
+
+	after = read(t, c, name+" back with every command", func(f *engine.Frame[M, T]) bool {
+		return f.Epoch > applied.Epoch && f.LastInput >= up+down
+	})
+	if a := after.Account(up + down); !a.Exact() || a.Applied != up+down {
+		t.Errorf("%s: inputs %+v, want each of %d applied once", name, a, up+down)
+	}
+	if last.LastInput != up || last.Inputs != up {
+		t.Errorf("%s: last snapshot before the kill holds inputs up to %d (%d applied), want %d", name, last.LastInput, last.Inputs, up)
+	}
+	if !(before.Tick <= last.Tick && last.Tick <= after.Tick) {
+		t.Errorf("%s: ticks %d → %d (killed) → %d: want them to go on", name, before.Tick, last.Tick, after.Tick)
+	}
+	if after.Dropped != 0 {
+		t.Errorf("%s: %d commands dropped", name, after.Dropped)
+	}
+	if p := owner(t, ch); p == pid {
+		t.Errorf("%s: pid %d after the restart, the one killed", name, p)
+	}
+	return last, after
+}
+
+// (1) "run" under its supervisor: SIGKILL grid, then heaters; each comes
+// back from its last snapshot, and the commands sent while it was down
+// are applied exactly once.
+func TestKilledProcessesResume(t *testing.T) {
+	inst := instance(t)
+	run := proctest.StartCmd(t, self("run", "--headless", "--instance", inst, "--duration", "5m"))
+
+	const amount = 3
+	last, after := killAndResume(t, inst, "grid", GridSlice, func(seq uint64) engine.Command {
+		c := engine.Cmd(OpHeat, float64(seq%8), 2, amount)
+		c.Seq = seq
+		return c
+	})
+	if last.Meta.Heats != 5 || after.Meta.Heats != 15 || after.Meta.HeatIn != 15*amount {
+		t.Errorf("grid: %d heat commands before the kill, %d (%v degrees) after: want 5, then 15 (%d)",
+			last.Meta.Heats, after.Meta.Heats, after.Meta.HeatIn, 15*amount)
+	}
+	if after.Meta.Width != last.Meta.Width || len(after.Items) != len(last.Items) {
+		t.Errorf("grid: %dx%d after, %dx%d before", after.Meta.Width, after.Meta.Height, last.Meta.Width, last.Meta.Height)
+	}
+
+	hl, ha := killAndResume(t, inst, "heaters", HeatersSlice, func(seq uint64) engine.Command {
+		c := engine.Cmd(OpSetpoint, 20+float64(seq))
+		c.Seq = seq
+		return c
+	})
+	if hl.Meta.Setpoint != 25 || ha.Meta.Setpoint != 35 || len(ha.Items) != len(hl.Items) || ha.Meta.NextID != hl.Meta.NextID {
+		t.Errorf("heaters: setpoint %v → %v (want 25 → 35), %d → %d heaters", hl.Meta.Setpoint, ha.Meta.Setpoint, len(hl.Items), len(ha.Items))
+	}
+	if ha.Meta.RNG == hl.Meta.RNG && ha.Tick > hl.Tick {
+		t.Error("heaters: the random generator did not move on")
+	}
+
+	// Each reads the other again: the grid applies the new heaters'
+	// snapshots, the heaters read the new grid's.
+	g := connect(t, inst+".grid", GridSlice)
+	read(t, g, "the grid reading the restarted heaters", func(f *engine.Frame[GridMeta, Cell]) bool { return f.Meta.HeatersTick > ha.Tick })
+	h := connect(t, inst+".heaters", HeatersSlice)
+	read(t, h, "the heaters reading the restarted grid", func(f *engine.Frame[HeatersMeta, Heater]) bool { return f.Meta.GridTick > after.Tick })
+
+	select {
+	case <-run.Done():
+		t.Fatalf("run exited: %v", run.Err())
+	default:
+	}
+}
+
+// (2) chaos: random kills, stops, panics, deaths mid-publish and slow
+// ticks for 10 s; it must exit 0 with every numbered input to grid and
+// heaters applied exactly once. The renderer's longest stall is
+// reported, not judged (--max-stall 0): tests assert no timing.
+func TestChaos(t *testing.T) {
+	inst := instance(t)
+	file := filepath.Join(t.TempDir(), "chaos.json")
+	cmd := self("chaos", "--duration", "10s", "--instance", inst, "--max-stall", "0", "--json", file)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	t.Logf("chaos:\n%s", out)
+	if err != nil {
+		t.Fatalf("chaos: %v\n%s", err, lastLines(stderr.String(), 30))
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep game.ChaosReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	faults := 0
+	for _, n := range rep.Faults {
+		faults += n
+	}
+	if faults == 0 || len(rep.Failures) > 0 || rep.TornReads != 0 || rep.TickRegression != 0 {
+		t.Errorf("report: %d faults, failures %q, %d torn reads, %d tick regressions", faults, rep.Failures, rep.TornReads, rep.TickRegression)
+	}
+	for _, name := range []string{"grid", "heaters"} {
+		if a, ok := rep.Inputs[name]; !ok || a.Sent == 0 || !a.Exact() || a.Applied != a.Sent {
+			t.Errorf("%s inputs: %+v, want every one applied once", name, a)
+		}
+	}
+	if !strings.Contains(string(out), "PASS") {
+		t.Error("chaos did not print PASS")
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// (3) bench at two small widths prints the tick times of both processes.
+func TestBench(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "bench.json")
+	cmd := self("bench", "--duration", "1s", "--width", "16,24", "--json", file)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	t.Logf("bench:\n%s", out)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, lastLines(stderr.String(), 20))
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep game.BenchReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.SizeFlag != "width" || len(rep.Sizes) != 2 || rep.Sizes[0].Size != 16 || rep.Sizes[1].Size != 24 {
+		t.Fatalf("sizes %+v of %q, want width 16 and 24", rep.Sizes, rep.SizeFlag)
+	}
+	for _, s := range rep.Sizes {
+		var names []string
+		for _, p := range s.Procs {
+			names = append(names, p.Name)
+			if p.TickMs.N == 0 || p.TickMs.Max <= 0 || p.TicksPerSecond <= 0 {
+				t.Errorf("width %d, %s: no tick times: %+v", s.Size, p.Name, p)
+			}
+		}
+		if strings.Join(names, ",") != "grid,heaters" {
+			t.Errorf("width %d: processes %q, want grid and heaters", s.Size, names)
+		}
+	}
+	for _, re := range []string{`(?m)^width 16$`, `(?m)^width 24$`, `(?m)^\s+grid\s+\d+\.\d+ /`, `(?m)^\s+heaters\s+\d+\.\d+ /`} {
+		if !regexp.MustCompile(re).Match(out) {
+			t.Errorf("bench printed no line matching %s", re)
+		}
+	}
+}
+
+// (4) Malformed and unknown commands sent to a running process are
+// counted in Header.Dropped, one each, and never stop it.
+func TestBadCommandsDropped(t *testing.T) {
+	reserved := engine.Cmd(OpClear).Append(nil)
+	reserved[4] = 1
+	bad := [][]byte{
+		{1, 2, 3}, // too short for a command
+		engine.Cmd(engine.OpUser + 99).Append(nil),         // an op neither process has
+		engine.Cmd(OpHeat, 1, 2).Append(nil),               // grid: heat without amount (heaters: a good spawn)
+		engine.Cmd(OpHeat, 9999, 1, 5).Append(nil),         // grid: out of the grid (heaters: spawn with 3 arguments)
+		engine.Cmd(OpClear, 1, 2, 3).Append(nil),           // clear, remove all: no arguments wanted
+		append(engine.Cmd(OpHeat).Append(nil), 0, 0, 0, 0), // bytes after the arguments
+		binaryNaN(), // a NaN argument
+		reserved,    // reserved bits set
+	}
+	for _, name := range []string{"grid", "heaters"} {
+		t.Run(name, func(t *testing.T) {
+			inst := instance(t)
+			p := proctest.StartCmd(t, self("proc", name, "--instance", inst))
+			ch := inst + "." + name
+			pid := owner(t, ch)
+			s, err := venom.Connect(ch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for _, b := range bad {
+				if err := s.Send(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A numbered no-op on the same lane, after them: once it is
+			// applied, so is every command before it.
+			fence := engine.Cmd(engine.OpInput)
+			fence.Seq = 1
+			if err := s.Send(fence.Append(nil)); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, s.Config().DataSize)
+			var h engine.Header
+			proctest.Eventually(t, 30*time.Second, "the fence applied", func() bool {
+				n, _, err := s.Read(buf)
+				if err != nil {
+					return false
+				}
+				h, err = engine.PeekHeader(buf[:n])
+				return err == nil && h.LastInput == 1
+			})
+			// The ops are numbers: for heaters OpHeat with 2 arguments is
+			// OpSpawn, a good one.
+			wantDropped, wantApplied := uint64(len(bad)), uint64(1)
+			if name == "heaters" {
+				wantDropped, wantApplied = wantDropped-1, wantApplied+1
+			}
+			if h.Dropped != wantDropped || h.Applied != wantApplied {
+				t.Errorf("dropped %d, applied %d: want %d and %d", h.Dropped, h.Applied, wantDropped, wantApplied)
+			}
+			select {
+			case <-p.Done():
+				t.Fatalf("%s exited: %v", name, p.Err())
+			default:
+			}
+			if got := owner(t, ch); got != pid {
+				t.Errorf("owner %d, want %d still", got, pid)
+			}
+		})
+	}
+}
+
+func binaryNaN() []byte {
+	b := engine.Cmd(OpHeat, 1, 1, 1).Append(nil)
+	nan := math.Float64bits(math.NaN())
+	for i := range 8 {
+		b[16+16+i] = byte(nan >> (8 * i))
+	}
+	return b
+}
+
+// syncBuffer is a bytes.Buffer safe to write from a process's output
+// copier while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// (4) A grid process started on a segment whose snapshot is corrupt
+// refuses to resume from it and starts fresh; one started on a good
+// snapshot resumes at its tick.
+func TestCorruptSnapshotRefused(t *testing.T) {
+	const tick = 5000
+	for _, tc := range []struct {
+		name   string
+		spoil  func(m *GridMeta, cells []Cell) []Cell
+		resume bool
+	}{
+		{"good", func(m *GridMeta, cells []Cell) []Cell { return cells }, true},
+		{"NaN cell", func(m *GridMeta, cells []Cell) []Cell { cells[100].T = float32(math.NaN()); return cells }, false},
+		{"count off", func(m *GridMeta, cells []Cell) []Cell { return cells[:len(cells)-64] }, false},
+		{"width too big", func(m *GridMeta, cells []Cell) []Cell { m.Width = MaxSide + 1; return cells }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inst := instance(t)
+			ch := inst + ".grid"
+			g, err := NewGrid(9, 64, 48)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := g.Meta()
+			m.Heats, m.HeatIn = 7, 70
+			cells := tc.spoil(&m, append([]Cell(nil), g.Cells()...))
+			// The channel as engine.Run makes it, holding the snapshot of
+			// a process that died.
+			cfg := venom.Config{DataSize: GridSlice.Size(MaxCells), CmdSize: engine.CommandSize, CmdSlots: 256, CommitOnPublish: true}
+			d, err := venom.Create(ch, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, GridSlice.Size(len(cells)))
+			n, err := GridSlice.Encode(buf, engine.Header{Tick: tick, Epoch: d.Epoch()}, &m, cells)
+			if err == nil {
+				_, err = d.Publish(buf[:n])
+			}
+			epoch := d.Epoch()
+			d.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			cmd := self("proc", "grid", "--instance", inst)
+			var stderr syncBuffer
+			cmd.Stderr = &stderr
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			c := connect(t, ch, GridSlice)
+			f := read(t, c, "the grid's own snapshot", func(f *engine.Frame[GridMeta, Cell]) bool { return f.Epoch > epoch })
+			if tc.resume {
+				if f.Tick < tick || f.Meta.Heats != 7 {
+					t.Errorf("tick %d, %d heats: want it resumed at tick %d with 7", f.Tick, f.Meta.Heats, tick)
+				}
+				return
+			}
+			if f.Tick >= tick || f.Meta.Heats != 0 {
+				t.Errorf("tick %d, %d heats: want a fresh start", f.Tick, f.Meta.Heats)
+			}
+			proctest.Eventually(t, 10*time.Second, "the refusal logged", func() bool {
+				return strings.Contains(stderr.String(), "restore refused")
+			})
+			t.Logf("%s", lastLines(stderr.String(), 3))
+		})
+	}
+}
+
+// The main binary links no Ebiten: it builds with CGO_ENABLED=0 and runs
+// where there is no display.
+func TestMainBinaryHasNoEbiten(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "./cmd/heat").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := string(out)
+	if strings.Contains(deps, "hajimehoshi/ebiten") || !strings.Contains(deps, "github.com/venomrt/venomrt/engine/game") {
+		t.Errorf("cmd/heat imports Ebiten, or not the game API:\n%s", deps)
+	}
+	for _, p := range strings.Fields(deps) {
+		if strings.HasPrefix(p, "github.com/venomrt/venomrt/") && !strings.HasPrefix(p, "github.com/venomrt/venomrt/examples/") &&
+			p != "github.com/venomrt/venomrt/venom" && p != "github.com/venomrt/venomrt/engine" && p != "github.com/venomrt/venomrt/engine/game" {
+			t.Errorf("cmd/heat imports %s: want only the public API", p)
+		}
+	}
+}
+
+// (5) The window under a display: heat-window runs the game, draws the
+// grid and the heaters and writes a screenshot after 60 frames; the
+// picture is the grid's colors.
+func TestWindowScreenshot(t *testing.T) {
+	if os.Getenv("DISPLAY") == "" {
+		t.Skip("no display (DISPLAY unset): run under xvfb-run, as make test does (scripts/xrun.sh)")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "heat-window")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/heat-window").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	inst := instance(t)
+	shot := filepath.Join(dir, "shot.png")
+	cmd := exec.Command(bin, "run", "--instance", inst, "--screenshot", shot, "--frames", "60", "--duration", "3m")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if out, err := cmd.Output(); err != nil {
+		t.Fatalf("heat-window run: %v\n%s\n%s", err, lastLines(string(out), 5), lastLines(stderr.String(), 30))
+	}
+	if !strings.Contains(stderr.String(), "screenshot written") {
+		t.Errorf("no screenshot logged:\n%s", lastLines(stderr.String(), 30))
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onMap, warm, cold, white, total := shotStats(img)
+	t.Logf("%d pixels: %d in the colormap (%d warm, %d cold), %d white", total, onMap, warm, cold, white)
+	if onMap < total*7/10 || warm < total/100 || cold < total/100 || white < 100 {
+		t.Errorf("want the grid's colors on 70%% of the picture, some warm and some cold, and white heaters")
+	}
+}
+
+// shotStats counts a picture's pixels: those in the grid's colormap
+// (within a few levels), the warm and cold ones among them, the white.
+func shotStats(img image.Image) (onMap, warm, cold, white, total int) {
+	const q = 4 // quantization of the colormap's lookup
+	type key struct{ r, g, b int }
+	palette := map[key]bool{}
+	for t := float32(-30); t <= 300; t += 0.05 {
+		c := Color(t)
+		palette[key{int(c.R) / q, int(c.G) / q, int(c.B) / q}] = true
+	}
+	near := func(r, g, b int) bool {
+		for dr := -1; dr <= 1; dr++ {
+			for dg := -1; dg <= 1; dg++ {
+				for db := -1; db <= 1; db++ {
+					if palette[key{r/q + dr, g/q + dg, b/q + db}] {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			r, g, bl = r>>8, g>>8, bl>>8
+			total++
+			if r >= 245 && g >= 245 && bl >= 245 {
+				white++
+			}
+			if near(int(r), int(g), int(bl)) {
+				onMap++
+				if r > bl+60 {
+					warm++
+				} else if bl > r+60 {
+					cold++
+				}
+			}
+		}
+	}
+	return
+}
