@@ -107,6 +107,12 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	if window != nil {
 		r.Window = "" // this binary is the window
 	}
+	r.Check = func(bin string) error {
+		if f.screenshot != "" && bin == "" && window == nil {
+			return fmt.Errorf("--screenshot needs the window (%s) and a display", WindowBinary)
+		}
+		return nil
+	}
 	g.Render(r)
 	g.Watch(func(ctx context.Context, env game.Env) (game.Watcher, error) { return watchAsPlayer(ctx, f.netAddr) })
 	return g

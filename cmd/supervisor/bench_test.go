@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	gameapi "github.com/venomrt/venomrt/engine/game"
 )
 
 // TestBenchReport runs a short bench end to end and checks the report's
@@ -22,16 +24,21 @@ func TestBenchReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep BenchReport
+	var rep gameapi.BenchReport
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Sizes) != 2 || rep.Sizes[1].Bodies != 300 {
+	if rep.SizeFlag != "bodies" || len(rep.Sizes) != 2 || rep.Sizes[1].Size != 300 {
 		t.Fatalf("report sizes: %+v", rep.Sizes)
 	}
 	for _, s := range rep.Sizes {
-		if s.TickMs.N == 0 || s.ReadMs.N == 0 || s.InputMs.N == 0 || s.TicksPerSecond <= 0 {
-			t.Fatalf("size %d: empty measurements %+v", s.Bodies, s)
+		if s.ReadMs.N == 0 || len(s.Procs) != 3 {
+			t.Fatalf("size %d: %+v, want reads and physics, ai, net", s.Size, s)
+		}
+		for _, p := range s.Procs {
+			if p.TickMs.N == 0 || p.InputMs.N == 0 || p.TicksPerSecond <= 0 || p.TargetRate <= 0 {
+				t.Fatalf("size %d, %s: empty measurements %+v", s.Size, p.Name, p)
+			}
 		}
 	}
 	if rep.Venom.RoundTripUs <= 0 || rep.Venom.UnixSocketUs <= 0 || rep.Venom.ReadGBs <= 0 || rep.Venom.MemcpyGBs <= 0 {

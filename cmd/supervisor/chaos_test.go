@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	gameapi "github.com/venomrt/venomrt/engine/game"
 )
 
 // runChaos runs chaos with args and its report written as JSON; it
 // returns the report, what chaos printed and its exit code.
-func runChaos(t *testing.T, args ...string) (ChaosReport, string, int) {
+func runChaos(t *testing.T, args ...string) (gameapi.ChaosReport, string, int) {
 	t.Helper()
 	jsonFile := filepath.Join(t.TempDir(), "chaos.json")
 	cmd := execSelf(append([]string{"chaos", "--json", jsonFile}, args...)...)
@@ -31,7 +33,7 @@ func runChaos(t *testing.T, args ...string) (ChaosReport, string, int) {
 	if err != nil {
 		t.Fatalf("chaos exited %d without a report: %v", code, err)
 	}
-	var rep ChaosReport
+	var rep gameapi.ChaosReport
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -53,10 +55,10 @@ func TestChaosShort(t *testing.T) {
 	for _, n := range rep.Faults {
 		total += n
 	}
-	if total == 0 || rep.Lost != 0 || rep.Doubled != 0 || rep.TornReads != 0 || len(rep.Failures) != 0 || rep.PlayerSnapshots == 0 {
+	if total == 0 || rep.Lost != 0 || rep.Doubled != 0 || rep.TornReads != 0 || len(rep.Failures) != 0 || rep.Watch["PlayerSnapshots"] == 0 {
 		t.Fatalf("report: %+v", rep)
 	}
-	for _, ch := range inputChildren {
+	for _, ch := range []string{"physics", "ai", "net"} {
 		if a := rep.Inputs[ch]; a.Sent == 0 || !a.Exact() || a.Applied != a.Sent {
 			t.Errorf("%s inputs: %+v, want every one applied once", ch, a)
 		}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -9,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/venomrt/venomrt/demo"
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/ai"
@@ -92,6 +96,21 @@ func gone(pid int) bool {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// run is the supervisor's command line, in this process.
+func run(args []string, stdout, stderr io.Writer) error {
+	return demo.Game(nil).Command(context.Background(), args, stdout, stderr)
+}
+
+// freePort is a 127.0.0.1 address that was free a moment ago.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
 
 func TestPhysicsKilledResumesWithInputs(t *testing.T) {
 	_, inst := startGame(t)

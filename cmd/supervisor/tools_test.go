@@ -148,7 +148,7 @@ func TestLs(t *testing.T) {
 				t.Errorf("ls %s: %s %q, want a count", name, want[col], row[col])
 			}
 		}
-		if fi, err := os.Stat(venom.Path(name)); err != nil || row[7] != byteSize(fi.Size()) {
+		if fi, err := os.Stat(venom.Path(name)); err != nil || row[7] != wantSize(fi.Size()) {
 			t.Errorf("ls %s: size %q; the file: %v, %v", name, row[7], fi.Size(), err)
 		}
 		return row
@@ -357,4 +357,15 @@ func TestFault(t *testing.T) {
 			t.Fatalf("fault physics bogus: %v\n%s", err, out)
 		}
 	})
+}
+
+// wantSize is how ls prints a segment's size.
+func wantSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/venomrt/venomrt/demo"
 	"github.com/venomrt/venomrt/demo/demotest"
 	"github.com/venomrt/venomrt/demo/window"
 	"github.com/venomrt/venomrt/internal/proctest"
@@ -32,57 +29,6 @@ func self(args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	return cmd
-}
-
-// The three forms of the command line and the supervisor's child flags.
-func TestParse(t *testing.T) {
-	child := []string{"proc", "render", "--instance", "g1", "--bodies", "300", "--agents", "20", "--seed", "7",
-		"--net-addr", "127.0.0.1:7777", "--net-send-rate", "20", "--fresh", "--headless", "--screenshot", "s.png", "--frames", "9"}
-	for _, tc := range []struct {
-		args  []string
-		want  demo.Options
-		child bool
-	}{
-		{child, demo.Options{Instance: "g1", Headless: true, Screenshot: "s.png", Frames: 9}, true},
-		{[]string{"--connect", "ws://h:1", "--name", "ann", "--connect-timeout", "3s"},
-			demo.Options{Instance: "venomrt", Connect: "ws://h:1", Player: "ann", ConnectTimeout: 3 * time.Second}, false},
-		{[]string{"render", "--instance", "x", "--frames", "5"}, demo.Options{Instance: "x", Frames: 5}, false},
-		{[]string{"--instance", "x", "render"}, demo.Options{Instance: "x"}, false},
-	} {
-		o, c, err := parse(tc.args, io.Discard)
-		if err != nil {
-			t.Errorf("%q: %v", tc.args, err)
-			continue
-		}
-		if tc.want.Player == "" {
-			tc.want.Player = "render"
-		}
-		if tc.want.ConnectTimeout == 0 {
-			tc.want.ConnectTimeout = demo.DefaultConnectTimeout
-		}
-		if o.Instance != tc.want.Instance || o.Headless != tc.want.Headless || o.Screenshot != tc.want.Screenshot ||
-			o.Frames != tc.want.Frames || o.Connect != tc.want.Connect || o.Player != tc.want.Player ||
-			o.ConnectTimeout != tc.want.ConnectTimeout || c != tc.child {
-			t.Errorf("%q: %+v child=%v, want %+v child=%v", tc.args, o, c, tc.want, tc.child)
-		}
-	}
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"proc", "physics"}, "runs only the child render"},
-		{[]string{"draw"}, "unexpected arguments"},
-		{[]string{"--connect", "http://h:1"}, "want ws://HOST:PORT"},
-		{[]string{"--bogus"}, "not defined"},
-		{[]string{"--frames", "-1"}, "want >= 0"},
-	} {
-		if _, _, err := parse(tc.args, io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: %v, want an error with %q", tc.args, err, tc.want)
-		}
-	}
-	if _, _, err := parse([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
-		t.Errorf("-h: %v, want flag.ErrHelp", err)
-	}
 }
 
 // As the supervisor starts it, with every child flag, headless: it runs
@@ -106,12 +52,13 @@ func TestChildHeadless(t *testing.T) {
 	}
 }
 
-// Exit codes are the supervisor's: 2 for -h, 1 for an error.
+// Exit codes are the supervisor's: 2 for -h or a bad command line, 1 for
+// an error.
 func TestExitCodes(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		code int
-	}{{[]string{"-h"}, 2}, {[]string{"proc", "ai"}, 1}, {[]string{"--headless", "--screenshot", "x.png"}, 1}} {
+	}{{[]string{"-h"}, 2}, {[]string{"proc", "nosuch"}, 2}, {[]string{"--connect", "http://h:1"}, 2}, {[]string{"--headless", "--screenshot", "x.png"}, 1}} {
 		err := self(tc.args...).Run()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != tc.code {

@@ -78,7 +78,7 @@ func (g *Game) parse(f *flags, args []string) ([]string, error) {
 	}
 	if g.prepare != nil {
 		if err := g.prepare(f.Name(), f.FlagSet); err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Name(), err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrUsage, f.Name(), err)
 		}
 	}
 	return pos, nil

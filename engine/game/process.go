@@ -113,6 +113,11 @@ type Renderer struct {
 	Window string
 	// Flags adds the renderer's own flags, on render and proc only.
 	Flags func(fs *flag.FlagSet)
+	// Check, when set, is asked once run or render has decided how the
+	// renderer runs (window is the window binary, "" for headless): an
+	// error (such as a screenshot asked of a headless renderer) stops
+	// everything before it starts.
+	Check func(window string) error
 	// Spec is its child policy; by default Transient and Significant:
 	// closing the window ends the game, a crash restarts it.
 	Spec engine.ChildSpec

@@ -93,9 +93,9 @@ func (g *Game) children(f *flags, stdout, stderr io.Writer, log *slog.Logger) ([
 				HangTimeout: 5 * time.Second, StartTimeout: 20 * time.Second}
 		}
 		spec.Name, spec.Channel = RenderName, f.instance+"."+RenderName
-		bin, why := g.findWindow(f)
-		if bin == "" {
-			log.Info("renderer runs headless", "why", why)
+		bin, err := g.pickWindow(f, log)
+		if err != nil {
+			return nil, err
 		}
 		spec.Command = func() *exec.Cmd {
 			cmd := exec.Command(self, append([]string{"proc", RenderName, "--headless"}, args...)...)
@@ -110,9 +110,9 @@ func (g *Game) children(f *flags, stdout, stderr io.Writer, log *slog.Logger) ([
 	return specs, nil
 }
 
-// findWindow finds the renderer's window binary: --window, else beside
-// this program, else on PATH. It returns "" and why when the renderer
-// is to run headless.
+// findWindow finds the renderer's window binary: the one named by
+// --window, else the game's beside this program, else on PATH. It
+// returns "" and why when the renderer is to run headless.
 func (g *Game) findWindow(f *flags) (path, why string) {
 	r := g.renderer
 	switch {
@@ -121,25 +121,70 @@ func (g *Game) findWindow(f *flags) (path, why string) {
 	case f.headless:
 		return "", "--headless"
 	case os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "":
-		return "", "no display (DISPLAY is unset)"
+		return "", "no DISPLAY (the window needs an X display: set DISPLAY, e.g. run under xvfb-run)"
+	case r.Window == "":
+		return "", "" // no window binary: this program is the window, or there is none
 	case f.window != "":
-		if _, err := os.Stat(f.window); err != nil {
+		if err := isExecutable(f.window); err != nil {
 			return "", fmt.Sprintf("--window %s: %v", f.window, err)
 		}
-		return f.window, ""
-	case r.Window == "":
-		return "", "the game has no window binary"
+		return absPath(f.window), ""
 	}
+	beside := "this program"
 	if self, err := os.Executable(); err == nil {
-		beside := filepath.Join(filepath.Dir(self), r.Window)
-		if st, err := os.Stat(beside); err == nil && !st.IsDir() {
-			return beside, ""
+		p := filepath.Join(filepath.Dir(self), r.Window)
+		if isExecutable(p) == nil {
+			return p, ""
 		}
+		beside = self
 	}
 	if p, err := exec.LookPath(r.Window); err == nil {
-		return p, ""
+		return absPath(p), ""
 	}
-	return "", fmt.Sprintf("no %s binary beside this program or on PATH: build it (make run does) or pass --window", r.Window)
+	return "", fmt.Sprintf("no %s binary beside %s or on PATH: build it (make run does, into ./bin) or pass --window PATH", r.Window, beside)
+}
+
+// pickWindow decides, once per run or render, whether the renderer runs
+// its window, logs one line saying which (and, headless, why and how to
+// get the window), and asks the renderer whether it can run that way.
+func (g *Game) pickWindow(f *flags, log *slog.Logger) (string, error) {
+	bin, why := g.findWindow(f)
+	switch {
+	case g.renderer == nil:
+		return "", nil
+	case bin != "":
+		log.Info("renderer: window", "binary", bin)
+	case why == "":
+	case f.headless || os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "":
+		log.Info("renderer runs headless: " + why)
+	default:
+		log.Warn("renderer runs headless: " + why)
+	}
+	if check := g.renderer.Check; check != nil {
+		if err := check(bin); err != nil {
+			return "", fmt.Errorf("%w: %s: %v (%s)", ErrUsage, f.Name(), err, why)
+		}
+	}
+	return bin, nil
+}
+
+// isExecutable says why path is not an executable file, or nil.
+func isExecutable(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() || st.Mode().Perm()&0o111 == 0 {
+		return errors.New("not an executable file")
+	}
+	return nil
+}
+
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
 
 // cmdProc runs one process: how run starts each child.
@@ -180,7 +225,11 @@ func (g *Game) cmdRender(ctx context.Context, args []string, stdout, stderr io.W
 	if len(pos) > 0 {
 		return fmt.Errorf("%w: render: unexpected arguments %q", ErrUsage, pos)
 	}
-	if bin, why := g.findWindow(f); bin != "" {
+	bin, err := g.pickWindow(f, log)
+	if err != nil {
+		return err
+	}
+	if bin != "" {
 		cmd := exec.CommandContext(ctx, bin, append([]string{"render"}, args...)...)
 		cmd.Stdout, cmd.Stderr = stdout, stderr
 		err := cmd.Run()
@@ -189,10 +238,8 @@ func (g *Game) cmdRender(ctx context.Context, args []string, stdout, stderr io.W
 			return &ExitError{Code: exit.ExitCode(), Err: fmt.Errorf("render: %s: %w", bin, err)}
 		}
 		return err
-	} else if why != "--headless" && why != "no renderer declared" {
-		log.Info("renderer runs headless", "why", why)
 	}
-	env := Env{Instance: f.instance, Headless: true, Out: stdout, Log: log.With("proc", RenderName, "pid", os.Getpid())}
+	env := Env{Instance: f.instance, Headless: f.headless, Out: stdout, Log: log.With("proc", RenderName, "pid", os.Getpid())}
 	return g.renderer.Run(ctx, env)
 }
 

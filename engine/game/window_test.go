@@ -1,0 +1,87 @@
+package game
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/venomrt/venomrt/engine"
+)
+
+// findWindow takes --window, else the game's window binary beside this
+// program, else on PATH, and says why there is none.
+func TestFindWindow(t *testing.T) {
+	const windowName = "example-window"
+	g := New("x").Add(Proc("sim", newIdle, engine.Options{})).
+		Render(Renderer{Run: func(context.Context, Env) error { return nil }, Window: windowName})
+	find := func(window string, headless bool) (string, string) {
+		f := g.newFlags("run", "", false)
+		f.window, f.headless = window, headless
+		return g.findWindow(f)
+	}
+	exe := func(dir string) string {
+		p := filepath.Join(dir, windowName)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pathDir := t.TempDir()
+	onPath := exe(pathDir)
+	t.Setenv("PATH", pathDir)
+	t.Setenv("WAYLAND_DISPLAY", "")
+	t.Setenv("DISPLAY", "")
+	if p, why := find(onPath, false); p != "" || !strings.Contains(why, "no DISPLAY") {
+		t.Errorf("no display: %q %q, want none and why", p, why)
+	}
+	t.Setenv("WAYLAND_DISPLAY", "wayland-0")
+	if p, _ := find("", false); p != onPath {
+		t.Errorf("WAYLAND_DISPLAY only: %q, want %q", p, onPath)
+	}
+	t.Setenv("WAYLAND_DISPLAY", "")
+	t.Setenv("DISPLAY", ":0")
+
+	named := exe(t.TempDir())
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := os.WriteFile(plain, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ flag, want, why string }{
+		{named, named, ""},
+		{"/nonexistent/" + windowName, "", "--window /nonexistent/" + windowName},
+		{plain, "", "not an executable file"},
+		{filepath.Dir(named), "", "not an executable file"},
+		{"", onPath, ""},
+	} {
+		p, why := find(tc.flag, false)
+		if p != tc.want || !strings.Contains(why, tc.why) || (p == "") == (why == "") {
+			t.Errorf("findWindow(%q) = %q, %q; want %q and a reason with %q", tc.flag, p, why, tc.want, tc.why)
+		}
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	beside := filepath.Join(filepath.Dir(self), windowName)
+	if _, err := os.Stat(beside); err == nil {
+		t.Fatalf("%s exists already", beside)
+	}
+	exe(filepath.Dir(self))
+	t.Cleanup(func() { os.Remove(beside) })
+	if p, _ := find("", false); p != beside {
+		t.Errorf("beside this binary: %q, want %q (before PATH's %q)", p, beside, onPath)
+	}
+	os.Remove(beside)
+
+	t.Setenv("PATH", t.TempDir())
+	if p, why := find("", false); p != "" || !strings.Contains(why, "no "+windowName+" binary beside "+self+" or on PATH") ||
+		!strings.Contains(why, "make run") || !strings.Contains(why, "--window") {
+		t.Errorf("no binary: %q %q, want none, and where it looked and how to get one", p, why)
+	}
+	if p, why := find(named, true); p != "" || why != "--headless" {
+		t.Errorf("--headless: %q %q, want none because of --headless", p, why)
+	}
+}
