@@ -238,7 +238,7 @@ func clampTemp(t float32) float32 { return min(max(t, MinTemp), MaxTemp) }
 // GridProc is the grid process: the Grid on engine.Run. Each tick it
 // reads the heaters' slice and gives the cells under them their power.
 type GridProc struct {
-	Seed          uint64
+	Seed          uint64 // of a fresh grid
 	Width, Height int    // of a fresh grid; a warm restart keeps the snapshot's
 	Heaters       string // the heaters' channel ("" for none)
 

@@ -231,7 +231,7 @@ func bounce(p, v, size float32) (float32, float32) {
 // HeatersProc is the heaters' process: Heaters on engine.Run, reading
 // the grid's slice every tick.
 type HeatersProc struct {
-	Seed          uint64
+	Seed          uint64 // of a fresh world
 	N             int    // heaters in a fresh world
 	Width, Height int    // of a fresh world, until the grid is read
 	Grid          string // the grid's channel ("" for none)

@@ -38,8 +38,8 @@ var ErrNoDisplay = errors.New("heat: a screenshot needs the window: run heat-win
 type RenderMeta struct {
 	Frames   uint64  // frames drawn, by this renderer and the ones before it
 	FPS      float32 // measured frames per second
-	Pid      uint32
-	Headless uint32 // 1 when not drawing
+	Pid      uint32  // the renderer's process
+	Headless uint32  // 1 when not drawing
 	_        uint32
 }
 
@@ -47,8 +47,8 @@ type RenderMeta struct {
 type ReadStat struct {
 	Name   [8]byte // "grid", "heaters", "sup", NUL-padded
 	Tick   uint64  // the newest tick read
-	Reads  uint64
-	Errors uint64
+	Reads  uint64  // snapshots read
+	Errors uint64  // failed reads
 }
 
 // RenderSlice is the shape of the renderer's channel.
@@ -63,20 +63,21 @@ var renderConfig = venom.Config{DataSize: 1024, History: 2, CmdSlots: 16, CmdSiz
 // publishes the renderer's own slice. The headless loop and the window
 // both draw from one. It is used from one goroutine.
 type View struct {
-	Grid    *Source[GridMeta, Cell]
-	Heaters *Source[HeatersMeta, Heater]
-	Status  *Source[engine.SupMeta, engine.ChildStatus]
+	Grid    *Source[GridMeta, Cell]                     // <instance>.grid
+	Heaters *Source[HeatersMeta, Heater]                // <instance>.heaters
+	Status  *Source[engine.SupMeta, engine.ChildStatus] // the supervisor's, <instance>.sup
 	// Frames counts frames, carried on from the renderer before this one
 	// (the channel's Header.Tick never goes back).
 	Frames uint64
 
-	d     *venom.Daemon
-	h     engine.Header
-	buf   []byte
-	stats []ReadStat
-	log   *slog.Logger
-	fault engine.Command
-	slow  int // frames still to slow down
+	d      *venom.Daemon
+	h      engine.Header
+	buf    []byte
+	stats  []ReadStat
+	log    *slog.Logger
+	fault  engine.Command
+	slow   int           // frames still to slow down
+	slowBy time.Duration // by how much each
 }
 
 // OpenView connects to an instance's slices (lazily: they may not exist
@@ -129,14 +130,14 @@ func (v *View) Frame(headless bool, fps float64) {
 	}
 	v.stats = v.stats[:0]
 	for _, s := range []struct {
-		name               string
-		tick, reads, errws uint64
+		name              string
+		tick, reads, errs uint64
 	}{
 		{"grid", v.Grid.Frame.Tick, v.Grid.Reads, v.Grid.Errors},
 		{"heaters", v.Heaters.Frame.Tick, v.Heaters.Reads, v.Heaters.Errors},
 		{"sup", v.Status.Frame.Tick, v.Status.Reads, v.Status.Errors},
 	} {
-		st := ReadStat{Tick: s.tick, Reads: s.reads, Errors: s.errws}
+		st := ReadStat{Tick: s.tick, Reads: s.reads, Errors: s.errs}
 		copy(st.Name[:], s.name)
 		v.stats = append(v.stats, st)
 	}
@@ -175,7 +176,7 @@ func (v *View) takeFault(n int) {
 	v.fault = engine.Command{}
 	if v.slow > 0 {
 		v.slow--
-		time.Sleep(30 * time.Millisecond)
+		time.Sleep(v.slowBy)
 	}
 	if c.Op != engine.OpNone {
 		v.log.Warn("fault injected", "channel", v.d.Name(), "op", c.Op, "frame", v.Frames)
@@ -195,6 +196,7 @@ func (v *View) takeFault(n int) {
 	case engine.OpHang:
 		hang()
 	case engine.OpSlow:
+		v.slowBy = time.Duration(min(max(c.Arg(0, 50), 0), 1000)) * time.Millisecond
 		v.slow = int(min(max(c.Arg(1, 60), 0), 10_000))
 	}
 }
