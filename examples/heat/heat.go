@@ -106,6 +106,14 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	if window != nil {
 		r.Window = "" // this binary is the window
 	}
+	// A screenshot of the headless renderer is refused before anything
+	// starts, rather than by a renderer that would fail and restart.
+	r.Check = func(bin string) error {
+		if f.screenshot != "" && bin == "" && window == nil {
+			return fmt.Errorf("--screenshot needs the window (%s) and a display", WindowBinary)
+		}
+		return nil
+	}
 	g.Render(r)
 	return g
 }

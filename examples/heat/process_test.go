@@ -3,6 +3,7 @@ package heat
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"image"
 	"image/png"
 	"math"
@@ -455,6 +456,21 @@ func TestCorruptSnapshotRefused(t *testing.T) {
 			})
 			t.Logf("%s", lastLines(stderr.String(), 3))
 		})
+	}
+}
+
+// A screenshot asked of the headless renderer is a usage error before
+// anything starts.
+func TestHeadlessScreenshotRefused(t *testing.T) {
+	inst := instance(t)
+	cmd := self("run", "--headless", "--instance", inst, "--screenshot", filepath.Join(t.TempDir(), "x.png"))
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "--screenshot needs the window") {
+		t.Fatalf("%v: %s; want exit 2 saying the screenshot needs the window", err, out)
+	}
+	if m, _ := filepath.Glob(venom.Path(inst + ".*")); len(m) > 0 {
+		t.Errorf("segments left: %v", m)
 	}
 }
 
