@@ -125,9 +125,12 @@ type Size struct {
 }
 
 // Prepare sets a hook called after a subcommand's flags are parsed and
-// before anything starts: a game adjusts its flags for a tool there (the
-// demo gives chaos a smaller world and a port of its own). cmd is the
-// subcommand ("run", "proc", "render", "chaos", "bench").
+// before anything starts: a game checks its flags there (an error is a
+// usage error) and adjusts them for a tool (the demo gives chaos a smaller
+// world and a port of its own). cmd is the subcommand ("run", "proc",
+// "render", "chaos", "bench"). What it sets through fs reaches every
+// child: children get the flags' values after the hook; a value set only
+// in a variable stays in this process.
 func (g *Game) Prepare(hook func(cmd string, fs *flag.FlagSet) error) *Game {
 	g.prepare = hook
 	return g

@@ -93,7 +93,10 @@ func Custom[M, T any](name string, rate int, run func(ctx context.Context, env E
 const RenderName = "render"
 
 // Renderer declares the game's renderer: the child "render", started
-// after every process.
+// after every process. Like every child it publishes on its channel,
+// "<instance>.render", with Header.Tick counting its frames, and polls it
+// for the engine's fault ops: the supervisor watches its heartbeat, and
+// chaos its frames (see demo/reader.go's publisher).
 //
 // A window needs a display as soon as its binary starts (Ebiten opens it
 // in a package init), so a game's window lives in a binary of its own:
@@ -111,7 +114,8 @@ type Renderer struct {
 	// "WINDOW proc render" with the game's flags. "" means none (in the
 	// window binary itself: it is the window).
 	Window string
-	// Flags adds the renderer's own flags, on render and proc only.
+	// Flags adds the renderer's own flags, on render and proc only (the
+	// flags run needs, such as a screenshot's, are the game's: Game.Flags).
 	Flags func(fs *flag.FlagSet)
 	// Check, when set, is asked once run or render has decided how the
 	// renderer runs (window is the window binary, "" for headless): an

@@ -97,17 +97,34 @@ func (g *Game) children(f *flags, stdout, stderr io.Writer, log *slog.Logger) ([
 		if err != nil {
 			return nil, err
 		}
-		spec.Command = func() *exec.Cmd {
-			cmd := exec.Command(self, append([]string{"proc", RenderName, "--headless"}, args...)...)
-			if bin != "" {
-				cmd = exec.Command(bin, append([]string{"proc", RenderName}, args...)...)
+		// Without its window binary a game's own renderer runs headless;
+		// a program that is the window (no Window) draws as asked.
+		exe, rargs := bin, args
+		if bin == "" {
+			exe = self
+			if r.Window != "" {
+				rargs = withFlag(args, "headless", "true")
 			}
+		}
+		spec.Command = func() *exec.Cmd {
+			cmd := exec.Command(exe, append([]string{"proc", RenderName}, rargs...)...)
 			cmd.Stdout, cmd.Stderr = stdout, stderr // its status lines
 			return cmd
 		}
 		specs = append(specs, spec)
 	}
 	return specs, nil
+}
+
+// withFlag is args with flag name set to value: its --name=... replaced.
+func withFlag(args []string, name, value string) []string {
+	out := make([]string, 0, len(args)+1)
+	for _, a := range args {
+		if !strings.HasPrefix(a, "--"+name+"=") {
+			out = append(out, a)
+		}
+	}
+	return append(out, "--"+name+"="+value)
 }
 
 // findWindow finds the renderer's window binary: the one named by
