@@ -29,6 +29,11 @@ type ChaosReport struct {
 	Restarts      map[string]uint32
 	RecoveryMs    Percentiles // fault → first publish of the successor
 	Unrecovered   []string    // faults whose child never published again
+	// Unprovoked counts restarts that no fault explains: every fault but
+	// slow and the input faults costs one restart, so any more is the
+	// runtime's own doing (a false hang alarm, a fault handed twice). It
+	// is reported, not judged.
+	Unprovoked int
 	Frames        uint64      // renderer frames during the run
 	LongestGapMs  float64     // longest time between two frames, outside faults to the renderer
 	// Numbered inputs (engine.OpInput) flow to every process that runs on
@@ -462,6 +467,13 @@ func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
 			r.Failures = append(r.Failures, fmt.Sprintf("%s ended %s", s.NameString(), s.StateName()))
 		}
 	}
+	restarts := 0
+	for _, n := range r.Restarts {
+		restarts += int(n)
+	}
+	// Reported, not judged: on a loaded machine a hang timeout can fire
+	// for a process that was only starved.
+	r.Unprovoked = max(0, restarts-len(c.recovery)-len(c.pending))
 	var lost, doubled, unsent []string
 	for _, name := range c.g.childNames() {
 		p := c.probes[name]
@@ -519,7 +531,7 @@ func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
 func printChaos(w io.Writer, r *ChaosReport) {
 	fmt.Fprintf(w, "chaos seed=%d duration=%s\n", r.Seed, r.Duration)
 	fmt.Fprintf(w, "faults: %v  by child: %v\n", r.Faults, r.FaultsByChild)
-	fmt.Fprintf(w, "restarts: %v\n", r.Restarts)
+	fmt.Fprintf(w, "restarts: %v (%d no fault explains)\n", r.Restarts, r.Unprovoked)
 	fmt.Fprintf(w, "recovery ms: %s\n", r.RecoveryMs)
 	fmt.Fprintf(w, "renderer: %d frames, longest gap %.1f ms\n", r.Frames, r.LongestGapMs)
 	fmt.Fprintf(w, "inputs: sent %d lost %d doubled %d;", r.Sent, r.Lost, r.Doubled)
