@@ -59,10 +59,10 @@ func BenchmarkRestartLatency(b *testing.B) {
 	}
 	slices.Sort(exec)
 	b.ReportMetric(q(0.5), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(q(1), "max-ms") // of 20 kills: a p99 would be the max
 	b.ReportMetric(float64(exec[len(exec)/2].Microseconds())/1000, "exec-p50-ms")
-	b.Logf("restart SIGKILL→first publish over %d kills: p50 %.1f ms, p99 %.1f ms; exec baseline p50 %.1f ms",
-		len(lat), q(0.5), q(0.99), float64(exec[len(exec)/2].Microseconds())/1000)
+	b.Logf("restart SIGKILL→first publish over %d kills: p50 %.1f ms, max %.1f ms; exec baseline p50 %.1f ms",
+		len(lat), q(0.5), q(1), float64(exec[len(exec)/2].Microseconds())/1000)
 }
 
 func execSelf(args ...string) *exec.Cmd {

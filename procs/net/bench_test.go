@@ -411,8 +411,8 @@ func BenchmarkInputToVisible(b *testing.B) {
 	}
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(pct(remote, 0.5), "net-p50-ms")
-	b.ReportMetric(pct(remote, 0.99), "net-p99-ms")
+	b.ReportMetric(pct(remote, 1), "net-max-ms") // of 40 rounds: a p99 would be the max
 	b.ReportMetric(pct(local, 0.5), "venom-p50-ms")
-	b.ReportMetric(pct(local, 0.99), "venom-p99-ms")
+	b.ReportMetric(pct(local, 1), "venom-max-ms")
 	b.ReportMetric(pct(remote, 0.5)/pct(local, 0.5), "net/venom-p50")
 }
