@@ -7,25 +7,37 @@ import (
 	"github.com/venomrt/venomrt/venom"
 )
 
-// Numbered inputs prove exactly-once delivery: a sender numbers its
-// commands 1, 2, 3, … (Command.Seq) on one client, and the process records
+// Numbered inputs give exactly-once delivery and prove it: a sender
+// numbers its commands 1, 2, 3, … (Command.Seq), and the process records
 // in every snapshot header which numbers it has applied. Because the
-// header is restored with the state on a warm restart, a replayed input
-// the state already holds is seen as a repeat, and an input the state lost
-// is missing from the count.
+// header is restored with the state on a warm restart, a number the state
+// already holds that arrives again is dropped (counted, never applied):
+// a sender that retries after a crash — at least once — gets exactly
+// once. An input the state lost is missing from the count.
 
 // inputWindow is how many of the newest input numbers Header.InputWindow
 // remembers one by one.
 const inputWindow = 64
 
-// noteInput records that input seq was applied. A number within the
-// window is a repeat exactly when its bit is already set; a number older
-// than the window is taken for a repeat, since one sender's inputs reach
-// the process in order (venom's lanes are FIFO) and only a replay brings
-// back a number that old.
+// seen reports whether input seq has been applied already: within the
+// window by its bit; older than the window always, since one sender's
+// inputs reach the process in order (venom's lanes are FIFO) and only a
+// redelivery brings back a number that old.
+func (h *Header) seen(seq uint64) bool {
+	if seq > h.LastInput {
+		return false
+	}
+	d := h.LastInput - seq
+	return d >= inputWindow || h.InputWindow&(1<<d) != 0
+}
+
+// noteInput records that input seq was applied; applied again (seen),
+// it counts as doubled.
 func (h *Header) noteInput(seq uint64) {
 	h.Inputs++
 	switch {
+	case h.seen(seq):
+		h.InputDoubles++
 	case seq > h.LastInput:
 		if shift := seq - h.LastInput; shift >= inputWindow {
 			h.InputWindow = 0
@@ -34,10 +46,8 @@ func (h *Header) noteInput(seq uint64) {
 		}
 		h.InputWindow |= 1
 		h.LastInput = seq
-	case h.LastInput-seq < inputWindow && h.InputWindow&(1<<(h.LastInput-seq)) == 0:
-		h.InputWindow |= 1 << (h.LastInput - seq) // late, but the first time
 	default:
-		h.InputRepeats++
+		h.InputWindow |= 1 << (h.LastInput - seq) // late, but the first time
 	}
 }
 
@@ -49,6 +59,10 @@ type InputAccount struct {
 	Lost    uint64 // sent and never applied
 	Doubled uint64 // applied again after their first time
 	Unsent  uint64 // distinct numbers applied beyond the ones sent
+	// Redelivered counts numbered commands that arrived again after
+	// being applied and were dropped, as they must be: a retry of a
+	// sender that could not know its first try landed (a bridge's).
+	Redelivered uint64
 }
 
 // Exact reports whether every input sent was applied exactly once.
@@ -59,7 +73,7 @@ func (a InputAccount) Exact() bool { return a.Lost == 0 && a.Doubled == 0 && a.U
 // a sender that miscounts) are counted one by one while they are within
 // the window of the newest, and as at least one beyond it.
 func (h *Header) Account(sent uint64) InputAccount {
-	a := InputAccount{Sent: sent, Applied: h.Inputs, Doubled: min(h.InputRepeats, h.Inputs)}
+	a := InputAccount{Sent: sent, Applied: h.Inputs, Doubled: min(h.InputDoubles, h.Inputs), Redelivered: h.InputRepeats}
 	distinct := h.Inputs - a.Doubled
 	if beyond := h.LastInput - min(sent, h.LastInput); beyond >= inputWindow {
 		a.Unsent = max(1, distinct-min(sent, distinct))

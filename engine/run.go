@@ -229,7 +229,14 @@ func (l *loop[M, T]) handle(_ venom.ClientID, b, _ []byte) int {
 		l.drop(err)
 		return 0
 	}
-	for range l.times(c) {
+	n := l.times(c)
+	if c.Seq != 0 && n == 1 && l.h.seen(c.Seq) {
+		// Delivered again after it was applied (a sender's retry):
+		// applying it twice would be the bug exactly-once forbids.
+		l.h.InputRepeats++
+		return 0
+	}
+	for range n {
 		if err := l.apply(c); err != nil {
 			l.drop(err)
 			return 0

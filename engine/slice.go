@@ -43,8 +43,12 @@ type Header struct {
 	// InputWindow has bit i set when input LastInput-i has been applied.
 	InputWindow uint64
 	// InputRepeats counts numbered commands whose number had been
-	// applied already: doubled inputs (see Header.Account).
+	// applied already, dropped unapplied: redeliveries.
 	InputRepeats uint64
+	// InputDoubles counts numbered commands applied although their
+	// number had been applied already: doubled inputs (see
+	// Header.Account); only OpDoubleInput does that on purpose.
+	InputDoubles uint64
 	Epoch        uint64 // venom epoch of the process that made it
 	Lag          uint64 // ticks skipped because catch-up was bounded
 	StepNanos    uint64 // wall time of the last tick: commands, step and encode

@@ -33,9 +33,9 @@ type ChaosReport struct {
 	// slow and the input faults costs one restart, so any more is the
 	// runtime's own doing (a false hang alarm, a fault handed twice). It
 	// is reported, not judged.
-	Unprovoked int
-	Frames        uint64      // renderer frames during the run
-	LongestGapMs  float64     // longest time between two frames, outside faults to the renderer
+	Unprovoked   int
+	Frames       uint64  // renderer frames during the run
+	LongestGapMs float64 // longest time between two frames, outside faults to the renderer
 	// Numbered inputs (engine.OpInput) flow to every process that runs on
 	// engine.Run for the whole run; each one's account compares the
 	// numbers its final snapshot holds with the ones sent. Sent, Lost and
@@ -43,6 +43,7 @@ type ChaosReport struct {
 	Inputs         map[string]engine.InputAccount
 	Sent           uint64
 	Lost, Doubled  uint64
+	Redelivered    uint64 // arrived again after being applied, and dropped
 	TornReads      int
 	TickRegression int
 	// Watch holds the figures of the game's Watcher (the demo: a player
@@ -489,6 +490,7 @@ func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
 		r.Sent += a.Sent
 		r.Lost += a.Lost
 		r.Doubled += a.Doubled
+		r.Redelivered += a.Redelivered
 		if a.Lost > 0 {
 			lost = append(lost, fmt.Sprintf("%s %d", name, a.Lost))
 		}
@@ -534,7 +536,7 @@ func printChaos(w io.Writer, r *ChaosReport) {
 	fmt.Fprintf(w, "restarts: %v (%d no fault explains)\n", r.Restarts, r.Unprovoked)
 	fmt.Fprintf(w, "recovery ms: %s\n", r.RecoveryMs)
 	fmt.Fprintf(w, "renderer: %d frames, longest gap %.1f ms\n", r.Frames, r.LongestGapMs)
-	fmt.Fprintf(w, "inputs: sent %d lost %d doubled %d;", r.Sent, r.Lost, r.Doubled)
+	fmt.Fprintf(w, "inputs: sent %d lost %d doubled %d redelivered (dropped) %d;", r.Sent, r.Lost, r.Doubled, r.Redelivered)
 	for _, name := range slices.Sorted(maps.Keys(r.Inputs)) {
 		fmt.Fprintf(w, " %s %d/%d applied", name, r.Inputs[name].Applied, r.Inputs[name].Sent)
 	}
