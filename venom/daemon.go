@@ -38,6 +38,7 @@ type Daemon struct {
 	begun   bool     // a Begin is waiting for its Commit
 	latest  uint64   // publish count; the ring buffer of publish n is n % History
 	pending []uint64 // per lane: next cell to hand to the handler
+	handing uint64   // the lane position of the cell the handler has
 	rr      int      // lane where the next Poll round starts
 	scratch []byte   // a command copied out of shared memory
 	scan    int64    // nanotime of the last dead-client scan
@@ -335,6 +336,13 @@ func (d *Daemon) commitLanes() {
 	}
 }
 
+// Position is the lane position of the command a Handler is being handed,
+// called from inside the Handler. With the ClientID it names the command
+// for the life of the segment: a successor handed it again (commit on
+// publish) sees the same pair, so a daemon that forwards commands
+// elsewhere can give them ids that a retry keeps.
+func (d *Daemon) Position() uint64 { return d.handing }
+
 // Poll hands every queued command to h, round-robin over the lanes with
 // at most LaneQuota commands from one lane per round, and returns how
 // many it handled. It never blocks.
@@ -389,6 +397,7 @@ func (d *Daemon) drainLane(lane, quota int, h Handler) int {
 		} else {
 			cmd := d.scratch[:ln]
 			copy(cmd, s.mem[c+cellHeader:]) // plain copy after the atomic tail load
+			d.handing = pos
 			if kind == kindSend {
 				h(ClientID(lane), cmd, nil)
 			} else {
