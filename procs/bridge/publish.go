@@ -1,0 +1,385 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/venom"
+)
+
+// Options configure a Bridge.
+type Options struct {
+	Game     string  // the game's instance: channels "<Game>.<slice>"
+	Channel  string  // the bridge's own channel (its stats)
+	Slices   []Slice // what it publishes and takes commands for
+	NATS     string  // NATS URLs, comma-separated
+	Rate     int     // snapshots per second per slice at most (default 60)
+	Compress bool    // s2-compress snapshot payloads
+	Log      *slog.Logger
+}
+
+// Meta is the bridge's own slice: its totals.
+type Meta struct {
+	Published uint64 // snapshot messages sent
+	Bytes     uint64 // their payload bytes
+	RawBytes  uint64 // the snapshots' bytes before compression
+	Commands  uint64 // commands queued into local channels
+	Bad       uint64 // snapshots and commands refused
+	Connected uint32 // 1 while connected to NATS
+	_         uint32
+}
+
+// SliceStats is one slice as the bridge serves it: an item of its slice.
+type SliceStats struct {
+	Name      [16]byte
+	Seq       uint64 // the newest venom publish sequence sent
+	Published uint64
+	Bytes     uint64
+	Commands  uint64
+	LastInput uint64 // the newest command's stream sequence queued
+}
+
+// StatsSlice is the shape of the bridge's channel.
+var StatsSlice = engine.MustSlice[Meta, SliceStats]()
+
+// Run runs a bridge until ctx ends: a process on engine.Run whose ticks
+// publish the slices that changed, while a goroutine per slice queues
+// the commands that arrive.
+func Run(ctx context.Context, o Options) error {
+	if o.Rate <= 0 {
+		o.Rate = 60
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	nc, err := Connect(o.NATS, "venomrt bridge "+o.Game)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	b := &bridgeProc{o: o, nc: nc, js: js, every: time.Second / time.Duration(o.Rate)}
+	for _, s := range o.Slices {
+		b.out = append(b.out, &outSlice{Slice: s, channel: o.Game + "." + s.Name})
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { b.ensureStreams(ctx) })
+	for _, s := range b.out {
+		wg.Go(func() { b.forward(ctx, s) })
+	}
+	wg.Go(func() { b.watchUnknown(ctx) })
+	err = engine.Run(ctx, StatsSlice, b, engine.Options{Channel: o.Channel, Rate: o.Rate, Log: o.Log,
+		DataSize: StatsSlice.Size(len(o.Slices))})
+	cancel()
+	wg.Wait()
+	for _, s := range b.out {
+		s.close()
+	}
+	return err
+}
+
+type bridgeProc struct {
+	o        Options
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	every    time.Duration
+	out      []*outSlice
+	meta     Meta
+	commands atomic.Uint64 // from the forwarders, read by Snapshot
+	bad      atomic.Uint64
+	ready    atomic.Bool // the streams exist
+	buf, enc []byte
+}
+
+// outSlice is one slice the bridge serves.
+type outSlice struct {
+	Slice
+	channel  string
+	shell    *venom.Shell // reads snapshots (this goroutine: the engine loop)
+	retry    time.Time
+	seq      uint64
+	next     time.Time
+	stats    SliceStats
+	commands atomic.Uint64
+	last     atomic.Uint64
+	badOnce  sync.Once
+}
+
+func (s *outSlice) close() {
+	if s.shell != nil {
+		s.shell.Close()
+	}
+}
+
+// Restore carries the totals over a restart.
+func (b *bridgeProc) Restore(f *engine.Frame[Meta, SliceStats]) error {
+	if f != nil {
+		b.meta = f.Meta
+	}
+	return nil
+}
+
+// Handle refuses every command: the bridge takes only the engine's.
+func (b *bridgeProc) Handle(c engine.Command) error {
+	return fmt.Errorf("%w: %d", engine.ErrUnknownOp, c.Op)
+}
+
+// Step publishes each slice that has a newer snapshot, no more often than
+// the rate.
+func (b *bridgeProc) Step(time.Duration) {
+	now := time.Now()
+	for _, s := range b.out {
+		b.publish(s, now)
+	}
+}
+
+func (b *bridgeProc) publish(s *outSlice, now time.Time) {
+	if now.Before(s.next) || !b.ready.Load() {
+		return
+	}
+	if s.shell == nil {
+		if now.Before(s.retry) {
+			return
+		}
+		sh, err := venom.Connect(s.channel)
+		if err != nil {
+			s.retry = now.Add(500 * time.Millisecond)
+			return
+		}
+		s.shell = sh
+	}
+	if need := s.shell.Config().DataSize; cap(b.buf) < need {
+		b.buf = make([]byte, need)
+		b.enc = make([]byte, 0, need+need/8+64)
+	}
+	snap, err := s.shell.ReadSnapshot(0, b.buf[:cap(b.buf)])
+	if err != nil || snap.Seq == s.seq {
+		return
+	}
+	raw := b.buf[:snap.Len]
+	if _, err := s.Check(raw); err != nil {
+		b.bad.Add(1)
+		s.badOnce.Do(func() { b.o.Log.Warn("bridge: snapshot refused", "slice", s.Name, "err", err) })
+		s.seq = snap.Seq
+		return
+	}
+	b.enc = encode(b.enc, raw, b.o.Compress)
+	m := nats.NewMsg(SliceSubject(b.o.Game, s.Name))
+	m.Data = b.enc
+	m.Header.Set(hdrDataSize, strconv.Itoa(s.shell.Config().DataSize))
+	m.Header.Set(hdrCmdSlots, strconv.Itoa(s.shell.Config().CmdSlots))
+	m.Header.Set(hdrSeq, strconv.FormatUint(snap.Seq, 10))
+	if b.o.Compress {
+		m.Header.Set(hdrEncoding, "s2")
+	}
+	// Core publish: the stream keeps it as the subject's newest, and the
+	// loop never waits for NATS.
+	if err := b.nc.PublishMsg(m); err != nil {
+		return
+	}
+	s.seq, s.next = snap.Seq, now.Add(b.every)
+	s.stats.Seq = snap.Seq
+	s.stats.Published++
+	s.stats.Bytes += uint64(len(b.enc))
+	b.meta.Published++
+	b.meta.Bytes += uint64(len(b.enc))
+	b.meta.RawBytes += uint64(len(raw))
+}
+
+// Snapshot publishes the totals and each slice's stats.
+func (b *bridgeProc) Snapshot(m *Meta, items []SliceStats) []SliceStats {
+	b.meta.Commands, b.meta.Bad = b.commands.Load(), b.bad.Load()
+	b.meta.Connected = 0
+	if b.nc.IsConnected() {
+		b.meta.Connected = 1
+	}
+	*m = b.meta
+	for _, s := range b.out {
+		st := s.stats
+		copy(st.Name[:15], s.Name)
+		st.Commands, st.LastInput = s.commands.Load(), s.last.Load()
+		items = append(items, st)
+	}
+	return items
+}
+
+// ensureStreams creates (or keeps) the slices' last-value stream and a
+// command stream per slice, retrying while NATS is unreachable.
+func (b *bridgeProc) ensureStreams(ctx context.Context) {
+	for wait := 100 * time.Millisecond; ctx.Err() == nil; wait = min(2*wait, 2*time.Second) {
+		err := ensureStreams(ctx, b.js, b.o.Game, b.o.Slices)
+		if err == nil {
+			b.ready.Store(true)
+			return
+		}
+		b.o.Log.Warn("bridge: streams not ready, retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}
+
+func ensureStreams(ctx context.Context, js jetstream.JetStream, game string, slices []Slice) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: slicesStream(game), Subjects: []string{SliceSubject(game, "*")},
+		Storage: jetstream.MemoryStorage, MaxMsgsPerSubject: 1, Discard: jetstream.DiscardOld, AllowDirect: true,
+	})
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", slicesStream(game), err)
+	}
+	for _, s := range slices {
+		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name: commandStream(game, s.Name), Subjects: []string{CommandSubject(game, s.Name)},
+			Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute, MaxAge: 24 * time.Hour,
+		})
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", commandStream(game, s.Name), err)
+		}
+	}
+	return nil
+}
+
+// forward queues the commands of one slice's stream into its local
+// channel, in stream order, each numbered with its stream sequence, and
+// acknowledges each once it is queued.
+func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
+	log := b.o.Log.With("slice", s.Name)
+	var shell *venom.Shell
+	defer func() {
+		if shell != nil {
+			shell.Close()
+		}
+	}()
+	var cons jetstream.Consumer
+	for wait := 100 * time.Millisecond; ctx.Err() == nil; {
+		if cons == nil {
+			var err error
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			cons, err = b.js.CreateOrUpdateConsumer(cctx, commandStream(b.o.Game, s.Name), jetstream.ConsumerConfig{
+				Durable: "bridge", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 5 * time.Second,
+				MaxAckPending: 1024, DeliverPolicy: jetstream.DeliverAllPolicy,
+			})
+			cancel()
+			if err != nil {
+				cons = nil
+				sleep(ctx, wait)
+				wait = min(2*wait, 2*time.Second)
+				continue
+			}
+			wait = 100 * time.Millisecond
+		}
+		batch, err := cons.Fetch(64, jetstream.FetchMaxWait(500*time.Millisecond))
+		if err != nil {
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+				cons = nil
+			}
+			sleep(ctx, wait)
+			continue
+		}
+		for msg := range batch.Messages() {
+			meta, err := msg.Metadata()
+			if err != nil {
+				continue
+			}
+			c, err := engine.DecodeCommand(msg.Data())
+			if err != nil {
+				b.bad.Add(1)
+				s.badOnce.Do(func() { log.Warn("bridge: command refused", "err", err) })
+				msg.Term()
+				continue
+			}
+			c.Seq = meta.Sequence.Stream
+			if shell, err = queue(ctx, shell, s.channel, c); err != nil {
+				return // ctx ended: unacknowledged, it comes again
+			}
+			msg.Ack()
+			s.commands.Add(1)
+			s.last.Store(c.Seq)
+			b.commands.Add(1)
+		}
+	}
+}
+
+// queue sends c on the channel, connecting (again) and waiting for room
+// as long as it takes; it fails only when ctx ends.
+func queue(ctx context.Context, shell *venom.Shell, channel string, c engine.Command) (*venom.Shell, error) {
+	var buf [engine.CommandSize]byte
+	cmd := c.Append(buf[:0])
+	for wait := time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		if shell == nil {
+			if sh, err := venom.Connect(channel); err == nil {
+				shell = sh
+			}
+		}
+		if shell != nil {
+			err := shell.Send(cmd)
+			if err == nil {
+				return shell, nil
+			}
+			if !errors.Is(err, venom.ErrQueueFull) {
+				shell.Close() // the channel was replaced or closed: connect again
+				shell = nil
+			}
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return shell, err
+		}
+	}
+}
+
+// watchUnknown counts and logs, once per name, commands sent for a slice
+// the game does not have.
+func (b *bridgeProc) watchUnknown(ctx context.Context) {
+	known := map[string]bool{}
+	for _, s := range b.o.Slices {
+		known[CommandSubject(b.o.Game, s.Name)] = true
+	}
+	logged := map[string]bool{}
+	var mu sync.Mutex
+	sub, err := b.nc.Subscribe(CommandSubject(b.o.Game, "*"), func(m *nats.Msg) {
+		if known[m.Subject] {
+			return
+		}
+		b.bad.Add(1)
+		mu.Lock()
+		defer mu.Unlock()
+		if !logged[m.Subject] && len(logged) < 100 {
+			logged[m.Subject] = true
+			b.o.Log.Warn("bridge: command for a slice the game does not have", "subject", m.Subject)
+		}
+	})
+	if err != nil {
+		return
+	}
+	<-ctx.Done()
+	sub.Unsubscribe()
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
