@@ -43,11 +43,11 @@ type mirror struct {
 	// refresh asks for the stored newest snapshot again: after a
 	// reconnection, live messages may have been missed.
 	refresh atomic.Bool
-	buf    []byte
-	last   []byte // the newest snapshot published
-	size   int    // the channel's DataSize
-	bad    atomic.Uint64
-	once   sync.Once
+	buf     []byte
+	last    []byte // the newest snapshot published
+	size    int    // the channel's DataSize
+	bad     atomic.Uint64
+	once    sync.Once
 	// Commands handed by the channel but not yet stored in their stream:
 	// the channel commits them (at its next publish) only once they are.
 	pending []pendingCmd
