@@ -104,6 +104,9 @@ type SupervisorOptions struct {
 	// Instance is the game's instance name; the status is published on
 	// the channel StatusChannel(Instance), "<instance>.sup".
 	Instance string
+	// StatusChannel, when set, is the status channel's name instead (an
+	// edge supervisor's, whose "<instance>.sup" mirrors the game's).
+	StatusChannel string
 	// Restarts are delayed by BackoffMin (default 50ms), doubled for every
 	// further consecutive failure up to BackoffMax (default 5s), ±20%
 	// jitter. A child that ran for StableAfter is no longer failing
@@ -145,7 +148,10 @@ func NewSupervisor(o SupervisorOptions, specs ...ChildSpec) (*Supervisor, error)
 	bad := func(format string, args ...any) (*Supervisor, error) {
 		return nil, fmt.Errorf("engine: supervisor: "+format, args...)
 	}
-	if !nameRE.MatchString(StatusChannel(o.Instance)) || o.Instance == "" {
+	if o.StatusChannel == "" {
+		o.StatusChannel = StatusChannel(o.Instance)
+	}
+	if !nameRE.MatchString(o.StatusChannel) || o.Instance == "" {
 		return bad("instance %q: want 1 to 60 of [A-Za-z0-9._-]", o.Instance)
 	}
 	if len(specs) == 0 {
@@ -163,7 +169,7 @@ func NewSupervisor(o SupervisorOptions, specs ...ChildSpec) (*Supervisor, error)
 		o.Log = slog.Default()
 	}
 	s := &Supervisor{o: o, log: o.Log.With("instance", o.Instance), pollEvery: 50 * time.Millisecond}
-	names, channels := map[string]bool{}, map[string]bool{StatusChannel(o.Instance): true}
+	names, channels := map[string]bool{}, map[string]bool{o.StatusChannel: true}
 	for i, sp := range specs {
 		switch {
 		case sp.Name == "" || len(sp.Name) > 15:
@@ -267,7 +273,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 // createStatus creates (or adopts, after a supervisor that was killed)
 // the status segment.
 func (s *Supervisor) createStatus() (*venom.Daemon, error) {
-	name := StatusChannel(s.o.Instance)
+	name := s.o.StatusChannel
 	cfg := venom.Config{
 		DataSize: StatusSlice.Size(len(s.kids)), History: 4,
 		CmdSlots: 2, CmdSize: 16, RespSize: 16, MaxClients: 32,
