@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages venomrt needs to build and test the Ebiten
-# renderer (cgo + X11/GL headers, ALSA) and to run it under Xvfb.
+# renderer (cgo + X11/GL headers, ALSA) and to run it under Xvfb, and the
+# headless Chromium (and a font) that net's browser-client tests drive.
 # Idempotent: when everything is installed it only runs dpkg-query and exits.
 set -euo pipefail
 
 PKGS=(
   libgl1-mesa-dev libxcursor-dev libxi-dev libxinerama-dev libxrandr-dev
   libxxf86vm-dev libasound2-dev xvfb xauth pkg-config gcc
+  chromium fonts-dejavu-core
 )
 
 missing=()
