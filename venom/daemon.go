@@ -61,6 +61,13 @@ type Stats struct {
 // dead and the same shape adopts it: the snapshots, queued commands and
 // client slots are kept, the epoch moves, and a half-written snapshot
 // buffer is repaired. A different shape gives ErrIncompatible.
+//
+// Every byte of the segment is reserved in /dev/shm before it is used
+// (fallocate): a new segment when it is made, an adopted one that is not
+// wholly backed before it is mapped. When /dev/shm cannot hold it, Create
+// fails with a *SpaceError wrapping ErrNoSpace (the bytes needed, the
+// bytes free) and leaves no new file behind; after it succeeds no access
+// to the segment can fault with SIGBUS for want of memory.
 func Create(name string, cfg Config) (*Daemon, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -134,8 +141,10 @@ func initFresh(name string, f *os.File, cfg Config, l layout) (*Daemon, error) {
 	if err := f.Chmod(cfg.Perm); err != nil {
 		return fail(err)
 	}
-	if err := f.Truncate(int64(l.total)); err != nil {
-		return fail(fmt.Errorf("truncate to %d bytes: %w", l.total, err))
+	// Reserve every byte now, so no later access by the daemon or a
+	// client can fault with SIGBUS for want of memory.
+	if err := reserveFresh(name, f, int64(l.total)); err != nil {
+		return fail(err)
 	}
 	mem, err := mapFile(f, l.total)
 	if err != nil {
@@ -153,13 +162,18 @@ func adopt(name string, f *os.File, cfg Config) (*Daemon, error) {
 	if err := lockOwner(f); err != nil {
 		return nil, err
 	}
-	seg, old, err := mapExisting(name, f)
+	// The shape is checked before anything is reserved: a segment of
+	// another shape is refused as such, to be replaced, even when
+	// /dev/shm could not back it.
+	shape := func(old Config) error {
+		if !sameShape(old, cfg) {
+			return fmt.Errorf("%w: existing segment has another shape (remove it first)", ErrIncompatible)
+		}
+		return nil
+	}
+	seg, _, err := mapExisting(name, f, true, shape)
 	if err != nil {
 		return nil, err
-	}
-	if !sameShape(old, cfg) {
-		seg.unmap()
-		return nil, fmt.Errorf("%w: existing segment has another shape (remove it first)", ErrIncompatible)
 	}
 	d := newDaemon(seg, cfg)
 	d.adopted = true

@@ -33,6 +33,13 @@ var (
 	// ErrNoData means nothing has been published yet (or the snapshot
 	// asked for has already been overwritten).
 	ErrNoData = errors.New("venom: no data")
+	// ErrNoSpace means /dev/shm cannot back a segment: a segment's memory
+	// is reserved when it is created (or adopted, or connected to), so no
+	// later access to it can fault with SIGBUS; when it cannot be, Create
+	// and Connect fail with an error wrapping ErrNoSpace (a *SpaceError:
+	// the bytes needed and free) and leave nothing behind. Retrying does
+	// not help until something frees /dev/shm or it is made larger.
+	ErrNoSpace = errors.New("venom: no space in /dev/shm")
 	// ErrNotFound means no segment of that name exists (yet). It wraps
 	// fs.ErrNotExist.
 	ErrNotFound = notFound{}

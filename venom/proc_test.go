@@ -242,7 +242,7 @@ func helperRequest(args []string) error {
 // request and response sequence numbers). It is unmapped when the test ends.
 func watch(t testing.TB, name string) *segment {
 	t.Helper()
-	g, _, err := openSegment(name)
+	g, _, err := openSegment(name, false)
 	if err != nil {
 		t.Fatal(err)
 	}

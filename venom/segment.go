@@ -116,8 +116,11 @@ func (s *segment) writeConfig() {
 }
 
 // openSegment opens and maps an existing segment read-write, checking its
-// header and size.
-func openSegment(name string) (*segment, Config, error) {
+// header and size. With reserve, the parts of it /dev/shm does not back
+// yet are reserved first (a *SpaceError when they cannot be); without, a
+// segment not wholly backed gives errSparse and is not mapped. Either way
+// no access to the mapping it returns can fault for want of memory.
+func openSegment(name string, reserve bool) (*segment, Config, error) {
 	f, err := os.OpenFile(Path(name), os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, Config{}, ErrNotFound
@@ -125,7 +128,7 @@ func openSegment(name string) (*segment, Config, error) {
 	if err != nil {
 		return nil, Config{}, err
 	}
-	seg, cfg, err := mapExisting(name, f)
+	seg, cfg, err := mapExisting(name, f, reserve, nil)
 	if err != nil {
 		f.Close()
 		return nil, Config{}, err
@@ -133,7 +136,10 @@ func openSegment(name string) (*segment, Config, error) {
 	return seg, cfg, nil
 }
 
-func mapExisting(name string, f *os.File) (*segment, Config, error) {
+// mapExisting checks the header and size of the segment file f and maps
+// it. check, when not nil, may refuse the segment's config before
+// anything is reserved. reserve is as for openSegment.
+func mapExisting(name string, f *os.File, reserve bool, check func(Config) error) (*segment, Config, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, Config{}, err
@@ -154,6 +160,22 @@ func mapExisting(name string, f *os.File) (*segment, Config, error) {
 	}
 	if uint64(st.Size()) != l.total {
 		return nil, Config{}, fmt.Errorf("%w: file is %d bytes, layout needs %d", ErrIncompatible, st.Size(), l.total)
+	}
+	if check != nil {
+		if err := check(cfg); err != nil {
+			return nil, Config{}, err
+		}
+	}
+	// A page of a tmpfs file is allocated when it is first touched, and
+	// a touch the filesystem cannot back is SIGBUS: map only what is
+	// backed. A segment made by Create is (reserveFresh); one made
+	// otherwise, or whose creator was killed mid-way, may not be.
+	if reserve {
+		if err := ensureBacked(name, f, int64(l.total)); err != nil {
+			return nil, Config{}, err
+		}
+	} else if have, err := reserved(f); err != nil || have < int64(l.total) {
+		return nil, Config{}, errSparse
 	}
 	mem, err := mapFile(f, l.total)
 	if err != nil {

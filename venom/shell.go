@@ -33,7 +33,11 @@ type Shell struct {
 
 // Connect attaches to the segment of a channel name and claims a client
 // slot (ErrFull when none is free). Slots of clients whose process is dead
-// are taken over, with their queued commands.
+// are taken over, with their queued commands. A segment not wholly
+// backed by /dev/shm (made by other code) is reserved before it is
+// mapped, or refused with an error wrapping ErrNoSpace: after Connect
+// succeeds no access to the segment can fault with SIGBUS for want of
+// memory.
 func Connect(name string, opts ...Option) (*Shell, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -49,7 +53,7 @@ func Connect(name string, opts ...Option) (*Shell, error) {
 	)
 	// A segment being created has no whole header for a few microseconds.
 	for deadline := time.Now().Add(100 * time.Millisecond); ; {
-		seg, cfg, err = openSegment(name)
+		seg, cfg, err = openSegment(name, true)
 		if !errors.Is(err, errNotReady) || time.Now().After(deadline) {
 			break
 		}
