@@ -79,6 +79,7 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 			AI: env.Channel("ai"), Status: env.Status(), Addr: f.netAddr, SendRate: f.sendRate, Fresh: env.Fresh, Log: env.Log})
 	})
 	net.Inputs = true // net runs on engine.Run
+	net.Edge = true   // an edge runs its own net: players join it there
 	g.Add(
 		game.Proc("physics", func(game.Env) (engine.Proc[physics.Params, physics.Body], error) {
 			return &physics.Proc{Seed: f.seed, Bodies: f.bodies}, nil

@@ -78,7 +78,7 @@ func (g *Game) Add(ps ...Process) *Game {
 		switch {
 		case !validName.MatchString(p.Name):
 			g.errs = append(g.errs, fmt.Errorf("%w %q: want [a-z0-9-]{1,15}", ErrName, p.Name))
-		case p.Name == RenderName || p.Name == "sup" || slices.ContainsFunc(g.procs, func(q Process) bool { return q.Name == p.Name }):
+		case p.Name == RenderName || p.Name == "sup" || p.Name == BridgeName || p.Name == "mirror" || p.Name == "edge" || slices.ContainsFunc(g.procs, func(q Process) bool { return q.Name == p.Name }):
 			g.errs = append(g.errs, fmt.Errorf("%w: %q", ErrDuplicate, p.Name))
 		case p.err != nil:
 			g.errs = append(g.errs, fmt.Errorf("game: process %q: %w", p.Name, p.err))
@@ -215,6 +215,8 @@ func (g *Game) Command(ctx context.Context, args []string, stdout, stderr io.Wri
 		return g.cmdChaos(ctx, rest, stdout, stderr, log)
 	case "bench":
 		return g.cmdBench(ctx, rest, stdout, stderr, log)
+	case "edge":
+		return g.cmdEdge(ctx, rest, stdout, stderr, log)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, g.usage())
 		return nil
@@ -236,6 +238,7 @@ func (g *Game) usage() string {
 	fmt.Fprintf(&b, "  fault   inject a fault: fault PROCESS %s\n", strings.Join(faultKinds, "|"))
 	b.WriteString("  chaos   run the game under random faults and report\n")
 	b.WriteString("  bench   tick, read and input benchmarks of every process\n")
+	b.WriteString("  edge    on another machine: mirror a game's slices over NATS (run --nats on the game's)\n")
 	fmt.Fprintf(&b, "\n'%s COMMAND -h' lists a command's flags.\n", g.name)
 	return b.String()
 }

@@ -27,6 +27,10 @@ type Process struct {
 	// engine's numbered no-op inputs and input faults: chaos and bench
 	// number inputs to it.
 	Inputs bool
+	// Edge means the process runs on each edge machine too, reading the
+	// mirrored slices there instead of being mirrored itself (the demo's
+	// net: players join an edge's own net).
+	Edge bool
 	// Spec is the child's policy: Restart, Significant, HangTimeout,
 	// QuitGrace, StartTimeout, StopGrace. Name, Channel and Command are
 	// the game's to fill.

@@ -24,6 +24,8 @@ func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writ
 	duration := f.Duration("duration", 0, "stop after this long (0: until SIGINT or SIGTERM)")
 	threshold := f.Float64("failure-threshold", engine.DefaultFailureThreshold, "failure score above which a child is failed")
 	decay := f.Duration("failure-decay", engine.DefaultFailureDecay, "half-life of a child's failure score")
+	var n natsFlags
+	n.register(f.FlagSet, "run")
 	pos, err := g.parse(f, args)
 	if err != nil {
 		return err
@@ -43,6 +45,11 @@ func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	specs, stopNATS, err := g.withNATS(&n, f, specs, stderr, log)
+	if err != nil {
+		return err
+	}
+	defer stopNATS() // after the supervisor and the bridge have stopped
 	sup, err := engine.NewSupervisor(engine.SupervisorOptions{
 		Instance: f.instance, Log: log, FailureThreshold: *threshold, FailureDecay: *decay,
 	}, specs...)
@@ -61,7 +68,7 @@ func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writ
 
 // removeSegments removes every channel of the game's instance.
 func (g *Game) removeSegments(instance string) {
-	for _, name := range append(g.childNames(), "sup") {
+	for _, name := range append(g.childNames(), "sup", BridgeName, "edge") {
 		venom.Remove(instance + "." + name)
 	}
 }
@@ -84,36 +91,47 @@ func (g *Game) children(f *flags, stdout, stderr io.Writer, log *slog.Logger) ([
 		}
 		specs = append(specs, spec)
 	}
-	if r := g.renderer; r != nil {
-		spec := r.Spec
-		if reflect.ValueOf(spec).IsZero() {
-			// Closing the window (exit 0) ends the game; a crash restarts
-			// it. A window under Xvfb can stall a few seconds at start.
-			spec = engine.ChildSpec{Restart: engine.Transient, Significant: true,
-				HangTimeout: 5 * time.Second, StartTimeout: 20 * time.Second}
-		}
-		spec.Name, spec.Channel = RenderName, f.instance+"."+RenderName
-		bin, err := g.pickWindow(f, log)
+	if g.renderer != nil {
+		spec, err := g.renderSpec(f, self, args, stdout, stderr, log)
 		if err != nil {
 			return nil, err
-		}
-		// Without its window binary a game's own renderer runs headless;
-		// a program that is the window (no Window) draws as asked.
-		exe, rargs := bin, args
-		if bin == "" {
-			exe = self
-			if r.Window != "" {
-				rargs = withFlag(args, "headless", "true")
-			}
-		}
-		spec.Command = func() *exec.Cmd {
-			cmd := exec.Command(exe, append([]string{"proc", RenderName}, rargs...)...)
-			cmd.Stdout, cmd.Stderr = stdout, stderr // its status lines
-			return cmd
 		}
 		specs = append(specs, spec)
 	}
 	return specs, nil
+}
+
+// renderSpec is the renderer's child: the window binary where there is
+// one and a display, else this program's renderer headless.
+func (g *Game) renderSpec(f *flags, self string, args []string, stdout, stderr io.Writer, log *slog.Logger) (engine.ChildSpec, error) {
+	r := g.renderer
+	spec := r.Spec
+	if reflect.ValueOf(spec).IsZero() {
+		// Closing the window (exit 0) ends the game; a crash restarts
+		// it. A window under Xvfb can stall a few seconds at start.
+		spec = engine.ChildSpec{Restart: engine.Transient, Significant: true,
+			HangTimeout: 5 * time.Second, StartTimeout: 20 * time.Second}
+	}
+	spec.Name, spec.Channel = RenderName, f.instance+"."+RenderName
+	bin, err := g.pickWindow(f, log)
+	if err != nil {
+		return spec, err
+	}
+	// Without its window binary a game's own renderer runs headless; a
+	// program that is the window (no Window) draws as asked.
+	exe, rargs := bin, args
+	if bin == "" {
+		exe = self
+		if r.Window != "" {
+			rargs = withFlag(args, "headless", "true")
+		}
+	}
+	spec.Command = func() *exec.Cmd {
+		cmd := exec.Command(exe, append([]string{"proc", RenderName}, rargs...)...)
+		cmd.Stdout, cmd.Stderr = stdout, stderr // its status lines
+		return cmd
+	}
+	return spec, nil
 }
 
 // withFlag is args with flag name set to value: its --name=... replaced.
@@ -207,6 +225,8 @@ func absPath(p string) string {
 // cmdProc runs one process: how run starts each child.
 func (g *Game) cmdProc(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	f := g.newFlags("proc", "", true)
+	var n natsFlags
+	n.register(f.FlagSet, "proc")
 	pos, err := g.parse(f, args)
 	if err != nil {
 		return err
@@ -220,6 +240,9 @@ func (g *Game) cmdProc(ctx context.Context, args []string, stdout io.Writer, log
 		Log: log.With("proc", name, "pid", os.Getpid())}
 	if name == RenderName && g.renderer != nil {
 		return g.renderer.Run(ctx, env)
+	}
+	if _, declared := g.process(name); !declared && (name == BridgeName || name == "mirror") {
+		return g.runBridgeOrMirror(ctx, name, &n, env)
 	}
 	p, ok := g.process(name)
 	if !ok {

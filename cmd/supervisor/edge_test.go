@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/internal/proctest"
+	"github.com/venomrt/venomrt/procs/bridge"
+	netproc "github.com/venomrt/venomrt/procs/net"
+	"github.com/venomrt/venomrt/procs/physics"
+	"github.com/venomrt/venomrt/venom"
+)
+
+// edgePorts are free loopback addresses for a game's NATS and two nets.
+func edgePorts(t *testing.T) (natsAddr, gameNet, edgeNet string) {
+	t.Helper()
+	var addrs []string
+	for range 3 {
+		a, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs[0], addrs[1], addrs[2]
+}
+
+// startEdge runs "supervisor edge" for game over NATS at url.
+func startEdge(t *testing.T, url, game, netAddr string) (*supProc, string) {
+	t.Helper()
+	inst := proctest.Name(t) + "e"
+	t.Cleanup(func() { removeInstance(inst) })
+	p := startSup(t, nil, "edge", "--nats", url, "--game", game, "--instance", inst, "--net-addr", netAddr, "--duration", "5m")
+	return p, inst
+}
+
+// A player on the edge's net plays in the game on the other "machine":
+// the spawn reaches the game's physics through the mirror, the bridge and
+// NATS (embedded in the game's supervisor), and comes back in the edge's
+// mirrored slice and in the player's own stream.
+func TestEdgePlayerPlaysInTheGame(t *testing.T) {
+	natsAddr, gameNet, edgeNet := edgePorts(t)
+	game := proctest.Name(t)
+	t.Cleanup(func() { removeInstance(game) })
+	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "200", "--agents", "10", "--net-addr", gameNet,
+		"--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m")
+	_, edge := startEdge(t, "nats://"+natsAddr, game, edgeNet)
+
+	gamePhys := physicsClient(t, game)
+	edgePhys := physicsClient(t, edge)
+	readPhysics(t, edgePhys, "the mirror shows the game's 200 bodies", func(f *engine.Frame[physics.Params, physics.Body]) bool {
+		return len(f.Items) == 200
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	player, err := netproc.Dial(ctx, "ws://"+edgeNet, "edgeplayer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer player.Close()
+	if err := player.Input(netproc.Input{Cursor: [2]float32{400, 200}, HasCursor: true, Spawn: true}); err != nil {
+		t.Fatal(err)
+	}
+	want := 200 + netproc.SpawnCount
+	readPhysics(t, gamePhys, "the edge player's spawn in the game's physics", func(f *engine.Frame[physics.Params, physics.Body]) bool {
+		return len(f.Items) == want
+	})
+	readPhysics(t, edgePhys, "the spawn back in the edge's mirror", func(f *engine.Frame[physics.Params, physics.Body]) bool {
+		return len(f.Items) == want
+	})
+	for {
+		s, err := player.Next(ctx)
+		if err != nil {
+			t.Fatalf("the player's stream: %v", err)
+		}
+		if len(s.Bodies) == want {
+			break
+		}
+	}
+}
+
+// Numbered inputs sent through an edge reach the game's physics exactly
+// once while the bridge, the mirror and the game's physics are each
+// SIGKILLed and the NATS server is stopped and started again.
+func TestEdgeInputsExactlyOnceThroughFaults(t *testing.T) {
+	natsAddr, gameNet, edgeNet := edgePorts(t)
+	store := t.TempDir()
+	srv, err := bridge.StartServer(bridge.ServerOptions{Listen: natsAddr, StoreDir: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown() })
+	url := "nats://" + natsAddr
+	game := proctest.Name(t)
+	t.Cleanup(func() { removeInstance(game) })
+	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "100", "--agents", "10", "--net-addr", gameNet,
+		"--nats", url, "--duration", "5m")
+	_, edge := startEdge(t, url, game, edgeNet)
+	gamePhys := physicsClient(t, game)
+	edgePhys := physicsClient(t, edge) // the mirror: commands queued here go to the game
+
+	var sent uint64
+	send := func(n int) {
+		for range n {
+			for {
+				err := edgePhys.Send(engine.Cmd(engine.OpInput))
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, venom.ErrQueueFull) {
+					t.Fatalf("send through the edge: %v", err)
+				}
+				time.Sleep(2 * time.Millisecond) // the mirror forwards as NATS allows
+			}
+			sent++
+		}
+	}
+	kill := func(ch string) {
+		pid := ownerPid(t, ch)
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		proctest.Eventually(t, 30*time.Second, ch+" owned again", func() bool {
+			info, err := venom.Inspect(ch)
+			return err == nil && info.Owned && info.Daemon.Pid != pid
+		})
+	}
+	send(50)
+	kill(game + ".bridge")
+	send(50)
+	kill(edge + ".physics") // the mirror
+	send(50)
+	kill(game + ".physics")
+	send(50)
+	srv.Shutdown()
+	send(50) // queued in the mirror's channel while NATS is down
+	if srv, err = bridge.StartServer(bridge.ServerOptions{Listen: natsAddr, StoreDir: store}); err != nil {
+		t.Fatal(err)
+	}
+	send(50)
+
+	var f engine.Frame[physics.Params, physics.Body]
+	deadline := time.Now().Add(90 * time.Second)
+	for gamePhys.Read(&f) != nil || f.LastInput < sent {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the faults: %+v of %d inputs", f.Account(sent), sent)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if a := f.Account(sent); !a.Exact() {
+		t.Fatalf("inputs through the edge: %+v, want each of %d applied once", a, sent)
+	} else {
+		t.Logf("inputs through the edge: %+v", a)
+	}
+}
+
+// Bad input on NATS — a snapshot of another schema, a truncated or
+// oversized payload, a command for an unknown slice, garbage on a command
+// subject — is refused and counted; nothing crashes and the game plays on.
+func TestEdgeBadInput(t *testing.T) {
+	natsAddr, gameNet, edgeNet := edgePorts(t)
+	game := proctest.Name(t)
+	t.Cleanup(func() { removeInstance(game) })
+	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "100", "--agents", "10", "--net-addr", gameNet,
+		"--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m")
+	_, edge := startEdge(t, "nats://"+natsAddr, game, edgeNet)
+	edgePhys := physicsClient(t, edge)
+	readPhysics(t, edgePhys, "the mirror running", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 100 })
+	mirrorPid := ownerPid(t, edge+".physics")
+
+	nc, err := bridge.Connect("nats://"+natsAddr, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	good := make([]byte, 64)
+	for i, payload := range [][]byte{
+		good,            // a header of no slice's schema
+		{1, 2, 3},       // truncated
+		make([]byte, 9), // short of a header
+	} {
+		m := natsMsg(bridge.SliceSubject(game, "physics"), payload, map[string]string{"Venom-Data-Size": "65536", "Venom-Cmd-Slots": "256"})
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	oversize := natsMsg(bridge.SliceSubject(game, "physics"), make([]byte, 100), map[string]string{"Venom-Encoding": "s2"})
+	nc.PublishMsg(oversize)
+	nc.Publish(bridge.CommandSubject(game, "nosuchslice"), engine.Cmd(engine.OpInput).Append(nil))
+	nc.Publish(bridge.CommandSubject(game, "physics"), []byte("garbage"))
+	nc.Flush()
+
+	// The game's bridge counts what it refused; the mirror keeps going.
+	bridgeC, err := engine.Connect(game+".bridge", bridge.StatsSlice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bridgeC.Close()
+	var bf engine.Frame[bridge.Meta, bridge.SliceStats]
+	proctest.Eventually(t, 30*time.Second, "the bridge counts the unknown slice and the garbage command", func() bool {
+		return bridgeC.Read(&bf) == nil && bf.Meta.Bad >= 2
+	})
+	before := readPhysics(t, edgePhys, "mirror", func(*engine.Frame[physics.Params, physics.Body]) bool { return true })
+	readPhysics(t, edgePhys, "the mirror publishing the game's snapshots after the bad ones", func(f *engine.Frame[physics.Params, physics.Body]) bool {
+		return f.Tick > before.Tick+30 && len(f.Items) == 100
+	})
+	if pid := ownerPid(t, edge+".physics"); pid != mirrorPid {
+		t.Errorf("the mirror was restarted (pid %d → %d): bad input must not crash it", mirrorPid, pid)
+	}
+}
+
+func natsMsg(subject string, data []byte, hdr map[string]string) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = data
+	for k, v := range hdr {
+		m.Header.Set(k, v)
+	}
+	return m
+}
