@@ -56,6 +56,34 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// ChannelConfig is the venom.Config Run creates its channel with for o:
+// what the channel's segment holds of /dev/shm is
+// venom.SegmentSize(ChannelConfig(o)).
+func ChannelConfig(o Options) venom.Config {
+	o = o.withDefaults()
+	return venom.Config{DataSize: o.DataSize, CmdSize: CommandSize, CmdSlots: o.CmdSlots, CommitOnPublish: true}
+}
+
+// ExitNoSpace is the exit status of a process whose channel /dev/shm
+// cannot back (an error wrapping venom.ErrNoSpace): restarting it cannot
+// succeed until shared memory is freed or made larger, so a Supervisor
+// marks a child that exits with it failed at once, without restarting
+// it. (It is sysexits' EX_CONFIG: the host is not set up for the game.)
+const ExitNoSpace = 78
+
+// ExitCode is the exit status of a process whose main ends with err: 0
+// for nil, ExitNoSpace for an error wrapping venom.ErrNoSpace, 1 for any
+// other.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, venom.ErrNoSpace):
+		return ExitNoSpace
+	}
+	return 1
+}
+
 // Run is a process's loop: it creates (or adopts) the channel, restores
 // from the last snapshot, then ticks at the fixed rate — commands drained
 // at the start of each tick, the step, the snapshot published after it —
@@ -64,9 +92,15 @@ func (o Options) withDefaults() Options {
 // dropped (counted in Header.Lag), so a slow machine slows the simulation
 // instead of spiralling. When ctx ends the tick under way finishes and is
 // published, and Run returns nil.
+//
+// When /dev/shm cannot back the channel, Run returns at once an error
+// wrapping venom.ErrNoSpace that says the bytes needed and free, and has
+// touched nothing: the process's main reports it (once: Run does not log
+// it) and exits with ExitCode(err), ExitNoSpace, which a Supervisor
+// takes for a failure no restart can cure.
 func Run[M, T any](ctx context.Context, sl Slice[M, T], p Proc[M, T], o Options) error {
 	o = o.withDefaults()
-	cfg := venom.Config{DataSize: o.DataSize, CmdSize: CommandSize, CmdSlots: o.CmdSlots, CommitOnPublish: true}
+	cfg := ChannelConfig(o)
 	d, err := venom.Create(o.Channel, cfg)
 	if errors.Is(err, venom.ErrIncompatible) {
 		// The channel is this process's own: a segment of another shape

@@ -26,8 +26,9 @@ const (
 	ChildHung
 	// ChildBackoff: exited, to be restarted when its backoff delay ends.
 	ChildBackoff
-	// ChildFailed: past its failure threshold; it is not restarted again
-	// and its slice stays frozen.
+	// ChildFailed: past its failure threshold, or exited with
+	// ExitNoSpace (Reason says so); it is not restarted again and its
+	// slice stays frozen.
 	ChildFailed
 	// ChildExited: exited and, by its Restart policy, not restarted.
 	ChildExited

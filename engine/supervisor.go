@@ -76,7 +76,9 @@ type ChildSpec struct {
 	// heartbeat (HangTimeout), reads the newest tick from, and removes
 	// when it stops. "" means none: the child is running once launched.
 	Channel string
-	// Restart is the policy for a child that exited.
+	// Restart is the policy for a child that exited. A child that exits
+	// with ExitNoSpace (its channel cannot be backed by /dev/shm) is
+	// failed at once, whatever its policy: no restart could succeed.
 	Restart Restart
 	// Significant children stop the supervisor, cleanly, by exiting 0
 	// (the renderer: closing its window ends the game). A significant
@@ -214,16 +216,22 @@ func cmp0[T time.Duration | float64](v, def T) T {
 	return v
 }
 
+// ErrAllFailed is what Supervisor.Run returns when every Permanent child
+// has failed: the game cannot go on, so the supervisor stops the rest and
+// ends instead of running on with nothing to run.
+var ErrAllFailed = errors.New("engine: supervisor: every permanent child failed")
+
 // errLoopDone ends the oklog/run group when the supervise loop returns by
 // itself (a significant child exited 0).
 var errLoopDone = errors.New("engine: supervise loop done")
 
 // Run starts every child and supervises them until ctx ends, the process
-// gets SIGINT or SIGTERM, or a Significant child exits 0. Then it stops
-// every child (SIGTERM, its StopGrace, SIGKILL), waits for them, removes
-// their channels' segments and its own status segment, and returns nil
-// when all went well. Another live supervisor of the same instance makes
-// it fail at once (its status segment is taken).
+// gets SIGINT or SIGTERM, a Significant child exits 0, or every Permanent
+// child has failed (then it returns an error wrapping ErrAllFailed). Then
+// it stops every child (SIGTERM, its StopGrace, SIGKILL), waits for them,
+// removes their channels' segments and its own status segment, and
+// returns nil when all went well. Another live supervisor of the same
+// instance makes it fail at once (its status segment is taken).
 func (s *Supervisor) Run(ctx context.Context) error {
 	if !s.ran.CompareAndSwap(false, true) {
 		return errors.New("engine: supervisor: Run called twice")
@@ -258,6 +266,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	switch {
 	case significant != "":
 		s.log.Info("supervisor stopped", "why", "significant child exited 0", "child", significant)
+	case errors.Is(loopErr, ErrAllFailed):
+		s.log.Error("supervisor stopped", "why", "every permanent child failed")
 	case errors.Is(why, run.ErrSignal):
 		s.log.Info("supervisor stopped", "why", why.Error())
 	default:
@@ -270,14 +280,21 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	return loopErr
 }
 
+// StatusConfig is the venom.Config of the status channel of a supervisor
+// of n children: what it holds of /dev/shm is
+// venom.SegmentSize(StatusConfig(n)).
+func StatusConfig(n int) venom.Config {
+	return venom.Config{
+		DataSize: StatusSlice.Size(n), History: 4,
+		CmdSlots: 2, CmdSize: 16, RespSize: 16, MaxClients: 32,
+	}
+}
+
 // createStatus creates (or adopts, after a supervisor that was killed)
 // the status segment.
 func (s *Supervisor) createStatus() (*venom.Daemon, error) {
 	name := s.o.StatusChannel
-	cfg := venom.Config{
-		DataSize: StatusSlice.Size(len(s.kids)), History: 4,
-		CmdSlots: 2, CmdSize: 16, RespSize: 16, MaxClients: 32,
-	}
+	cfg := StatusConfig(len(s.kids))
 	d, err := venom.Create(name, cfg)
 	if errors.Is(err, venom.ErrIncompatible) {
 		// Left by a supervisor with other children: ours to replace.

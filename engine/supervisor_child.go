@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -165,6 +166,14 @@ func (s *Supervisor) supervise(ctx context.Context) (significant string, err err
 					next = k.deadline
 				}
 			}
+		}
+		if failed := s.permanentFailed(); failed != nil {
+			// Nothing is left that the game runs on: end, and say so,
+			// rather than run on with a dead game.
+			list := strings.Join(failed, ", ")
+			s.log.Error("every permanent child failed: stopping", "failed", list)
+			s.refresh()
+			return "", errors.Join(fmt.Errorf("%w: %s", ErrAllFailed, list), s.stopAll(exits))
 		}
 		s.refresh()
 		timer.Reset(max(time.Millisecond, next.Sub(now)))
@@ -365,6 +374,11 @@ func (s *Supervisor) exited(ev exitEvent, now time.Time) (stop bool) {
 		k.state, k.reason, k.exitCode = ChildExited, desc, code
 		return true
 	}
+	if code == ExitNoSpace && k.cause == "" {
+		// It said so itself: no restart can succeed.
+		s.failNow(k, code, desc+": no space in /dev/shm")
+		return false
+	}
 	if !k.running.IsZero() && now.Sub(k.running) >= StableAfter {
 		// It ran long enough to count as recovered: the next restart is
 		// quick again. Crashing often still raises the failure score.
@@ -394,6 +408,33 @@ func (s *Supervisor) ended(k *child, now time.Time, code int32, reason string, c
 	}
 	k.consec++
 	s.schedule(k, now)
+}
+
+// failNow fails a child whose exit says that restarting it cannot help
+// (ExitNoSpace), whatever its policy and failure score.
+func (s *Supervisor) failNow(k *child, code int32, reason string) {
+	k.reason, k.exitCode = reason, code
+	k.cmd, k.pid = nil, 0
+	k.state = ChildFailed
+	k.detach()
+	k.log.Error("child failed", "reason", reason, "why", "a restart cannot succeed: free /dev/shm or make it larger", "restarts", k.restarts)
+}
+
+// permanentFailed returns the permanent children, with why each failed,
+// when every one of them has failed, and nil while one has not (or there
+// is none).
+func (s *Supervisor) permanentFailed() []string {
+	var failed []string
+	for _, k := range s.kids {
+		if k.spec.Restart != Permanent {
+			continue
+		}
+		if k.state != ChildFailed {
+			return nil
+		}
+		failed = append(failed, k.spec.Name+" ("+k.reason+")")
+	}
+	return failed
 }
 
 // schedule puts the child in backoff: BackoffMin doubled per consecutive

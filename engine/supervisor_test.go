@@ -338,7 +338,10 @@ func TestSupervisorStartTimeout(t *testing.T) {
 	slow := helperSpec("slow", "sleeper")
 	slow.Channel = inst + ".slow" // the sleeper never creates it
 	slow.StartTimeout, slow.QuitGrace = 300*time.Millisecond, 200*time.Millisecond
-	h := startSupervisor(t, inst, SupervisorOptions{BackoffMin: 5 * time.Millisecond, FailureThreshold: 1, FailureDecay: time.Hour}, slow)
+	// With a healthy child beside it: a supervisor whose permanent
+	// children have all failed ends (ErrAllFailed).
+	h := startSupervisor(t, inst, SupervisorOptions{BackoffMin: 5 * time.Millisecond, FailureThreshold: 1, FailureDecay: time.Hour},
+		slow, helperSpec("healthy", "sleeper"))
 	s := h.waitChild("slow", "failed", 15*time.Second, func(c ChildStatus) bool { return c.State == ChildFailed })
 	if s.Restarts != 1 || !strings.HasPrefix(s.ReasonString(), "start timeout: ") {
 		t.Errorf("%s, want one restart and a reason \"start timeout: ...\"", describeChild(s))

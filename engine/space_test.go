@@ -1,0 +1,301 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/venomrt/venomrt/internal/proctest"
+	"github.com/venomrt/venomrt/venom"
+)
+
+func init() {
+	helpers["exitcode"] = func(args []string) error { code, _ := strconv.Atoi(args[0]); os.Exit(code); return nil }
+	helpers["sizedcounter"] = helperSizedCounter
+	helpers["nospacesup"] = helperNoSpaceSupervisor
+}
+
+// sizedcounter CHANNEL DATASIZE: a counter whose snapshot buffers are
+// DATASIZE bytes, ending as a process's main does: its error on one line
+// of stderr and the exit status ExitCode gives.
+func helperSizedCounter(args []string) error {
+	size, err := strconv.Atoi(args[1])
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := Run(ctx, counterSlice, &counter{}, Options{Channel: args[0], Rate: 100, DataSize: size}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(ExitCode(err))
+	}
+	return nil
+}
+
+// nospacesup INSTANCE: supervises two permanent counters whose channels
+// cannot fit in /dev/shm and a temporary sleeper.
+func helperNoSpaceSupervisor(args []string) error {
+	inst := args[0]
+	s, err := NewSupervisor(SupervisorOptions{Instance: inst},
+		sizedSpec(inst, "a", 1<<20, nil), sizedSpec(inst, "b", 1<<20, nil),
+		ChildSpec{Name: "sleeper", Restart: Temporary, Command: func() *exec.Cmd { return quick(proctest.Command("sleeper")) }})
+	if err != nil {
+		return err
+	}
+	return s.Run(context.Background())
+}
+
+// sizedSpec is a permanent sizedcounter child with snapshots of size
+// bytes; its standard error goes to stderr.
+func sizedSpec(inst, name string, size int, stderr io.Writer) ChildSpec {
+	ch := inst + "." + name
+	return ChildSpec{
+		Name:    name,
+		Channel: ch,
+		Command: func() *exec.Cmd {
+			cmd := quick(proctest.Command("sizedcounter", ch, strconv.Itoa(size)))
+			cmd.Stderr = stderr
+			return cmd
+		},
+		HangTimeout: 3 * time.Second,
+	}
+}
+
+// exitSpec is a child that exits with code at once.
+func exitSpec(name string, policy Restart, code int) ChildSpec {
+	return ChildSpec{Name: name, Restart: policy, Command: func() *exec.Cmd { return quick(proctest.Command("exitcode", strconv.Itoa(code))) }}
+}
+
+// count is how many lines of the log have every one of fields.
+func (h *harness) count(fields ...string) int {
+	n := 0
+	for _, line := range h.log.lines() {
+		all := true
+		for _, f := range fields {
+			all = all && strings.Contains(line+" ", " "+f+" ")
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
+// A child that exits with ExitNoSpace is failed at once, whatever its
+// policy, with the reason in the status (and the status slice, which the
+// HUD draws): launched once, no restart scheduled. The others carry on.
+func TestSupervisorExitNoSpaceFailsAtOnce(t *testing.T) {
+	inst := instance(t)
+	h := startSupervisor(t, inst, SupervisorOptions{BackoffMin: time.Millisecond},
+		exitSpec("full", Permanent, ExitNoSpace), exitSpec("full-t", Transient, ExitNoSpace), counterSpec(inst, "ok"))
+	const reason = "exit 78: no space in /dev/shm"
+	for _, name := range []string{"full", "full-t"} {
+		c := h.waitChild(name, "failed", 15*time.Second, func(c ChildStatus) bool { return c.State == ChildFailed })
+		if c.Restarts != 0 || c.ExitCode != ExitNoSpace || c.ReasonString() != reason || c.Pid != 0 {
+			t.Errorf("%s, exit code %d: want failed at once, exit code %d, reason %q", describeChild(c), c.ExitCode, ExitNoSpace, reason)
+		}
+		if n := h.count(`msg="child started"`, "child="+name); n != 1 {
+			t.Errorf("%s started %d times, want once", name, n)
+		}
+		if h.logged(`msg="restart scheduled"`, "child="+name) {
+			t.Errorf("a restart of %s was scheduled", name)
+		}
+		if !h.logged("level=ERROR", `msg="child failed"`, "child="+name, `reason="`+reason+`"`) {
+			t.Errorf("no \"child failed\" line for %s with its reason", name)
+		}
+	}
+	h.waitChild("ok", "running", 15*time.Second, running)
+	sup, err := Connect(StatusChannel(inst), StatusSlice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Close()
+	var f Frame[SupMeta, ChildStatus]
+	proctest.Eventually(t, 10*time.Second, "the status slice showing the failure", func() bool {
+		if sup.Read(&f) != nil || len(f.Items) != 3 {
+			return false
+		}
+		c := f.Items[0]
+		return c.State == ChildFailed && c.ReasonString() == reason && f.Items[2].State == ChildRunning
+	})
+	if ok := h.child("ok"); ok.Restarts != 0 || !running(ok) {
+		t.Errorf("the other child: %s", describeChild(ok))
+	}
+}
+
+// When every permanent child has failed, Run stops the rest and returns
+// ErrAllFailed, saying so in the log, instead of running on with nothing.
+func TestSupervisorAllPermanentFailed(t *testing.T) {
+	inst := instance(t)
+	lb := &logBuf{}
+	s, err := NewSupervisor(SupervisorOptions{Instance: inst, BackoffMin: time.Millisecond, FailureThreshold: 1,
+		Log: slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), lb), nil))},
+		exitSpec("nospace", Permanent, ExitNoSpace), exitSpec("crasher", Permanent, 1),
+		ChildSpec{Name: "sleeper", Restart: Temporary, Command: func() *exec.Cmd { return quick(proctest.Command("sleeper")) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run still running 60s after its children started")
+	}
+	if !errors.Is(err, ErrAllFailed) || !strings.Contains(err.Error(), "nospace (exit 78: no space in /dev/shm)") || !strings.Contains(err.Error(), "crasher (exit 1)") {
+		t.Fatalf("Run: %v, want ErrAllFailed naming both children and why", err)
+	}
+	log := strings.Join(lb.lines(), "\n")
+	for _, want := range []string{`level=ERROR msg="every permanent child failed: stopping"`, `msg="supervisor stopped" instance=` + inst + ` why="every permanent child failed"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log has no line with %s", want)
+		}
+	}
+	for _, c := range s.Status() {
+		want := ChildFailed
+		if c.NameString() == "sleeper" {
+			want = ChildStopped
+		}
+		if c.State != want || c.Pid != 0 {
+			t.Errorf("after Run: %s, want %s", describeChild(c), want)
+		}
+	}
+	if segs := segments(inst); len(segs) > 0 {
+		t.Errorf("segments left: %v", segs)
+	}
+}
+
+// In a /dev/shm too small for one child's channel: that child's
+// engine.Run fails at once with ErrNoSpace, which its main reports on one
+// line, and exits with ExitNoSpace; the supervisor fails it without a
+// restart, leaves no segment of it, and the rest of the game runs on.
+func TestNoSpaceChildInSmallShm(t *testing.T) {
+	sup, _ := venom.SegmentSize(StatusConfig(2))
+	small, _ := venom.SegmentSize(ChannelConfig(Options{DataSize: 8 << 10}))
+	size := venom.PageAligned(sup) + venom.PageAligned(small) + 64<<10
+	if !smallShm(t, size) {
+		return
+	}
+	inst := instance(t)
+	stderr := &logBuf{}
+	h := startSupervisor(t, inst, SupervisorOptions{BackoffMin: time.Millisecond},
+		sizedSpec(inst, "big", 1<<20, stderr), sizedSpec(inst, "small", 8<<10, os.Stderr))
+	c := h.waitChild("big", "failed", 20*time.Second, func(c ChildStatus) bool { return c.State == ChildFailed })
+	if c.Restarts != 0 || c.ExitCode != ExitNoSpace || c.ReasonString() != "exit 78: no space in /dev/shm" {
+		t.Errorf("%s exit code %d", describeChild(c), c.ExitCode)
+	}
+	h.waitChild("small", "running", 20*time.Second, running)
+	lines := strings.Split(strings.TrimSpace(strings.Join(stderr.lines(), "\n")), "\n")
+	t.Logf("big's stderr: %q", lines)
+	if len(lines) != 1 || !regexp.MustCompile(`^engine: run "`+regexp.QuoteMeta(inst)+`\.big": venom: create "[^"]+": venom: no space in /dev/shm: the segment needs .* \(\d+ bytes\), .* \(\d+ bytes\) free`).MatchString(lines[0]) {
+		t.Errorf("big's stderr: %q, want one line saying the bytes needed and free", lines)
+	}
+	if _, err := os.Stat(venom.Path(inst + ".big")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("big's segment: %v, want none", err)
+	}
+	cl := connectCounter(t, inst+".small")
+	waitFrame(t, cl, "small ticking", func(f *Frame[counterMeta, counterItem]) bool { return f.Tick > 20 })
+	if c := h.child("small"); c.Restarts != 0 || !running(c) {
+		t.Errorf("small: %s", describeChild(c))
+	}
+}
+
+// A supervisor whose permanent children all lack the space for their
+// channels ends with a non-zero status and a line that says why.
+func TestNoSpaceSupervisorExits(t *testing.T) {
+	sup, _ := venom.SegmentSize(StatusConfig(3))
+	if !smallShm(t, venom.PageAligned(sup)+64<<10) {
+		return
+	}
+	inst := instance(t)
+	p := proctest.StartCmd(t, quick(proctest.Command("nospacesup", inst)))
+	select {
+	case <-p.Done():
+	case <-time.After(60 * time.Second):
+		t.Fatal("the supervisor still runs 60s after its children could not start")
+	}
+	err := p.Err()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(err.Error(), "every permanent child failed: a (exit 78: no space in /dev/shm), b (exit 78: no space in /dev/shm)") {
+		t.Fatalf("supervisor: %v, want a non-zero exit saying every permanent child failed", err)
+	}
+	if segs := segments(inst); len(segs) > 0 {
+		t.Errorf("segments left: %v", segs)
+	}
+}
+
+// These tests run in a mount namespace of their own, with a small tmpfs
+// over /dev/shm, as a container started with a small --shm-size has it.
+
+// shmEnv names the test a re-executed test binary runs in its own mount
+// namespace.
+const shmEnv = "VENOMRT_SMALL_SHM"
+
+// smallShm runs the calling test again in a test binary of its own, in a
+// new mount namespace whose /dev/shm is a tmpfs of size bytes, and
+// reports whether this is that run: true, go on with the test; false,
+// the re-run is over and has passed (its output is logged). It needs
+// root, as CI has it; without, the test is skipped and says why.
+func smallShm(t *testing.T, size int64) bool {
+	t.Helper()
+	if os.Getenv(shmEnv) == t.Name() {
+		mountShm(t, size)
+		return true
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: mounts a small tmpfs over /dev/shm in a mount namespace of its own")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), shmEnv+"="+t.Name(), "GORACE=atexit_sleep_ms=0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 10 * time.Second
+	out, err := cmd.CombinedOutput()
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) {
+		t.Skipf("no mount namespace here (%v): cannot give the test a small /dev/shm", err)
+	}
+	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
+		t.Fatalf("%s in a %d-byte /dev/shm: %v\n%s", t.Name(), size, err, out)
+	}
+	t.Logf("in a %d-byte /dev/shm:\n%s", size, out)
+	return false
+}
+
+// mountShm mounts a tmpfs of size bytes over /dev/shm, in this process's
+// mount namespace only: it refuses to unless that namespace is not its
+// parent's, and makes every mount private first, so nothing propagates
+// to the host.
+func mountShm(t *testing.T, size int64) {
+	t.Helper()
+	self, err1 := os.Readlink("/proc/self/ns/mnt")
+	parent, err2 := os.Readlink("/proc/" + strconv.Itoa(os.Getppid()) + "/ns/mnt")
+	if err1 != nil || err2 != nil || self == parent {
+		t.Fatalf("not in a mount namespace of its own (%s, parent %s: %v %v): not mounting over /dev/shm", self, parent, err1, err2)
+	}
+	if err := unix.Mount("none", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		t.Fatalf("make mounts private: %v", err)
+	}
+	if err := unix.Mount("tmpfs", venom.Dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, fmt.Sprintf("size=%d,mode=1777", size)); err != nil {
+		t.Fatalf("mount a tmpfs over %s: %v", venom.Dir, err)
+	}
+	if sp, err := venom.FreeSpace(); err != nil || sp.Size != venom.PageAligned(size) || sp.Free != sp.Size {
+		t.Fatalf("/dev/shm after the mount: %+v %v, want an empty %d bytes", sp, err, size)
+	}
+}
