@@ -13,7 +13,11 @@ import (
 	"github.com/venomrt/venomrt/procs/ai"
 	netproc "github.com/venomrt/venomrt/procs/net"
 	"github.com/venomrt/venomrt/procs/physics"
+	"github.com/venomrt/venomrt/venom"
 )
+
+// renderConfig is the shape of the render channel (newPublisher's).
+var renderConfig = venom.Config{DataSize: renderDataSize, History: 2, CmdSlots: 16, CmdSize: engine.CommandSize, RespSize: 64, MaxClients: 8}
 
 // WindowBinary is the file name of the demo's window binary
 // (cmd/venomrt-window), which the supervisor starts as its renderer where
@@ -80,6 +84,8 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	})
 	net.Inputs = true // net runs on engine.Run
 	net.Edge = true   // an edge runs its own net: players join it there
+	// What run counts of /dev/shm for net's channel: netproc.Run's options.
+	net.Segment = engine.ChannelConfig(engine.Options{DataSize: max(netproc.Slice.Size(netproc.MaxPlayers), 4096)})
 	g.Add(
 		game.Proc("physics", func(game.Env) (engine.Proc[physics.Params, physics.Body], error) {
 			return &physics.Proc{Seed: f.seed, Bodies: f.bodies}, nil
@@ -91,7 +97,8 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	)
 	g.Sized(game.Size{Flag: "bodies", Default: []int{1000, 2000, 10000}, Max: physics.MaxBodies})
 
-	r := game.Renderer{Window: WindowBinary}
+	// Segment: the render channel as newPublisher creates it.
+	r := game.Renderer{Window: WindowBinary, Segment: renderConfig}
 	r.Flags = func(fs *flag.FlagSet) {
 		fs.StringVar(&f.connect, "connect", "", "ws://HOST:PORT of a game's net process: draw it from the network (default: the local instance's shared memory)")
 		fs.StringVar(&f.player, "name", "render", "player name, with --connect")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/venom"
 )
 
 // Process declares one child process of the game. Build it with Proc
@@ -35,6 +36,13 @@ type Process struct {
 	// QuitGrace, StartTimeout, StopGrace. Name, Channel and Command are
 	// the game's to fill.
 	Spec engine.ChildSpec
+	// Segment is the shape of the process's channel, the venom.Config
+	// its segment is created with: run adds up every channel's
+	// venom.SegmentSize and refuses to start a game /dev/shm cannot hold.
+	// Proc fills it from its engine.Options; a Custom process sets it
+	// (engine.ChannelConfig of its Options, for one on engine.Run). Zero
+	// counts as engine.Run's channel with default Options.
+	Segment venom.Config
 
 	header func(b []byte) (engine.Header, error) // checks a snapshot of its slice
 	err    error                                 // from the slice's layout check
@@ -68,7 +76,7 @@ func Proc[M, T any](name string, newProc func(env Env) (engine.Proc[M, T], error
 		o.Rate = 60
 	}
 	p := Process{Name: name, Rate: o.Rate, Inputs: true, Spec: engine.ChildSpec{Restart: engine.Permanent},
-		header: sl.DecodeHeader, err: err}
+		Segment: engine.ChannelConfig(o), header: sl.DecodeHeader, err: err}
 	p.Run = func(ctx context.Context, env Env) error {
 		proc, err := newProc(env)
 		if err != nil {
@@ -129,6 +137,10 @@ type Renderer struct {
 	// Spec is its child policy; by default Transient and Significant:
 	// closing the window ends the game, a crash restarts it.
 	Spec engine.ChildSpec
+	// Segment is the shape of its channel, as Process.Segment: what run
+	// counts of /dev/shm for the renderer (zero: engine.Run's default
+	// channel).
+	Segment venom.Config
 }
 
 // Watcher watches a chaos run from outside the game, as a user would: it

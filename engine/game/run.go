@@ -36,6 +36,9 @@ func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writ
 	if f.fresh {
 		g.removeSegments(f.instance)
 	}
+	if err := g.checkSpace(f.instance); err != nil {
+		return err
+	}
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)
@@ -223,7 +226,14 @@ func absPath(p string) string {
 }
 
 // cmdProc runs one process: how run starts each child.
-func (g *Game) cmdProc(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+func (g *Game) cmdProc(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) (err error) {
+	defer func() {
+		// A channel /dev/shm cannot back: the supervisor is to fail the
+		// child at once rather than restart it.
+		if code := engine.ExitCode(err); code == engine.ExitNoSpace {
+			err = &ExitError{Code: code, Err: err}
+		}
+	}()
 	f := g.newFlags("proc", "", true)
 	var n natsFlags
 	n.register(f.FlagSet, "proc")
@@ -311,3 +321,106 @@ func StatusLine(st []engine.ChildStatus) string {
 	}
 	return b.String()
 }
+
+// checkSpace refuses to start a game whose channels /dev/shm cannot hold,
+// before anything starts: the sum of every channel's segment (the
+// declared processes', the renderer's, the status channel's), less what
+// segments of the same names already hold (a dead run's, adopted), must
+// be free. The refusal says what is needed and free, what stale segments
+// of dead owners hold, and how a container gets more. A filesystem of
+// no set size is not checked; venom.Create still refuses a segment it
+// cannot back (the child fails with engine.ExitNoSpace).
+func (g *Game) checkSpace(instance string) error {
+	sp, err := venom.FreeSpace()
+	if err != nil || sp.Size == 0 {
+		return nil
+	}
+	type segment struct {
+		name string
+		size int64
+	}
+	var segs []segment
+	add := func(name string, cfg venom.Config) error {
+		if reflect.ValueOf(cfg).IsZero() {
+			cfg = engine.ChannelConfig(engine.Options{})
+		}
+		n, err := venom.SegmentSize(cfg)
+		if err != nil {
+			return fmt.Errorf("%w: channel %q: %v", ErrDeclare, name, err)
+		}
+		segs = append(segs, segment{instance + "." + name, venom.PageAligned(n)})
+		return nil
+	}
+	for _, p := range g.procs {
+		if err := add(p.Name, p.Segment); err != nil {
+			return err
+		}
+	}
+	if g.renderer != nil {
+		if err := add(RenderName, g.renderer.Segment); err != nil {
+			return err
+		}
+	}
+	if err := add("sup", engine.StatusConfig(len(g.childNames()))); err != nil {
+		return err
+	}
+	// What is there already: ours is adopted (or replaced), and holds
+	// its part; the rest, whose owners are dead, could be removed.
+	have := map[string]int64{}
+	var stale int64
+	var staleN int
+	names, _ := venom.List()
+	for _, name := range names {
+		info, err := venom.Inspect(name)
+		if err != nil {
+			continue // being created, or not a segment this code reads
+		}
+		if strings.HasPrefix(name, instance+".") {
+			have[name] = info.Reserved
+		} else if !info.Owned {
+			stale += info.Reserved
+			staleN++
+		}
+	}
+	var need, total int64
+	var parts []string
+	for _, s := range segs {
+		total += s.size
+		need += max(0, s.size-have[s.name])
+		parts = append(parts, fmt.Sprintf("%s %s", strings.TrimPrefix(s.name, instance+"."), byteSize(s.size)))
+	}
+	if need <= sp.Free {
+		return nil
+	}
+	prog := filepath.Base(os.Args[0])
+	var b strings.Builder
+	fmt.Fprintf(&b, "not enough shared memory in %s to start the game (nothing was started):\n", venom.Dir)
+	fmt.Fprintf(&b, "  needed: %s (%d bytes) for %s (%s)", byteSize(need), need, plural(len(segs), "segment"), strings.Join(parts, ", "))
+	if held := total - need; held > 0 {
+		fmt.Fprintf(&b, ", %s of them already held by this instance's segments", byteSize(held))
+	}
+	fmt.Fprintf(&b, "\n  free:   %s (%d bytes) of %s\n", byteSize(sp.Free), sp.Free, byteSize(sp.Size))
+	fmt.Fprintf(&b, "  stale:  %s (%d bytes) held by %s of dead owners: '%s rm --stale' removes them", byteSize(stale), stale, plural(staleN, "segment"), prog)
+	if stale > 0 && need <= sp.Free+stale {
+		b.WriteString(" (that would make room)")
+	}
+	// What /dev/shm must hold: what others hold now, and the game.
+	want := (sp.Size - sp.Free - stale + need + 1<<20 - 1) >> 20
+	fmt.Fprintf(&b, "\n  more:   in a container, give it a larger /dev/shm: docker run --shm-size=%dm (or more); on a host, remount it: mount -o remount,size=... /dev/shm", max(want, 64))
+	return &ExitError{Code: engine.ExitNoSpace, Err: noSpaceError(b.String())}
+}
+
+// plural is "1 segment", "2 segments".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// noSpaceError is run's refusal for want of shared memory: it wraps
+// venom.ErrNoSpace.
+type noSpaceError string
+
+func (e noSpaceError) Error() string { return string(e) }
+func (e noSpaceError) Unwrap() error { return venom.ErrNoSpace }
