@@ -15,6 +15,16 @@
 // History buffers, a table of MaxClients client entries with their response
 // buffers, and one command lane per client entry.
 //
+// # Shared memory
+//
+// A page of a tmpfs file is allocated when it is first touched, and a touch
+// the filesystem cannot back is SIGBUS. So every byte of a segment is
+// reserved (fallocate) before it is mapped: by Create for a new segment, and
+// by Create (adopting) or Connect for one that is not wholly backed. When
+// /dev/shm cannot hold it they fail with ErrNoSpace, leaving no new file
+// behind; after they succeed, no access to the segment can fault for want of
+// memory. SegmentSize and FreeSpace let a program check before it starts.
+//
 // # Memory model
 //
 // Sequence, position and state words are read and written with sync/atomic.
