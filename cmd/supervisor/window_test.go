@@ -57,6 +57,9 @@ func startSup(t *testing.T, env []string, args ...string) *supProc {
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
 		<-p.done
+		if t.Failed() {
+			t.Logf("%q logged:\n%s", args, p.stderr())
+		}
 	})
 	return p
 }

@@ -79,6 +79,11 @@ func CommandSubject(game, slice string) string {
 	return "venomrt." + token(game) + ".cmd." + token(slice)
 }
 
+// allSlices and allCommands are the wildcard subjects of a game's slices
+// and commands.
+func allSlices(game string) string   { return "venomrt." + token(game) + ".*" }
+func allCommands(game string) string { return "venomrt." + token(game) + ".cmd.*" }
+
 func slicesStream(game string) string { return "VENOMRT_" + token(game) + "_SLICES" }
 
 func commandStream(game, slice string) string {

@@ -239,7 +239,7 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, game string, sli
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: slicesStream(game), Subjects: []string{SliceSubject(game, "*")},
+		Name: slicesStream(game), Subjects: []string{allSlices(game)},
 		Storage: jetstream.MemoryStorage, MaxMsgsPerSubject: 1, Discard: jetstream.DiscardOld, AllowDirect: true,
 	})
 	if err != nil {
@@ -258,8 +258,15 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, game string, sli
 }
 
 // forward queues the commands of one slice's stream into its local
-// channel, in stream order, each numbered with its stream sequence, and
-// acknowledges each once it is queued.
+// channel, in stream order, each numbered with its stream sequence.
+//
+// Where to start is the process's own state: the newest input its
+// snapshot holds. Commands the process has not applied yet — queued by a
+// bridge that died, or by this one before NATS went away — are queued
+// again, and the engine drops a number it has applied already: the
+// process applies each command exactly once, and in stream order, so no
+// bookkeeping of JetStream's (acknowledgements, a durable consumer) is
+// needed.
 func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 	log := b.o.Log.With("slice", s.Name)
 	var shell *venom.Shell
@@ -269,53 +276,86 @@ func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 		}
 	}()
 	var cons jetstream.Consumer
+	var next uint64 // the next stream sequence to queue; 0: ask the process
 	for wait := 100 * time.Millisecond; ctx.Err() == nil; {
+		if next == 0 {
+			applied, err := lastInput(s.channel)
+			if err != nil {
+				sleep(ctx, wait)
+				continue
+			}
+			next, cons = applied+1, nil
+		}
 		if cons == nil {
-			var err error
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			cons, err = b.js.CreateOrUpdateConsumer(cctx, commandStream(b.o.Game, s.Name), jetstream.ConsumerConfig{
-				Durable: "bridge", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 5 * time.Second,
-				MaxAckPending: 1024, DeliverPolicy: jetstream.DeliverAllPolicy,
+			c, err := b.js.OrderedConsumer(cctx, commandStream(b.o.Game, s.Name), jetstream.OrderedConsumerConfig{
+				DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: next,
 			})
 			cancel()
 			if err != nil {
-				cons = nil
 				sleep(ctx, wait)
 				wait = min(2*wait, 2*time.Second)
 				continue
 			}
-			wait = 100 * time.Millisecond
+			cons, wait = c, 100*time.Millisecond
 		}
-		batch, err := cons.Fetch(64, jetstream.FetchMaxWait(500*time.Millisecond))
+		it, err := cons.Messages()
 		if err != nil {
-			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
-				cons = nil
-			}
+			cons = nil // made again from next: NATS may have restarted
 			sleep(ctx, wait)
 			continue
 		}
-		for msg := range batch.Messages() {
-			meta, err := msg.Metadata()
+		stop := context.AfterFunc(ctx, it.Stop)
+		for {
+			msg, err := it.Next()
 			if err != nil {
+				break
+			}
+			meta, err := msg.Metadata()
+			if err != nil || meta.Sequence.Stream < next {
 				continue
 			}
+			seq := meta.Sequence.Stream
 			c, err := engine.DecodeCommand(msg.Data())
 			if err != nil {
 				b.bad.Add(1)
 				s.badOnce.Do(func() { log.Warn("bridge: command refused", "err", err) })
-				msg.Term()
-				continue
+				// Its number is spent: the next command's comes after it.
+				c = engine.Cmd(engine.OpInput)
 			}
-			c.Seq = meta.Sequence.Stream
+			c.Seq = seq
 			if shell, err = queue(ctx, shell, s.channel, c); err != nil {
-				return // ctx ended: unacknowledged, it comes again
+				break // ctx ended
 			}
-			msg.Ack()
+			next = seq + 1
 			s.commands.Add(1)
-			s.last.Store(c.Seq)
+			s.last.Store(seq)
 			b.commands.Add(1)
 		}
+		stop()
+		it.Stop()
+		cons = nil
+		sleep(ctx, wait)
 	}
+}
+
+// lastInput is the newest input number a process's newest snapshot holds.
+func lastInput(channel string) (uint64, error) {
+	s, err := venom.Connect(channel)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	buf := make([]byte, s.Config().DataSize)
+	n, _, err := s.Read(buf)
+	if err != nil {
+		return 0, err
+	}
+	h, err := engine.PeekHeader(buf[:n])
+	if err != nil {
+		return 0, err
+	}
+	return h.LastInput, nil
 }
 
 // queue sends c on the channel, connecting (again) and waiting for room
@@ -354,7 +394,7 @@ func (b *bridgeProc) watchUnknown(ctx context.Context) {
 	}
 	logged := map[string]bool{}
 	var mu sync.Mutex
-	sub, err := b.nc.Subscribe(CommandSubject(b.o.Game, "*"), func(m *nats.Msg) {
+	sub, err := b.nc.Subscribe(allCommands(b.o.Game), func(m *nats.Msg) {
 		if known[m.Subject] {
 			return
 		}
