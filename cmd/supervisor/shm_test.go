@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/venomrt/venomrt/engine"
+	gameapi "github.com/venomrt/venomrt/engine/game"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"
@@ -234,6 +235,17 @@ func TestProcNoSpaceExit(t *testing.T) {
 	}
 	if names, _ := venom.List(); len(names) != 0 {
 		t.Errorf("segments left: %v", names)
+	}
+}
+
+// run's status line says why a failed child is not coming back.
+func TestStatusLineFailedReason(t *testing.T) {
+	var c engine.ChildStatus
+	copy(c.Name[:], "physics")
+	copy(c.Reason[:], "exit 78: no space in /dev/shm")
+	c.State, c.TickAge = engine.ChildFailed, -1
+	if got, want := gameapi.StatusLine([]engine.ChildStatus{c}), `physics failed pid=0 restarts=0 tick=0 age=0s reason="exit 78: no space in /dev/shm"`; got != want {
+		t.Errorf("status line %q, want %q", got, want)
 	}
 }
 

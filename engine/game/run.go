@@ -309,7 +309,7 @@ func statusLines(sup *engine.Supervisor, w io.Writer, done <-chan struct{}) {
 }
 
 // StatusLine is the supervisor's status line: per child its state, pid,
-// restarts, tick and snapshot age.
+// restarts, tick and snapshot age, and for a failed child why.
 func StatusLine(st []engine.ChildStatus) string {
 	var b strings.Builder
 	for i, c := range st {
@@ -318,6 +318,9 @@ func StatusLine(st []engine.ChildStatus) string {
 		}
 		fmt.Fprintf(&b, "%s %s pid=%d restarts=%d tick=%d age=%s", c.NameString(), c.StateName(), c.Pid, c.Restarts,
 			c.Tick, time.Duration(c.TickAge).Round(time.Millisecond))
+		if c.State == engine.ChildFailed {
+			fmt.Fprintf(&b, " reason=%q", c.ReasonString()) // why it is not coming back
+		}
 	}
 	return b.String()
 }
