@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"net"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/venomrt/venomrt/engine"
@@ -251,4 +255,157 @@ func natsMsg(subject string, data []byte, hdr map[string]string) *nats.Msg {
 		m.Header.Set(k, v)
 	}
 	return m
+}
+
+// cluster starts n NATS servers with JetStream in this process, routed
+// to each other on loopback, and returns them and their client URLs.
+func cluster(t *testing.T, n int) ([]*server.Server, []string) {
+	t.Helper()
+	var client, routes []string
+	for range n {
+		c, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, routes = append(client, c), append(routes, r)
+	}
+	var servers []*server.Server
+	var urls []string
+	for i := range n {
+		host, port := splitHostPort(t, client[i])
+		_, rport := splitHostPort(t, routes[i])
+		var rs []string
+		for j, r := range routes {
+			if j != i {
+				rs = append(rs, "nats-route://"+r)
+			}
+		}
+		s, err := server.NewServer(&server.Options{
+			ServerName: "n" + strconv.Itoa(i), Host: host, Port: port, JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "venomrt-test", Host: host, Port: rport},
+			Routes:  server.RoutesFromStr(strings.Join(rs, ",")),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		t.Cleanup(s.Shutdown)
+		servers, urls = append(servers, s), append(urls, "nats://"+client[i])
+	}
+	for _, s := range servers {
+		if !s.ReadyForConnections(20 * time.Second) {
+			t.Fatal("a cluster node did not start")
+		}
+	}
+	return servers, urls
+}
+
+func splitHostPort(t *testing.T, addr string) (string, int) {
+	t.Helper()
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(p)
+	return host, port
+}
+
+// A three-node NATS cluster: the node the bridge and the mirror are
+// connected to (the first URL) goes away; both reconnect to the others and
+// snapshots and commands flow again.
+func TestEdgeClusterNodeLost(t *testing.T) {
+	servers, urls := cluster(t, 3)
+	url := strings.Join(urls, ",")
+	_, gameNet, edgeNet := edgePorts(t)
+	game := proctest.Name(t)
+	t.Cleanup(func() { removeInstance(game) })
+	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "100", "--agents", "10", "--net-addr", gameNet,
+		"--nats", url, "--nats-replicas", "3", "--duration", "5m")
+	_, edge := startEdge(t, url, game, edgeNet)
+	gamePhys := physicsClient(t, game)
+	edgePhys := physicsClient(t, edge)
+	through := func(what string, n uint64) {
+		if err := edgePhys.Send(engine.Cmd(engine.OpInput)); err != nil {
+			t.Fatal(err)
+		}
+		readPhysics(t, gamePhys, what, func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.LastInput >= n })
+	}
+	through("a command through the cluster", 1)
+	servers[0].Shutdown()
+	var f engine.Frame[physics.Params, physics.Body]
+	if err := gamePhys.Read(&f); err != nil {
+		t.Fatal(err)
+	}
+	// Within seconds: a reconnection, and for commands a stream leader
+	// elected on the nodes left (4–6 s when the leader was lost).
+	readPhysics(t, edgePhys, "snapshots through the nodes left", func(e *engine.Frame[physics.Params, physics.Body]) bool {
+		return e.Tick > f.Tick+60
+	})
+	through("a command through the nodes left", 2)
+}
+
+// Faults on the edge — its mirrors and its net killed — are not noticed
+// by the game on the other machine: no restart there, ticks go on.
+func TestEdgeFaultsNotNoticedByTheGame(t *testing.T) {
+	natsAddr, gameNet, edgeNet := edgePorts(t)
+	game := proctest.Name(t)
+	t.Cleanup(func() { removeInstance(game) })
+	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "100", "--agents", "10", "--net-addr", gameNet,
+		"--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m")
+	_, edge := startEdge(t, "nats://"+natsAddr, game, edgeNet)
+	edgePhys := physicsClient(t, edge)
+	readPhysics(t, edgePhys, "the mirror running", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 100 })
+	status, err := engine.Connect(engine.StatusChannel(game), engine.StatusSlice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer status.Close()
+	for _, ch := range []string{"physics", "ai", "sup", "net"} {
+		pid := ownerPid(t, edge+"."+ch)
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		proctest.Eventually(t, 30*time.Second, "the edge's "+ch+" back", func() bool {
+			info, err := venom.Inspect(edge + "." + ch)
+			return err == nil && info.Owned && info.Daemon.Pid != pid
+		})
+	}
+	readPhysics(t, edgePhys, "the mirror publishing again", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 100 })
+	var st engine.Frame[engine.SupMeta, engine.ChildStatus]
+	if err := status.Read(&st); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range st.Items {
+		if c.Restarts != 0 || c.State != engine.ChildRunning {
+			t.Errorf("the game noticed the edge's faults: %s %s restarts=%d", c.NameString(), c.StateName(), c.Restarts)
+		}
+	}
+}
+
+// Listening beyond loopback without credentials is refused, clearly,
+// before anything starts.
+func TestNATSBeyondLoopbackNeedsCredentials(t *testing.T) {
+	game := proctest.Name(t)
+	t.Cleanup(func() { removeInstance(game) })
+	var out, errb strings.Builder
+	err := run([]string{"run", "--headless", "--instance", game, "--nats", "embedded", "--nats-listen", "0.0.0.0:0", "--nats-creds", ""}, &out, &errb)
+	if !errors.Is(err, bridge.ErrInsecure) || !strings.Contains(err.Error(), "--nats-creds") {
+		t.Fatalf("run: %v, want ErrInsecure saying how to give credentials", err)
+	}
+	if segs, _ := venom.List(); slicesHasPrefix(segs, game+".") {
+		t.Fatalf("segments left: %v", segs)
+	}
+}
+
+func slicesHasPrefix(names []string, prefix string) bool {
+	for _, n := range names {
+		if strings.HasPrefix(n, prefix) {
+			return true
+		}
+	}
+	return false
 }

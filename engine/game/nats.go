@@ -30,7 +30,7 @@ const BridgeName = "bridge"
 type natsFlags struct {
 	url, listen, creds, store string
 	game, slice               string
-	rate                      int
+	rate, replicas            int
 	compress                  bool
 }
 
@@ -39,6 +39,7 @@ func (n *natsFlags) register(fs *flag.FlagSet, cmd string) {
 		map[bool]string{true: `, or "embedded" to run one in the supervisor`}[cmd == "run"])
 	fs.IntVar(&n.rate, "nats-rate", 60, "snapshots per second per slice sent to NATS at most")
 	fs.BoolVar(&n.compress, "nats-compress", true, "s2-compress the snapshots sent to NATS")
+	fs.IntVar(&n.replicas, "nats-replicas", 1, "servers of a NATS cluster that keep each of the game's streams (3 survives losing a node)")
 	switch cmd {
 	case "run":
 		fs.StringVar(&n.listen, "nats-listen", "127.0.0.1:4222", `with --nats embedded: where the server listens (beyond loopback it needs --nats-creds)`)
@@ -95,12 +96,14 @@ func (g *Game) withNATS(n *natsFlags, f *flags, specs []engine.ChildSpec, stderr
 		stop()
 		return nil, func() {}, err
 	}
-	args := []string{"proc", BridgeName, "--instance=" + f.instance, "--nats=" + url,
-		"--nats-rate=" + strconv.Itoa(n.rate), "--nats-compress=" + strconv.FormatBool(n.compress)}
+	args := []string{"proc", BridgeName, "--instance=" + f.instance, "--nats=" + url, "--nats-rate=" + strconv.Itoa(n.rate),
+		"--nats-compress=" + strconv.FormatBool(n.compress), "--nats-replicas=" + strconv.Itoa(n.replicas)}
+	fresh := f.fresh // the first bridge of a fresh run empties the streams; its successors must not
 	specs = append(specs, engine.ChildSpec{
 		Name: BridgeName, Channel: f.instance + "." + BridgeName, Restart: engine.Permanent,
 		Command: func() *exec.Cmd {
-			cmd := exec.Command(self, args...)
+			cmd := exec.Command(self, append(args, "--fresh="+strconv.FormatBool(fresh))...)
+			fresh = false
 			cmd.Stderr = stderr
 			cmd.Env = append(os.Environ(), "VENOMRT_NATS_CREDS="+n.creds)
 			return cmd
@@ -117,7 +120,7 @@ func (g *Game) runBridgeOrMirror(ctx context.Context, name string, n *natsFlags,
 	}
 	if name == BridgeName {
 		return bridge.Run(ctx, bridge.Options{Game: env.Instance, Channel: env.Channel(BridgeName), Slices: g.slices(),
-			NATS: n.url, Rate: n.rate, Compress: n.compress, Log: env.Log})
+			NATS: n.url, Rate: n.rate, Compress: n.compress, Replicas: n.replicas, Fresh: env.Fresh, Log: env.Log})
 	}
 	s, ok := g.slice(n.slice)
 	if !ok || n.game == "" {

@@ -25,7 +25,13 @@ type Options struct {
 	NATS     string  // NATS URLs, comma-separated
 	Rate     int     // snapshots per second per slice at most (default 60)
 	Compress bool    // s2-compress snapshot payloads
-	Log      *slog.Logger
+	// Replicas is how many servers of a cluster keep each stream (1 by
+	// default; 3 survives the loss of a node).
+	Replicas int
+	// Fresh empties the game's streams first: a fresh world must not be
+	// handed the commands of an earlier one.
+	Fresh bool
+	Log   *slog.Logger
 }
 
 // Meta is the bridge's own slice: its totals.
@@ -44,7 +50,8 @@ type SliceStats struct {
 	Name      [16]byte
 	Seq       uint64 // the newest venom publish sequence sent
 	Published uint64
-	Bytes     uint64
+	Bytes     uint64 // payload bytes sent
+	RawBytes  uint64 // the snapshots' bytes before compression
 	Commands  uint64
 	LastInput uint64 // the newest command's stream sequence queued
 }
@@ -196,6 +203,7 @@ func (b *bridgeProc) publish(s *outSlice, now time.Time) {
 	s.stats.Seq = snap.Seq
 	s.stats.Published++
 	s.stats.Bytes += uint64(len(b.enc))
+	s.stats.RawBytes += uint64(len(raw))
 	b.meta.Published++
 	b.meta.Bytes += uint64(len(b.enc))
 	b.meta.RawBytes += uint64(len(raw))
@@ -222,7 +230,7 @@ func (b *bridgeProc) Snapshot(m *Meta, items []SliceStats) []SliceStats {
 // command stream per slice, retrying while NATS is unreachable.
 func (b *bridgeProc) ensureStreams(ctx context.Context) {
 	for wait := 100 * time.Millisecond; ctx.Err() == nil; wait = min(2*wait, 2*time.Second) {
-		err := ensureStreams(ctx, b.js, b.o.Game, b.o.Slices)
+		err := ensureStreams(ctx, b.js, b.o)
 		if err == nil {
 			b.ready.Store(true)
 			return
@@ -235,23 +243,29 @@ func (b *bridgeProc) ensureStreams(ctx context.Context) {
 	}
 }
 
-func ensureStreams(ctx context.Context, js jetstream.JetStream, game string, slices []Slice) error {
+func ensureStreams(ctx context.Context, js jetstream.JetStream, o Options) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: slicesStream(game), Subjects: []string{allSlices(game)},
+	replicas := max(o.Replicas, 1)
+	configs := []jetstream.StreamConfig{{
+		Name: slicesStream(o.Game), Subjects: []string{allSlices(o.Game)}, Replicas: replicas,
 		Storage: jetstream.MemoryStorage, MaxMsgsPerSubject: 1, Discard: jetstream.DiscardOld, AllowDirect: true,
-	})
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", slicesStream(game), err)
-	}
-	for _, s := range slices {
-		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name: commandStream(game, s.Name), Subjects: []string{CommandSubject(game, s.Name)},
+	}}
+	for _, s := range o.Slices {
+		configs = append(configs, jetstream.StreamConfig{
+			Name: commandStream(o.Game, s.Name), Subjects: []string{CommandSubject(o.Game, s.Name)}, Replicas: replicas,
 			Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute, MaxAge: 24 * time.Hour,
 		})
+	}
+	for _, cfg := range configs {
+		st, err := js.CreateOrUpdateStream(ctx, cfg)
 		if err != nil {
-			return fmt.Errorf("stream %s: %w", commandStream(game, s.Name), err)
+			return fmt.Errorf("stream %s: %w", cfg.Name, err)
+		}
+		if o.Fresh {
+			if err := st.Purge(ctx); err != nil {
+				return fmt.Errorf("stream %s: purge: %w", cfg.Name, err)
+			}
 		}
 	}
 	return nil
