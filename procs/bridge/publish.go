@@ -90,7 +90,10 @@ func Run(ctx context.Context, o Options) error {
 		wg.Go(func() { b.forward(ctx, s) })
 	}
 	wg.Go(func() { b.watchUnknown(ctx) })
-	err = engine.Run(ctx, StatsSlice, b, engine.Options{Channel: o.Channel, Rate: o.Rate, Log: o.Log,
+	// Ticking at twice the rate finds each new snapshot within half a
+	// period, so a slice at the rate is sent at the rate, not at the beat
+	// of two clocks drifting past each other.
+	err = engine.Run(ctx, StatsSlice, b, engine.Options{Channel: o.Channel, Rate: 2 * o.Rate, Log: o.Log,
 		DataSize: StatsSlice.Size(len(o.Slices))})
 	cancel()
 	wg.Wait()
@@ -199,7 +202,7 @@ func (b *bridgeProc) publish(s *outSlice, now time.Time) {
 	if err := b.nc.PublishMsg(m); err != nil {
 		return
 	}
-	s.seq, s.next = snap.Seq, now.Add(b.every)
+	s.seq, s.next = snap.Seq, now.Add(b.every-b.every/4) // a tick's jitter early is still on time
 	s.stats.Seq = snap.Seq
 	s.stats.Published++
 	s.stats.Bytes += uint64(len(b.enc))
