@@ -15,6 +15,7 @@ import (
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/procs/bridge"
+	"github.com/venomrt/venomrt/venom"
 )
 
 // Beyond one machine: `run --nats` adds a bridge child that publishes
@@ -111,6 +112,11 @@ func (g *Game) withNATS(n *natsFlags, f *flags, specs []engine.ChildSpec, stderr
 	})
 	log.Info("bridge to NATS", "nats", redact(url), "game", f.instance)
 	return specs, stop, nil
+}
+
+// bridgeConfig is the shape of the bridge's own channel.
+func bridgeConfig(slices int) venom.Config {
+	return engine.ChannelConfig(bridge.Options{}.EngineOptions(slices))
 }
 
 // runBridgeOrMirror runs "proc bridge" and "proc mirror".

@@ -36,7 +36,7 @@ func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writ
 	if f.fresh {
 		g.removeSegments(f.instance)
 	}
-	if err := g.checkSpace(f.instance); err != nil {
+	if err := g.checkSpace(f.instance, n.url != ""); err != nil {
 		return err
 	}
 	if *duration > 0 {
@@ -333,7 +333,7 @@ func StatusLine(st []engine.ChildStatus) string {
 // of dead owners hold, and how a container gets more. A filesystem of
 // no set size is not checked; venom.Create still refuses a segment it
 // cannot back (the child fails with engine.ExitNoSpace).
-func (g *Game) checkSpace(instance string) error {
+func (g *Game) checkSpace(instance string, withBridge bool) error {
 	sp, err := venom.FreeSpace()
 	if err != nil || sp.Size == 0 {
 		return nil
@@ -366,6 +366,11 @@ func (g *Game) checkSpace(instance string) error {
 	}
 	if err := add("sup", engine.StatusConfig(len(g.childNames()))); err != nil {
 		return err
+	}
+	if withBridge {
+		if err := add(BridgeName, bridgeConfig(len(g.slices()))); err != nil {
+			return err
+		}
 	}
 	// What is there already: ours is adopted (or replaced), and holds
 	// its part; the rest, whose owners are dead, could be removed.

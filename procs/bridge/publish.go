@@ -59,6 +59,19 @@ type SliceStats struct {
 // StatsSlice is the shape of the bridge's channel.
 var StatsSlice = engine.MustSlice[Meta, SliceStats]()
 
+// EngineOptions are the engine options of a bridge of slices slices: its
+// loop and its channel's shape.
+func (o Options) EngineOptions(slices int) engine.Options {
+	rate := o.Rate
+	if rate <= 0 {
+		rate = 60
+	}
+	// Ticking at twice the rate finds each new snapshot within half a
+	// period, so a slice at the rate is sent at the rate, not at the beat
+	// of two clocks drifting past each other.
+	return engine.Options{Rate: 2 * rate, DataSize: StatsSlice.Size(slices)}
+}
+
 // Run runs a bridge until ctx ends: a process on engine.Run whose ticks
 // publish the slices that changed, while a goroutine per slice queues
 // the commands that arrive.
@@ -90,11 +103,9 @@ func Run(ctx context.Context, o Options) error {
 		wg.Go(func() { b.forward(ctx, s) })
 	}
 	wg.Go(func() { b.watchUnknown(ctx) })
-	// Ticking at twice the rate finds each new snapshot within half a
-	// period, so a slice at the rate is sent at the rate, not at the beat
-	// of two clocks drifting past each other.
-	err = engine.Run(ctx, StatsSlice, b, engine.Options{Channel: o.Channel, Rate: 2 * o.Rate, Log: o.Log,
-		DataSize: StatsSlice.Size(len(o.Slices))})
+	eo := o.EngineOptions(len(o.Slices))
+	eo.Channel, eo.Log = o.Channel, o.Log
+	err = engine.Run(ctx, StatsSlice, b, eo)
 	cancel()
 	wg.Wait()
 	for _, s := range b.out {
