@@ -20,9 +20,12 @@ import (
 	"github.com/venomrt/venomrt/venom"
 )
 
-// Benchmarks of the net process (issue 5): bytes per second per client,
-// deltas against full snapshots, at 2k bodies and 20 Hz; and the CPU the
-// net process spends serving 32 clients, against the same process idle.
+// Benchmarks of the net process: bytes per second per client, deltas
+// against full snapshots, at 2k bodies and 20 Hz, protocol version 3
+// beside what version 2 sends for the same snapshots (v2_test.go keeps
+// version 2's encoder for this); encode and decode time, v3 beside v2;
+// the CPU the net process spends serving 32 clients, against the same
+// process idle; input → visible against venom's own path.
 // Physics and net run as helper processes, the clients in the benchmark
 // process. Each figure is measured once per run (-benchtime 1x).
 
@@ -46,87 +49,127 @@ func startBenchGameNamed(b *testing.B, bodies int) (*proctest.Proc, string, stri
 	return np, url, name
 }
 
-// benchJoin joins with a bare websocket and reads the welcome, returning
-// its size.
-func benchJoin(b *testing.B, ctx context.Context, url, name string) (*websocket.Conn, int) {
+// benchJoin joins with a bare websocket and reads the welcome.
+func benchJoin(b *testing.B, ctx context.Context, url, name string) (*websocket.Conn, []byte) {
 	b.Helper()
-	ws, _, err := websocket.Dial(ctx, url, nil)
+	u, err := JoinURL(url, name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ws, _, err := websocket.Dial(ctx, u, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ws.CloseNow() })
-	ws.SetReadLimit(64 << 20)
-	join := fmt.Sprintf(`{"type":"join","name":%q,"version":%d}`, name, Version)
-	if err := ws.Write(ctx, websocket.MessageText, []byte(join)); err != nil {
-		b.Fatal(err)
-	}
+	ws.SetReadLimit(MaxServerMessage)
 	_, m, err := ws.Read(ctx)
-	if err != nil || !strings.Contains(string(m), `"welcome"`) {
-		b.Fatalf("welcome: %v %.80s", err, m)
+	if err != nil {
+		b.Fatalf("welcome: %v", err)
 	}
-	return ws, len(m)
+	return ws, m
 }
 
-// counter reads frames from ws, acknowledging each one when ack is set,
-// and counts the bytes and frames received after start is set.
+// counter reads messages from ws, decoding each one and acknowledging it
+// when ack is set, and counts what it received after start is set: the
+// bytes, and what version 2 would have sent for the same snapshots
+// against the same bases (the same run's baseline), and the bodies that
+// moved since each message's base.
 type counter struct {
-	start         atomic.Bool
-	bytes, frames atomic.Int64
-	fullFrames    atomic.Int64
-	readErr       atomic.Value
+	start              atomic.Bool
+	bytes, frames, v2  atomic.Int64
+	fullFrames, moving atomic.Int64
+	readErr            atomic.Value
 }
 
-func (c *counter) run(ctx context.Context, ws *websocket.Conn, ack bool) {
+func (c *counter) run(ctx context.Context, ws *websocket.Conn, welcome []byte, ack bool) {
+	got := map[uint64]*Snapshot{}
+	m := welcome
 	for {
-		_, m, err := ws.Read(ctx)
-		if err != nil {
+		if err := c.take(ws, ctx, got, m, ack); err != nil {
 			if ctx.Err() == nil {
 				c.readErr.Store(err)
 			}
 			return
 		}
-		counting := c.start.Load()
-		if counting {
-			c.bytes.Add(int64(len(m)))
-			c.frames.Add(1)
-		}
-		var hdr struct {
-			Seq  uint64 `json:"seq"`
-			Base uint64 `json:"base"`
-		}
-		if err := json.Unmarshal(m, &hdr); err != nil {
-			c.readErr.Store(err)
-			return
-		}
-		if hdr.Base == 0 && counting {
-			c.fullFrames.Add(1)
-		}
-		if ack {
-			a := fmt.Sprintf(`{"type":"ack","seq":%d}`, hdr.Seq)
-			if err := ws.Write(ctx, websocket.MessageText, []byte(a)); err != nil {
-				if ctx.Err() == nil {
-					c.readErr.Store(err)
-				}
-				return
+		var err error
+		if _, m, err = ws.Read(ctx); err != nil {
+			if ctx.Err() == nil {
+				c.readErr.Store(err)
 			}
+			return
 		}
 	}
 }
 
+func (c *counter) take(ws *websocket.Conn, ctx context.Context, got map[uint64]*Snapshot, b []byte, ack bool) error {
+	m, err := ParseServerMessage(b)
+	if err != nil {
+		return err
+	}
+	base := got[m.Base]
+	if m.Base != 0 && base == nil {
+		return fmt.Errorf("delta against %d, not held", m.Base)
+	}
+	s, err := m.World(base)
+	if err != nil {
+		return err
+	}
+	got[m.Seq] = &s
+	delete(got, m.Seq-sentHistory)
+	if c.start.Load() {
+		c.bytes.Add(int64(len(b)))
+		c.frames.Add(1)
+		var v2 []byte
+		if base == nil {
+			c.fullFrames.Add(1)
+			w, _ := v2MarshalSnapshot(s)
+			v2 = v2Message(m.Seq, 0, s.Tick, w)
+		} else {
+			w, _ := v2MarshalDelta(v2Diff(base, &s))
+			v2 = v2Message(m.Seq, m.Base, s.Tick, w)
+			c.moving.Add(int64(moving(base, &s)))
+		}
+		c.v2.Add(int64(len(v2)))
+	}
+	if ack {
+		return ws.Write(ctx, websocket.MessageBinary, AppendAck(nil, m.Seq))
+	}
+	return nil
+}
+
+// moving counts the bodies of cur that are in base with another position
+// or velocity.
+func moving(base, cur *Snapshot) int {
+	n, i := 0, 0
+	for _, b := range cur.Bodies {
+		for i < len(base.Bodies) && base.Bodies[i].ID < b.ID {
+			i++
+		}
+		if i < len(base.Bodies) && base.Bodies[i].ID == b.ID {
+			a := base.Bodies[i]
+			if a.X != b.X || a.Y != b.Y || a.VX != b.VX || a.VY != b.VY {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // BenchmarkBytesPerClient: one client that acknowledges every snapshot
 // (and so gets deltas) beside one that never does (and so gets the full
-// world every time), both on the same game at 2000 bodies and 20 Hz.
+// world every time), both on the same game at 2000 bodies and 20 Hz; for
+// each, what version 2 would have sent for the same snapshots and bases.
 func BenchmarkBytesPerClient(b *testing.B) {
 	_, url := startBenchGame(b, benchBodies)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dws, _ := benchJoin(b, ctx, url, "delta")
-	fws, _ := benchJoin(b, ctx, url, "full")
+	dws, dw := benchJoin(b, ctx, url, "delta")
+	fws, fw := benchJoin(b, ctx, url, "full")
 	var dc, fc counter
 	rctx, rcancel := context.WithCancel(ctx)
 	defer rcancel()
-	go dc.run(rctx, dws, true)
-	go fc.run(rctx, fws, false)
+	go dc.run(rctx, dws, dw, true)
+	go fc.run(rctx, fws, fw, false)
 	time.Sleep(time.Second) // the delta client settles on acked bases
 	const window = 4 * time.Second
 	dc.start.Store(true)
@@ -145,17 +188,23 @@ func BenchmarkBytesPerClient(b *testing.B) {
 	if dc.frames.Load() == 0 || fc.frames.Load() == 0 {
 		b.Fatalf("frames received: delta %d, full %d", dc.frames.Load(), fc.frames.Load())
 	}
-	dbps := float64(dc.bytes.Load()) / secs
-	fbps := float64(fc.bytes.Load()) / secs
+	dbps, d2bps := float64(dc.bytes.Load())/secs, float64(dc.v2.Load())/secs
+	fbps, f2bps := float64(fc.bytes.Load())/secs, float64(fc.v2.Load())/secs
+	deltas := float64(dc.frames.Load() - dc.fullFrames.Load())
+	movingPer := float64(dc.moving.Load()) / deltas
 	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(dbps, "delta-B/s")
-	b.ReportMetric(fbps, "full-B/s")
-	b.ReportMetric(fbps/dbps, "full/delta")
+	b.ReportMetric(dbps, "v3-delta-B/s")
+	b.ReportMetric(d2bps, "v2-delta-B/s")
+	b.ReportMetric(d2bps/dbps, "v2/v3-delta")
+	b.ReportMetric(fbps, "v3-full-B/s")
+	b.ReportMetric(f2bps, "v2-full-B/s")
+	b.ReportMetric(movingPer, "moving-bodies/snapshot")
+	b.ReportMetric(dbps/20/movingPer, "v3-B/moving-body")
+	b.ReportMetric(d2bps/20/movingPer, "v2-B/moving-body")
 	b.ReportMetric(float64(dc.frames.Load())/secs, "delta-frames/s")
-	b.ReportMetric(float64(fc.frames.Load())/secs, "full-frames/s")
-	b.Logf("%.1fs window: delta client %d frames (%d full) %d B; full client %d frames (%d full) %d B",
-		secs, dc.frames.Load(), dc.fullFrames.Load(), dc.bytes.Load(),
-		fc.frames.Load(), fc.fullFrames.Load(), fc.bytes.Load())
+	b.Logf("%.1fs window: delta client %d frames (%d full) %d B (v2: %d B), %.0f moving bodies a delta; full client %d frames (%d full) %d B (v2: %d B)",
+		secs, dc.frames.Load(), dc.fullFrames.Load(), dc.bytes.Load(), dc.v2.Load(), movingPer,
+		fc.frames.Load(), fc.fullFrames.Load(), fc.bytes.Load(), fc.v2.Load())
 }
 
 // cpuTicks is utime+stime of pid, in clock ticks (USER_HZ, 100 on Linux).
@@ -229,9 +278,10 @@ func BenchmarkNetCPU32(b *testing.B) {
 	b.ReportMetric(busy-idle, "per-32-clients-cpu-%")
 }
 
-// worldAt quantizes a physics world's bodies as net sends them.
+// worldAt quantizes a physics world's bodies as net sends them, at
+// physics tick tick (60 a second).
 func worldAt(w *physics.World, tick uint64) *Snapshot {
-	s := &Snapshot{Tick: tick, Width: 1280, Height: 720}
+	s := &Snapshot{Tick: tick, PhysicsTick: tick, Width: 1280, Height: 720, physicsTime: int64(tick) * 1e9 / 60}
 	for _, b := range w.Bodies() {
 		s.Bodies = append(s.Bodies, Body{ID: b.ID, Flags: b.Flags, X: Fixed(b.X, Subpixel), Y: Fixed(b.Y, Subpixel),
 			VX: Fixed(b.VX, 1), VY: Fixed(b.VY, 1), R: Fixed(b.R, Subpixel)})
@@ -240,50 +290,42 @@ func worldAt(w *physics.World, tick uint64) *Snapshot {
 }
 
 // benchWorlds are two snapshots of a moving 2000-body world 3 physics
-// ticks apart (60 Hz ticks, 20 Hz sends), and the newer one's bodies as
-// protocol version 1 sent them: an object each, floats.
-func benchWorlds(b *testing.B) (base, cur *Snapshot, objs []objBody) {
+// ticks apart (60 Hz ticks, 20 Hz sends), 2 s after the world began
+// (bodies falling and colliding, as in BenchmarkBytesPerClient's window).
+func benchWorlds(b testing.TB) (base, cur *Snapshot) {
 	w, err := physics.New(physics.DefaultParams(), benchBodies)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for range 300 { // let the world settle into motion
+	for range 120 {
 		w.Step(1.0 / 60)
 	}
-	base = worldAt(w, 1)
+	base = worldAt(w, 120)
 	for range 3 {
 		w.Step(1.0 / 60)
 	}
-	cur = worldAt(w, 2)
-	for _, x := range w.Bodies() {
-		objs = append(objs, objBody{x.ID, x.Flags, x.X, x.Y, x.VX, x.VY, x.R})
-	}
-	return base, cur, objs
+	return base, worldAt(w, 123)
 }
 
-type objBody struct {
-	ID    uint32  `json:"id"`
-	Flags uint32  `json:"f,omitempty"`
-	X     float32 `json:"x"`
-	Y     float32 `json:"y"`
-	VX    float32 `json:"vx"`
-	VY    float32 `json:"vy"`
-	R     float32 `json:"r"`
-}
-
-// BenchmarkEncode: what one send costs net at 2000 bodies, encoding a
-// delta and a full snapshot in the wire form, against encoding/json of the
-// same bodies as one object each (protocol version 1's form), in the same
-// run. bytes/msg is the message size.
+// BenchmarkEncode: what one send costs net at 2000 bodies, a delta and a
+// full snapshot, whole messages, in version 3 beside version 2 (the
+// baseline) in the same run. bytes/msg is the message size.
 func BenchmarkEncode(b *testing.B) {
-	base, cur, objs := benchWorlds(b)
+	base, cur := benchWorlds(b)
 	for _, c := range []struct {
 		name string
 		enc  func() ([]byte, error)
 	}{
-		{"delta", func() ([]byte, error) { return Diff(base, cur).MarshalJSON() }},
-		{"full", cur.MarshalJSON},
-		{"baseline-json-objects", func() ([]byte, error) { return json.Marshal(objs) }},
+		{"v2-delta-baseline", func() ([]byte, error) {
+			w, err := v2MarshalDelta(v2Diff(base, cur))
+			return v2Message(2, 1, cur.Tick, w), err
+		}},
+		{"v3-delta", func() ([]byte, error) { return AppendSnapshot(nil, 2, 1, base, cur) }},
+		{"v2-full-baseline", func() ([]byte, error) {
+			w, err := v2MarshalSnapshot(*cur)
+			return v2Message(2, 0, cur.Tick, w), err
+		}},
+		{"v3-full", func() ([]byte, error) { return AppendSnapshot(nil, 2, 0, nil, cur) }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			var n int
@@ -295,41 +337,84 @@ func BenchmarkEncode(b *testing.B) {
 				n = len(m)
 			}
 			b.ReportMetric(float64(n), "bytes/msg")
+			if strings.HasSuffix(c.name, "delta") || strings.HasSuffix(c.name, "delta-baseline") {
+				b.ReportMetric(float64(n)/float64(moving(base, cur)), "B/moving-body")
+			}
 		})
 	}
 }
 
-// BenchmarkDecode: what one snapshot costs a client: decoding a delta and
-// applying it to its base, and decoding a full snapshot, against
-// encoding/json decoding the same bodies as objects, in the same run.
+// v2ServerMsg is how the version 2 client decoded a message: one
+// encoding/json pass over it, the snapshot or delta through their own
+// decoders.
+type v2ServerMsg struct {
+	Type     string       `json:"type"`
+	ID       uint32       `json:"id,omitempty"`
+	Tick     uint64       `json:"tick"`
+	Seq      uint64       `json:"seq"`
+	Base     uint64       `json:"base"`
+	Snapshot *v2SnapJSON  `json:"snapshot,omitempty"`
+	Delta    *v2DeltaJSON `json:"delta,omitempty"`
+}
+
+type v2SnapJSON struct{ Snapshot }
+
+func (s *v2SnapJSON) UnmarshalJSON(b []byte) error { return v2UnmarshalSnapshot(&s.Snapshot, b) }
+
+type v2DeltaJSON struct{ v2Delta }
+
+func (d *v2DeltaJSON) UnmarshalJSON(b []byte) error { return v2UnmarshalDelta(&d.v2Delta, b) }
+
+// BenchmarkDecode: what one snapshot costs the Go client: decoding a
+// delta message against its base (applying it), and a full one, in
+// version 3 beside version 2 (the baseline) in the same run.
 func BenchmarkDecode(b *testing.B) {
-	base, cur, objs := benchWorlds(b)
-	delta, _ := Diff(base, cur).MarshalJSON()
-	full, _ := cur.MarshalJSON()
-	old, _ := json.Marshal(objs)
-	b.Run("delta+apply", func(b *testing.B) {
+	base, cur := benchWorlds(b)
+	v2d, _ := v2MarshalDelta(v2Diff(base, cur))
+	v2delta := v2Message(2, 1, cur.Tick, v2d)
+	v2f, _ := v2MarshalSnapshot(*cur)
+	v2full := v2Message(2, 0, cur.Tick, v2f)
+	v3delta, _ := AppendSnapshot(nil, 2, 1, base, cur)
+	v3full, _ := AppendSnapshot(nil, 2, 0, nil, cur)
+	// The client holds the base as it decoded it.
+	held := wireForm(*base)
+	b.Run("v2-delta-baseline", func(b *testing.B) {
 		for b.Loop() {
-			var d Delta
-			if err := json.Unmarshal(delta, &d); err != nil {
+			var m v2ServerMsg
+			if err := json.Unmarshal(v2delta, &m); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := Apply(base, &d); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("full", func(b *testing.B) {
-		for b.Loop() {
-			var s Snapshot
-			if err := json.Unmarshal(full, &s); err != nil {
+			if _, err := v2Apply(&held, &m.Delta.v2Delta); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
-	b.Run("baseline-json-objects", func(b *testing.B) {
+	b.Run("v3-delta", func(b *testing.B) {
 		for b.Loop() {
-			var o []objBody
-			if err := json.Unmarshal(old, &o); err != nil {
+			m, err := ParseServerMessage(v3delta)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.World(&held); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("v2-full-baseline", func(b *testing.B) {
+		for b.Loop() {
+			var m v2ServerMsg
+			if err := json.Unmarshal(v2full, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("v3-full", func(b *testing.B) {
+		for b.Loop() {
+			m, err := ParseServerMessage(v3full)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.World(nil); err != nil {
 				b.Fatal(err)
 			}
 		}

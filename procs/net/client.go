@@ -2,9 +2,9 @@ package netproc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"time"
 
@@ -40,10 +40,36 @@ var ErrInputQueueFull = errors.New("netproc: input queue full")
 // (slow network, reconnecting).
 const InputQueue = 64
 
-// Dial connects and joins as name. A refusal (server full, wrong version)
-// is returned as an error wrapping ErrRefused and the close status.
-func Dial(ctx context.Context, url, name string) (*Client, error) {
-	c := &Client{url: url, name: name, snaps: make(chan Snapshot, 1), inputs: make(chan Input, InputQueue),
+// JoinURL is the URL a client joins at: server (ws://HOST:PORT, or a URL
+// with a path of its own) with the protocol version and the name in its
+// query.
+func JoinURL(server, name string) (string, error) {
+	u, err := url.Parse(server)
+	if err != nil {
+		return "", fmt.Errorf("netproc: server URL %q: %w", server, err)
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return "", fmt.Errorf("netproc: server URL %q: want ws:// or wss://", server)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = Path
+	}
+	q := u.Query()
+	q.Set("v", fmt.Sprint(Version))
+	q.Set("name", name)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// Dial connects to server (ws://HOST:PORT) and joins as name. A refusal
+// (server full, wrong version) is returned as an error wrapping
+// ErrRefused and the close status.
+func Dial(ctx context.Context, server, name string) (*Client, error) {
+	u, err := JoinURL(server, name)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{url: u, name: name, snaps: make(chan Snapshot, 1), inputs: make(chan Input, InputQueue),
 		done: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	ws, first, err := c.connect(ctx)
@@ -55,26 +81,26 @@ func Dial(ctx context.Context, url, name string) (*Client, error) {
 	return c, nil
 }
 
-// connect dials, joins and waits for the welcome.
-func (c *Client) connect(ctx context.Context) (*websocket.Conn, *serverMsg, error) {
+// MaxServerMessage bounds a message from the server (a full snapshot
+// of MaxItems bodies and agents is well under it).
+const MaxServerMessage = 16 << 20
+
+// connect dials, joins (the handshake is the join) and waits for the
+// welcome.
+func (c *Client) connect(ctx context.Context) (*websocket.Conn, *ServerMessage, error) {
 	ws, _, err := websocket.Dial(ctx, c.url, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	ws.SetReadLimit(64 << 20)
-	b, _ := json.Marshal(clientMsg{Type: "join", Name: c.name, Version: Version})
-	if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
-		ws.CloseNow()
-		return nil, nil, refusal(err)
-	}
+	ws.SetReadLimit(MaxServerMessage)
 	m, err := readServer(ctx, ws)
 	if err != nil {
 		ws.CloseNow()
 		return nil, nil, refusal(err)
 	}
-	if m.Type != "welcome" {
+	if !m.Welcome {
 		ws.CloseNow()
-		return nil, nil, fmt.Errorf("netproc: first message %q, want welcome", m.Type)
+		return nil, nil, fmt.Errorf("netproc: first message is a snapshot, want a welcome")
 	}
 	c.mu.Lock()
 	c.ws, c.id = ws, m.ID
@@ -90,20 +116,31 @@ func refusal(err error) error {
 	return err
 }
 
-func readServer(ctx context.Context, ws *websocket.Conn) (*serverMsg, error) {
-	_, b, err := ws.Read(ctx)
+// errBadServer is a message from the server that does not decode: the
+// client closes the connection with StatusPolicyViolation and
+// reconnects.
+type errBadServer struct{ err error }
+
+func (e errBadServer) Error() string { return fmt.Sprintf("netproc: from the server: %v", e.err) }
+func (e errBadServer) Unwrap() error { return e.err }
+
+func readServer(ctx context.Context, ws *websocket.Conn) (*ServerMessage, error) {
+	typ, b, err := ws.Read(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var m serverMsg
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("netproc: malformed server message: %w", err)
+	if typ != websocket.MessageBinary {
+		return nil, errBadServer{bad("text frame: protocol version %d sends binary frames", Version)}
+	}
+	m, err := ParseServerMessage(b)
+	if err != nil {
+		return nil, errBadServer{err}
 	}
 	return &m, nil
 }
 
 // run receives until Close, reconnecting whenever the connection ends.
-func (c *Client) run(ws *websocket.Conn, first *serverMsg) {
+func (c *Client) run(ws *websocket.Conn, first *ServerMessage) {
 	defer close(c.done)
 	var held *Input // an input whose write failed, sent first on the next connection
 	for {
@@ -115,6 +152,10 @@ func (c *Client) run(ws *websocket.Conn, first *serverMsg) {
 		}()
 		err := c.receive(ws, first)
 		cancel()
+		var bs errBadServer
+		if errors.As(err, &bs) {
+			ws.Close(websocket.StatusPolicyViolation, cut(bs.Error(), 120))
+		}
 		ws.CloseNow()
 		<-wrote
 		c.mu.Lock()
@@ -146,7 +187,7 @@ func (c *Client) setErr(err error) {
 
 // reconnect dials with backoff (50 ms doubling to 2 s) until it gets in
 // or the client is closed.
-func (c *Client) reconnect() (*websocket.Conn, *serverMsg) {
+func (c *Client) reconnect() (*websocket.Conn, *ServerMessage) {
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		select {
 		case <-c.ctx.Done():
@@ -165,25 +206,23 @@ func (c *Client) reconnect() (*websocket.Conn, *serverMsg) {
 	}
 }
 
-// receive applies snapshots from one connection until it ends.
-func (c *Client) receive(ws *websocket.Conn, m *serverMsg) error {
+// receive applies snapshots from one connection until it ends. A message
+// that does not decode, or a delta against a snapshot the client does
+// not hold, ends the connection (the client reconnects).
+func (c *Client) receive(ws *websocket.Conn, m *ServerMessage) error {
 	got := map[uint64]*Snapshot{}
+	var ack []byte
 	for {
-		var s Snapshot
-		switch {
-		case m.Base == 0 && m.Snapshot != nil:
-			s = *m.Snapshot
-		case m.Delta != nil:
-			base, ok := got[m.Base]
-			if !ok {
-				return fmt.Errorf("netproc: delta against unknown snapshot %d", m.Base)
+		var base *Snapshot
+		if m.Base != 0 {
+			var ok bool
+			if base, ok = got[m.Base]; !ok {
+				return errBadServer{bad("delta against snapshot %d, which the client does not hold", m.Base)}
 			}
-			var err error
-			if s, err = Apply(base, m.Delta); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("netproc: %s message without a snapshot", m.Type)
+		}
+		s, err := m.World(base)
+		if err != nil {
+			return errBadServer{err}
 		}
 		got[m.Seq] = &s
 		for k := range got {
@@ -196,9 +235,9 @@ func (c *Client) receive(ws *websocket.Conn, m *serverMsg) error {
 		default:
 		}
 		c.snaps <- s
-		b, _ := json.Marshal(clientMsg{Type: "ack", Seq: m.Seq})
+		ack = AppendAck(ack[:0], m.Seq)
 		wctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
-		err := ws.Write(wctx, websocket.MessageText, b)
+		err = ws.Write(wctx, websocket.MessageBinary, ack)
 		cancel()
 		if err != nil {
 			return err
@@ -258,7 +297,7 @@ func (c *Client) send(ctx context.Context, ws *websocket.Conn, held *Input) *Inp
 			}
 		}
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := ws.Write(wctx, websocket.MessageText, held.marshal())
+		err := ws.Write(wctx, websocket.MessageBinary, AppendInput(nil, *held))
 		cancel()
 		if err != nil {
 			return held

@@ -24,12 +24,14 @@ type Meta struct {
 	Players       uint32 // players connected now
 	MaxPlayers    uint32
 	NextID        uint32 // id of the next player; ids are never reused, even across restarts
-	_             uint32
+	Pending       uint32 // connections now open that are not players (their request not yet whole, or page fetches)
 	Joined        uint64 // players that joined since the world began
-	Refused       uint64 // connections refused: server full
-	Kicked        uint64 // connections closed for a protocol violation
+	Refused       uint64 // joins refused: server full
+	Kicked        uint64 // connections closed for a protocol violation (bad join, bad message)
 	InputsDropped uint64 // inputs over the rate limit or the queue
 	Forwarded     uint64 // commands sent to physics
+	Limited       uint64 // connections refused by the per-address limits
+	Evicted       uint64 // pending connections closed to make room for newer ones
 }
 
 // Player is one connected player as the net slice publishes it.
@@ -64,12 +66,12 @@ const (
 )
 
 const (
-	inputQueue   = 1024 // commands waiting for physics; older ones are dropped beyond it
-	joinTimeout  = 5 * time.Second
-	writeTimeout = 5 * time.Second
-	pingInterval = time.Second
-	sentHistory  = 64 // snapshots kept as delta bases
-	retryEvery   = 500 * time.Millisecond
+	inputQueue     = 1024 // commands waiting for physics; older ones are dropped beyond it
+	writeTimeout   = 5 * time.Second
+	pingInterval   = time.Second
+	maxMissedPings = 4  // pings in a row (each waits 2 s) a player may leave unanswered
+	sentHistory    = 64 // snapshots kept as delta bases
+	retryEvery     = 500 * time.Millisecond
 )
 
 // Options configure the net process.
@@ -80,8 +82,10 @@ type Options struct {
 	Status     string // the supervisor's status channel: children ("" for none)
 	Addr       string // listen address (default 127.0.0.1:7777)
 	MaxPlayers int    // default MaxPlayers
-	Rate       int    // net's ticks per second: input is forwarded every tick (default 60)
-	SendRate   int    // snapshots sent per second (default 20; at most Rate)
+	MaxPending int    // connections that are not players yet (default DefaultMaxPending)
+	AddrLimits AddrLimits
+	Rate       int // net's ticks per second: input is forwarded every tick (default 60)
+	SendRate   int // snapshots sent per second (default 20; at most Rate)
 	Fresh      bool
 	Log        *slog.Logger
 	OnListen   func(addr string) // called with the bound address
@@ -159,35 +163,26 @@ func (o *outgoing) message(base *outgoing) ([]byte, error) {
 	if b, ok := o.enc[key]; ok {
 		return b, nil
 	}
-	var b []byte
-	var err error
-	if base == nil {
-		b, err = o.s.MarshalJSON()
-	} else {
-		b, err = Diff(base.s, o.s).MarshalJSON()
+	var bs *Snapshot
+	if base != nil {
+		bs = base.s
 	}
+	b, err := AppendSnapshot(make([]byte, 0, 1024), o.seq, key, bs, o.s)
 	if err != nil {
 		return nil, err
 	}
-	b = fmt.Appendf(nil, `{"type":"snapshot","tick":%d,"seq":%d,"base":%d,"%s":%s}`, o.s.Tick, o.seq, key, field(key), b)
 	o.enc[key] = b
 	return b, nil
 }
 
-func field(base uint64) string {
-	if base == 0 {
-		return "snapshot"
-	}
-	return "delta"
-}
-
-// welcome is o as the first message of player id: always full.
+// welcome is o as the first message of player id: always full (the
+// shared full encoding with the player's id in front).
 func (o *outgoing) welcome(id uint32) ([]byte, error) {
-	b, err := o.s.MarshalJSON()
+	full, err := o.message(nil)
 	if err != nil {
 		return nil, err
 	}
-	return fmt.Appendf(nil, `{"type":"welcome","id":%d,"tick":%d,"seq":%d,"base":0,"snapshot":%s}`, id, o.s.Tick, o.seq, b), nil
+	return welcomeFrom(full, id), nil
 }
 
 // Proc is the net process: an engine.Proc that owns the WebSocket server.
@@ -195,12 +190,13 @@ type Proc struct {
 	o      Options
 	inputs chan engine.Command // from the connections, for physics
 
-	mu    sync.Mutex
-	meta  Meta
-	conns map[uint32]*conn
-	slots int // connections accepted and not yet gone, joined or not
-	hist  [sentHistory]*outgoing
-	seq   uint64
+	mu      sync.Mutex
+	meta    Meta
+	conns   map[uint32]*conn
+	guard   *guard        // set once listening
+	closing chan struct{} // refused connections waiting for a close handshake
+	hist    [sentHistory]*outgoing
+	seq     uint64
 
 	physics *feed[physics.Params, physics.Body]
 	ai      *feed[ai.Params, ai.Agent]
@@ -218,6 +214,9 @@ func New(o Options) *Proc {
 	if o.MaxPlayers <= 0 {
 		o.MaxPlayers = MaxPlayers
 	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = DefaultMaxPending
+	}
 	if o.Rate <= 0 {
 		o.Rate = 60
 	}
@@ -229,6 +228,7 @@ func New(o Options) *Proc {
 		o.Log = slog.Default()
 	}
 	return &Proc{o: o, inputs: make(chan engine.Command, inputQueue), conns: map[uint32]*conn{},
+		closing: make(chan struct{}, maxClosing),
 		physics: &feed[physics.Params, physics.Body]{channel: o.Physics, sl: physics.Slice},
 		ai:      &feed[ai.Params, ai.Agent]{channel: o.AI, sl: ai.Slice},
 		sup:     &feed[engine.SupMeta, engine.ChildStatus]{channel: o.Status, sl: engine.StatusSlice},
@@ -340,6 +340,7 @@ func (p *Proc) snapshot(now time.Time) *Snapshot {
 	if p.physics.read(now) {
 		f := &p.physics.f
 		s.PhysicsTick, s.Width, s.Height = f.Tick, finite(f.Meta.Width), finite(f.Meta.Height)
+		s.physicsTime = f.SimTime
 		s.Bodies = make([]Body, 0, len(f.Items)) // each snapshot owns its bodies: it is kept as a delta base
 		for _, b := range f.Items {
 			s.Bodies = append(s.Bodies, Body{ID: b.ID, Flags: b.Flags, X: Fixed(b.X, Subpixel), Y: Fixed(b.Y, Subpixel),
@@ -349,7 +350,7 @@ func (p *Proc) snapshot(now time.Time) *Snapshot {
 	}
 	if p.ai.read(now) {
 		f := &p.ai.f
-		s.AITick = f.Tick
+		s.AITick, s.aiTime = f.Tick, f.SimTime
 		s.Agents = make([]Agent, 0, len(f.Items))
 		for _, a := range f.Items {
 			s.Agents = append(s.Agents, Agent{ID: a.ID, Kind: uint32(a.Kind), X: Fixed(a.X, Subpixel), Y: Fixed(a.Y, Subpixel),
@@ -392,6 +393,9 @@ func (p *Proc) Snapshot(m *Meta, items []Player) []Player {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.meta.Players = uint32(len(p.conns))
+	if p.guard != nil {
+		p.meta.Pending = uint32(p.guard.pendingNow())
+	}
 	*m = p.meta
 	start := len(items)
 	for _, c := range p.conns {
@@ -441,20 +445,30 @@ func (p *Proc) serve(ctx context.Context) {
 		case <-time.After(wait):
 		}
 	}
-	p.o.Log.Info("net: listening", "addr", ln.Addr().String())
+	g := newGuard(ln, p)
+	p.mu.Lock()
+	p.guard = g
+	p.mu.Unlock()
+	p.o.Log.Info("net: listening", "addr", ln.Addr().String(), "per-address limits", g.perAddr)
 	if p.o.OnListen != nil {
 		p.o.OnListen(ln.Addr().String())
 	}
 	srv := &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.accept(ctx, w, r) }),
-		ReadHeaderTimeout: 5 * time.Second,
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.route(ctx, w, r) }),
+		ReadHeaderTimeout: RequestTimeout,
+		ReadTimeout:       RequestTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ConnState:         g.connState,
+		ErrorLog:          slog.NewLogLogger(p.o.Log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
 	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Serve(g); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		p.o.Log.Warn("net: serve", "err", err)
 	}
 }

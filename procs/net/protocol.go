@@ -1,27 +1,35 @@
 // Package netproc is the networking process: players join over WebSocket,
-// receive the world as a stream of snapshots (deltas against the last one
-// they acknowledged) and send input that is forwarded to physics as
-// commands. docs/PROTOCOL.md describes the wire protocol.
+// receive the world as a stream of binary snapshots (quantised deltas
+// against the last one they acknowledged) and send input that is
+// forwarded to physics as commands. It also serves a browser client at
+// GET /. docs/PROTOCOL.md describes the wire protocol byte by byte.
 package netproc
 
 import (
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 )
 
-// Version is the protocol version a join must carry.
-const Version = 2
+// Version is the protocol version: a client joins with ?v=Version in the
+// URL of its WebSocket handshake.
+const Version = 3
 
 // Limits of the protocol.
 const (
-	MaxFrame   = 4 << 10 // bytes of one client frame; larger closes the connection
-	MaxName    = 16      // bytes of a player name; longer names are cut
-	MaxPlayers = 32      // default player limit
-	InputRate  = 60      // inputs per second per player (token bucket)
-	InputBurst = 60      // token bucket depth
+	MaxFrame    = 64      // bytes of one client message; larger closes the connection
+	MaxName     = 16      // bytes of a player name; longer names are cut
+	MaxPlayers  = 32      // default player limit
+	InputRate   = 60      // inputs per second per player (token bucket)
+	InputBurst  = 60      // token bucket depth
+	MaxItems    = 1 << 16 // bodies (or agents) in one snapshot
+	MaxChildren = 64      // supervised children in one snapshot
 )
+
+// Path is where the WebSocket endpoint is served; GET / is the browser
+// client.
+const Path = "/ws"
 
 // Subpixel is the fixed-point scale of positions and radii on the wire:
 // they travel as integers in 1/Subpixel px, velocities in whole px/s. A
@@ -34,7 +42,7 @@ const Subpixel = 16
 const maxFixed = 1<<30 - 1
 
 // Fixed converts px (or px/s with scale 1) to the wire's integers,
-// clamping to ±2^30 and mapping NaN to 0.
+// clamping to ±(2^30−1) and mapping NaN to 0.
 func Fixed(v float32, scale float32) int32 {
 	f := float64(v) * float64(scale)
 	switch {
@@ -67,22 +75,22 @@ type Agent struct {
 
 // PlayerState is one player as the protocol carries it.
 type PlayerState struct {
-	ID      uint32     `json:"id"`
-	Name    string     `json:"name"`
-	Color   uint32     `json:"color"`
-	Cursor  [2]float32 `json:"cursor"`
-	RTTNano int64      `json:"rtt"`
+	ID      uint32
+	Name    string
+	Color   uint32     // 0xRRGGBB
+	Cursor  [2]float32 // world px, in steps of 1/Subpixel px
+	RTTNano int64      // round-trip time of the last ping, in whole µs
 }
 
 // Child is one supervised process as the supervisor's status shows it.
 type Child struct {
-	Name     string `json:"name"`
-	State    string `json:"state"` // engine.ChildState's name: "running", "backoff", ...
-	Pid      uint32 `json:"pid"`
-	Restarts uint32 `json:"restarts"`
-	Tick     uint64 `json:"tick"` // newest tick of its slice
-	Age      int64  `json:"age"`  // ns from that tick to this snapshot, -1 when none
-	Reason   string `json:"reason,omitempty"`
+	Name     string
+	State    string // engine.ChildState's name: "running", "backoff", ...
+	Pid      uint32
+	Restarts uint32
+	Tick     uint64 // newest tick of its slice
+	Age      int64  // ns (whole µs) from that tick to this snapshot, -1 when none
+	Reason   string
 }
 
 // Snapshot is the whole world a client sees: every slice of the game.
@@ -98,154 +106,11 @@ type Snapshot struct {
 	Agents      []Agent
 	Players     []PlayerState
 	Children    []Child
-}
 
-// Move is a body of a delta whose flags and radius did not change: its
-// position and velocity as differences from the base.
-type Move struct {
-	ID       uint32
-	DX, DY   int32
-	DVX, DVY int32
-}
-
-// Delta turns a base snapshot into a newer one. Bodies are new bodies and
-// bodies whose flags or radius changed, whole; Moved are the bodies that
-// only moved; Removed are the IDs of the base's bodies that are gone. All
-// three ascend by ID. The scalars, agents, players and children (small)
-// are sent whole.
-type Delta struct {
-	Tick        uint64
-	PhysicsTick uint64
-	AITick      uint64
-	Width       float32
-	Height      float32
-	Bodies      []Body
-	Moved       []Move
-	Removed     []uint32
-	Agents      []Agent
-	Players     []PlayerState
-	Children    []Child
-}
-
-// Diff is the delta from base to cur. Both must have their bodies
-// ascending by ID (as physics publishes them).
-func Diff(base, cur *Snapshot) Delta {
-	d := Delta{Tick: cur.Tick, PhysicsTick: cur.PhysicsTick, AITick: cur.AITick, Width: cur.Width, Height: cur.Height,
-		Agents: cur.Agents, Players: cur.Players, Children: cur.Children}
-	i, j := 0, 0
-	for i < len(base.Bodies) || j < len(cur.Bodies) {
-		switch {
-		case j == len(cur.Bodies) || (i < len(base.Bodies) && base.Bodies[i].ID < cur.Bodies[j].ID):
-			d.Removed = append(d.Removed, base.Bodies[i].ID)
-			i++
-		case i == len(base.Bodies) || cur.Bodies[j].ID < base.Bodies[i].ID:
-			d.Bodies = append(d.Bodies, cur.Bodies[j])
-			j++
-		default:
-			a, b := base.Bodies[i], cur.Bodies[j]
-			switch {
-			case a.Flags != b.Flags || a.R != b.R:
-				d.Bodies = append(d.Bodies, b)
-			case a != b:
-				d.Moved = append(d.Moved, Move{ID: b.ID, DX: b.X - a.X, DY: b.Y - a.Y, DVX: b.VX - a.VX, DVY: b.VY - a.VY})
-			}
-			i++
-			j++
-		}
-	}
-	return d
-}
-
-// ErrBadDelta is returned by Apply for a delta that does not fit its base.
-var ErrBadDelta = errors.New("netproc: delta does not fit its base")
-
-// Apply returns base with d applied; base is not modified. A delta that
-// does not fit base (an ID out of order, a moved or removed ID not in the
-// base, a value out of range) is an error wrapping ErrBadDelta.
-func Apply(base *Snapshot, d *Delta) (Snapshot, error) {
-	out := Snapshot{Tick: d.Tick, PhysicsTick: d.PhysicsTick, AITick: d.AITick, Width: d.Width, Height: d.Height,
-		Agents: d.Agents, Players: d.Players, Children: d.Children}
-	out.Bodies = make([]Body, 0, max(0, len(base.Bodies)+len(d.Bodies)-len(d.Removed)))
-	var n, m, k int // next of d.Bodies, d.Moved, d.Removed
-	for _, b := range base.Bodies {
-		for n < len(d.Bodies) && d.Bodies[n].ID < b.ID {
-			if err := appendAscending(&out.Bodies, d.Bodies[n]); err != nil {
-				return Snapshot{}, err
-			}
-			n++
-		}
-		switch {
-		case k < len(d.Removed) && d.Removed[k] == b.ID:
-			k++
-			continue
-		case n < len(d.Bodies) && d.Bodies[n].ID == b.ID:
-			b = d.Bodies[n]
-			n++
-		case m < len(d.Moved) && d.Moved[m].ID == b.ID:
-			mv := d.Moved[m]
-			var ok bool
-			if b, ok = moved(b, mv); !ok {
-				return Snapshot{}, fmt.Errorf("%w: body %d moved out of range", ErrBadDelta, b.ID)
-			}
-			m++
-		}
-		if err := appendAscending(&out.Bodies, b); err != nil {
-			return Snapshot{}, err
-		}
-	}
-	for ; n < len(d.Bodies); n++ {
-		if err := appendAscending(&out.Bodies, d.Bodies[n]); err != nil {
-			return Snapshot{}, err
-		}
-	}
-	if m != len(d.Moved) || k != len(d.Removed) {
-		return Snapshot{}, fmt.Errorf("%w: it moves %d and removes %d bodies not in its base (or out of order)",
-			ErrBadDelta, len(d.Moved)-m, len(d.Removed)-k)
-	}
-	return out, nil
-}
-
-func appendAscending(bodies *[]Body, b Body) error {
-	if n := len(*bodies); n > 0 && (*bodies)[n-1].ID >= b.ID {
-		return fmt.Errorf("%w: body %d out of order", ErrBadDelta, b.ID)
-	}
-	*bodies = append(*bodies, b)
-	return nil
-}
-
-func moved(b Body, mv Move) (Body, bool) {
-	add := func(v, d int32) (int32, bool) {
-		s := int64(v) + int64(d)
-		return int32(s), s >= -maxFixed && s <= maxFixed
-	}
-	var ok [4]bool
-	b.X, ok[0] = add(b.X, mv.DX)
-	b.Y, ok[1] = add(b.Y, mv.DY)
-	b.VX, ok[2] = add(b.VX, mv.DVX)
-	b.VY, ok[3] = add(b.VY, mv.DVY)
-	return b, ok == [4]bool{true, true, true, true}
-}
-
-// Client → server messages share one shape; Type says which fields count.
-type clientMsg struct {
-	Type    string      `json:"type"`              // join | input | ack
-	Name    string      `json:"name,omitempty"`    // join
-	Version int         `json:"version,omitempty"` // join
-	Cursor  *[2]float32 `json:"cursor,omitempty"`  // input
-	Spawn   bool        `json:"spawn,omitempty"`   // input
-	Explode bool        `json:"explode,omitempty"` // input
-	Seq     uint64      `json:"seq,omitempty"`     // ack
-}
-
-// Server → client messages.
-type serverMsg struct {
-	Type     string    `json:"type"` // welcome | snapshot
-	ID       uint32    `json:"id,omitempty"`
-	Tick     uint64    `json:"tick"`
-	Seq      uint64    `json:"seq"`
-	Base     uint64    `json:"base"` // 0: Snapshot is full; else Delta applies to the snapshot of seq Base
-	Snapshot *Snapshot `json:"snapshot,omitempty"`
-	Delta    *Delta    `json:"delta,omitempty"`
+	// Simulated ns of the physics and ai snapshots (engine.Header.SimTime),
+	// known to the server only: the time between a base and a snapshot
+	// sets how far positions are predicted from velocities.
+	physicsTime, aiTime int64
 }
 
 // Input is one input message from a player. HasCursor says whether Cursor
@@ -257,12 +122,101 @@ type Input struct {
 	Explode   bool
 }
 
-func (in Input) marshal() []byte {
-	m := clientMsg{Type: "input", Spawn: in.Spawn, Explode: in.Explode}
+// ErrBadMessage wraps every error decoding a message from the network.
+var ErrBadMessage = errors.New("netproc: bad message")
+
+func bad(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrBadMessage}, args...)...)
+}
+
+// Client → server message kinds (the first byte of a binary frame).
+const (
+	msgAck   = 1 // seq uvarint
+	msgInput = 2 // bits u8, then x, y float32 LE when bit 0 is set
+)
+
+// Input bits.
+const (
+	inCursor  = 1 << 0
+	inSpawn   = 1 << 1
+	inExplode = 1 << 2
+	inKnown   = inCursor | inSpawn | inExplode
+)
+
+// AppendAck appends the client message acknowledging snapshot seq.
+func AppendAck(b []byte, seq uint64) []byte {
+	return binary.AppendUvarint(append(b, msgAck), seq)
+}
+
+// AppendInput appends the client message for in.
+func AppendInput(b []byte, in Input) []byte {
+	var bits byte
 	if in.HasCursor {
-		c := in.Cursor
-		m.Cursor = &c
+		bits |= inCursor
 	}
-	b, _ := json.Marshal(m)
+	if in.Spawn {
+		bits |= inSpawn
+	}
+	if in.Explode {
+		bits |= inExplode
+	}
+	b = append(b, msgInput, bits)
+	if in.HasCursor {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(in.Cursor[0]))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(in.Cursor[1]))
+	}
 	return b
 }
+
+// ClientMessage is one decoded client → server message: an ack (Ack set)
+// or an input.
+type ClientMessage struct {
+	Ack   bool
+	Seq   uint64 // the acknowledged snapshot
+	Input Input
+}
+
+// ParseClientMessage decodes one client message, checking every byte: an
+// unknown kind, unknown input bits, a cursor that is not finite, a short
+// or long message are errors wrapping ErrBadMessage.
+func ParseClientMessage(b []byte) (ClientMessage, error) {
+	if len(b) == 0 {
+		return ClientMessage{}, bad("empty message")
+	}
+	switch b[0] {
+	case msgAck:
+		seq, n := binary.Uvarint(b[1:])
+		if n <= 0 || 1+n != len(b) || (n > 1 && b[n] == 0) {
+			return ClientMessage{}, bad("ack: want kind 1 and one uvarint")
+		}
+		return ClientMessage{Ack: true, Seq: seq}, nil
+	case msgInput:
+		if len(b) < 2 {
+			return ClientMessage{}, bad("input: no bits")
+		}
+		bits := b[1]
+		if bits&^inKnown != 0 {
+			return ClientMessage{}, bad("input: unknown bits %#x", bits&^inKnown)
+		}
+		want := 2
+		if bits&inCursor != 0 {
+			want = 10
+		}
+		if len(b) != want {
+			return ClientMessage{}, bad("input: %d bytes, want %d", len(b), want)
+		}
+		in := Input{HasCursor: bits&inCursor != 0, Spawn: bits&inSpawn != 0, Explode: bits&inExplode != 0}
+		if in.HasCursor {
+			x := math.Float32frombits(binary.LittleEndian.Uint32(b[2:]))
+			y := math.Float32frombits(binary.LittleEndian.Uint32(b[6:]))
+			if !finite32(x) || !finite32(y) {
+				return ClientMessage{}, bad("input: cursor (%v, %v) is not finite", x, y)
+			}
+			in.Cursor = [2]float32{x, y}
+		}
+		return ClientMessage{Input: in}, nil
+	}
+	return ClientMessage{}, bad("unknown message kind %d", b[0])
+}
+
+func finite32(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }

@@ -2,10 +2,10 @@ package netproc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +19,7 @@ type conn struct {
 	ws    *websocket.Conn
 	p     Player
 	out   chan *outgoing // the newest snapshot not yet sent (capacity 1)
+	sent  atomic.Uint64  // highest seq sent (or being sent)
 	acked atomic.Uint64  // highest seq the client acknowledged
 }
 
@@ -45,36 +46,54 @@ func kick(format string, args ...any) error { return errKick{fmt.Sprintf(format,
 
 var palette = []uint32{0xe6194b, 0x3cb44b, 0xffe119, 0x4363d8, 0xf58231, 0x911eb4, 0x46f0f0, 0xf032e6}
 
-// accept serves one WebSocket connection for its whole life.
-func (p *Proc) accept(ctx context.Context, w http.ResponseWriter, r *http.Request) {
-	ws, err := websocket.Accept(w, r, nil)
+// maxClosing bounds the refused connections net waits on for a close
+// handshake; beyond it they are dropped without one.
+const maxClosing = 64
+
+// Close reasons a client can act on.
+const (
+	reasonFull    = "server full"
+	reasonVersion = "protocol version 3 required: join at /ws?v=3&name=NAME (docs/PROTOCOL.md)"
+)
+
+// joinRequest checks the join carried by a WebSocket handshake's URL:
+// /ws?v=3&name=NAME. It returns the name cut to MaxName bytes.
+func joinRequest(r *http.Request) (string, error) {
+	q := r.URL.Query()
+	v := q.Get("v")
+	if r.URL.Path != Path || v == "" {
+		return "", kick("%s", reasonVersion)
+	}
+	if n, err := strconv.Atoi(v); err != nil || n != Version {
+		return "", kick("protocol version %.8q is not served; this server speaks version %d: join at /ws?v=%d&name=NAME", v, Version, Version)
+	}
+	return cut(q.Get("name"), MaxName), nil
+}
+
+// play serves one WebSocket handshake: a join, for its whole life.
+func (p *Proc) play(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	// The default options refuse a handshake whose Origin is not the host
+	// it was sent to: a page on another site cannot play in this game.
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
+		p.o.Log.Debug("net: handshake refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	defer ws.CloseNow()
-	p.mu.Lock()
-	if p.slots >= p.o.MaxPlayers {
-		p.meta.Refused++
-		p.mu.Unlock()
-		ws.Close(websocket.StatusTryAgainLater, "server full")
-		return
-	}
-	p.slots++
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		p.slots--
-		p.mu.Unlock()
-	}()
-	ws.SetReadLimit(MaxFrame)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	c, err := p.join(ctx, ws)
+	name, err := joinRequest(r)
 	if err != nil {
 		p.closeFor(ws, err)
 		return
 	}
+	c, ok := p.join(ws, name)
+	if !ok {
+		p.count(func(m *Meta) { m.Refused++ })
+		p.closeWith(ws, websocket.StatusTryAgainLater, reasonFull)
+		return
+	}
+	ws.SetReadLimit(MaxFrame)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	p.o.Log.Info("net: player joined", "id", c.p.ID, "name", c.p.NameString(), "remote", r.RemoteAddr)
 	defer func() {
 		p.mu.Lock()
@@ -88,7 +107,10 @@ func (p *Proc) accept(ctx context.Context, w http.ResponseWriter, r *http.Reques
 			p.o.Log.Debug("net: write", "id", c.p.ID, "err", err)
 		}
 	}()
-	go p.ping(ctx, c)
+	go func() {
+		defer cancel()
+		p.ping(ctx, c)
+	}()
 	err = p.read(ctx, c)
 	p.closeFor(ws, err)
 }
@@ -98,99 +120,99 @@ func (p *Proc) accept(ctx context.Context, w http.ResponseWriter, r *http.Reques
 func (p *Proc) closeFor(ws *websocket.Conn, err error) {
 	var k errKick
 	if errors.As(err, &k) {
-		p.mu.Lock()
-		p.meta.Kicked++
-		p.mu.Unlock()
+		p.count(func(m *Meta) { m.Kicked++ })
 		p.o.Log.Info("net: connection refused", "reason", k.reason)
-		ws.Close(websocket.StatusPolicyViolation, k.reason)
+		p.closeWith(ws, websocket.StatusPolicyViolation, k.reason)
 	}
 }
 
-// readMsg reads and parses one client message.
-func readMsg(ctx context.Context, ws *websocket.Conn) (clientMsg, error) {
-	var m clientMsg
-	typ, b, err := ws.Read(ctx)
-	if err != nil {
-		return m, err
+// closeWith closes ws with a status and a reason (cut to what a close
+// frame holds), waiting for the peer's close (at most a few seconds) only
+// while fewer than maxClosing others are waiting.
+func (p *Proc) closeWith(ws *websocket.Conn, code websocket.StatusCode, reason string) {
+	if len(reason) > 120 {
+		reason = reason[:120]
 	}
-	if typ != websocket.MessageText {
-		return m, kick("binary frames are not part of the protocol")
+	select {
+	case p.closing <- struct{}{}:
+		ws.Close(code, reason)
+		<-p.closing
+	default:
+		ws.CloseNow()
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, kick("malformed message")
-	}
-	return m, nil
 }
 
-func (p *Proc) join(ctx context.Context, ws *websocket.Conn) (*conn, error) {
-	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
-	defer cancel()
-	m, err := readMsg(jctx, ws)
-	if err != nil {
-		if jctx.Err() != nil && ctx.Err() == nil {
-			return nil, kick("no join within %v", joinTimeout)
-		}
-		return nil, err
-	}
-	if m.Type != "join" {
-		return nil, kick("first message must be join, not %q", m.Type)
-	}
-	if m.Version != Version {
-		return nil, kick("protocol version %d, want %d", m.Version, Version)
-	}
+// join takes a player's place, if there is one.
+func (p *Proc) join(ws *websocket.Conn, name string) (*conn, bool) {
 	c := &conn{ws: ws, out: make(chan *outgoing, 1)}
-	copy(c.p.Name[:], m.Name) // cut to MaxName bytes
+	copy(c.p.Name[:], name)
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.conns) >= p.o.MaxPlayers {
+		return nil, false
+	}
 	c.p.ID = p.meta.NextID
 	p.meta.NextID++
 	p.meta.Joined++
 	c.p.Color = palette[int(c.p.ID)%len(palette)]
 	p.conns[c.p.ID] = c
+	return c, true
+}
+
+// count updates the counters under the lock.
+func (p *Proc) count(f func(*Meta)) {
+	p.mu.Lock()
+	f(&p.meta)
 	p.mu.Unlock()
-	return c, nil
 }
 
 // read handles the player's messages until the connection ends.
 func (p *Proc) read(ctx context.Context, c *conn) error {
 	tokens, last := float64(InputBurst), time.Now()
 	for {
-		m, err := readMsg(ctx, c.ws)
+		typ, b, err := c.ws.Read(ctx)
 		if err != nil {
 			return err
 		}
-		switch m.Type {
-		case "ack":
+		if typ != websocket.MessageBinary {
+			return kick("text frame: protocol version %d sends binary frames", Version)
+		}
+		m, err := ParseClientMessage(b)
+		if err != nil {
+			return kick("%v", err)
+		}
+		if m.Ack {
+			if m.Seq > c.sent.Load() {
+				return kick("ack of snapshot %d, which was not sent", m.Seq)
+			}
 			if m.Seq > c.acked.Load() {
 				c.acked.Store(m.Seq)
 			}
-		case "input":
-			now := time.Now()
-			tokens = min(float64(InputBurst), tokens+now.Sub(last).Seconds()*InputRate)
-			last = now
-			if tokens < 1 {
-				p.dropInput(c)
-				continue
-			}
-			tokens--
-			p.mu.Lock()
-			c.p.Inputs++
-			if m.Cursor != nil {
-				c.p.CursorX = min(max(m.Cursor[0], -physics.MaxWorld), physics.MaxWorld)
-				c.p.CursorY = min(max(m.Cursor[1], -physics.MaxWorld), physics.MaxWorld)
-			}
-			// A click without a cursor acts where the cursor last was.
-			x, y := float64(c.p.CursorX), float64(c.p.CursorY)
-			p.mu.Unlock()
-			if m.Spawn {
-				p.queue(c, engine.Cmd(physics.OpSpawnBurst, x, y, SpawnCount))
-			}
-			if m.Explode {
-				p.queue(c, engine.Cmd(physics.OpExplode, x, y, ExplodeRadius, ExplodeStrength))
-			}
-		case "join":
-			return kick("already joined")
-		default:
-			return kick("unknown message type %q", m.Type)
+			continue
+		}
+		now := time.Now()
+		tokens = min(float64(InputBurst), tokens+now.Sub(last).Seconds()*InputRate)
+		last = now
+		if tokens < 1 {
+			p.dropInput(c)
+			continue
+		}
+		tokens--
+		in := m.Input
+		p.mu.Lock()
+		c.p.Inputs++
+		if in.HasCursor {
+			c.p.CursorX = min(max(in.Cursor[0], -physics.MaxWorld), physics.MaxWorld)
+			c.p.CursorY = min(max(in.Cursor[1], -physics.MaxWorld), physics.MaxWorld)
+		}
+		// A click without a cursor acts where the cursor last was.
+		x, y := float64(c.p.CursorX), float64(c.p.CursorY)
+		p.mu.Unlock()
+		if in.Spawn {
+			p.queue(c, engine.Cmd(physics.OpSpawnBurst, x, y, SpawnCount))
+		}
+		if in.Explode {
+			p.queue(c, engine.Cmd(physics.OpExplode, x, y, ExplodeRadius, ExplodeStrength))
 		}
 	}
 }
@@ -216,7 +238,8 @@ func (p *Proc) dropInput(c *conn) {
 
 // write sends the welcome (a full snapshot), then each snapshot as a
 // delta against the newest one the client acknowledged (full when that one
-// is no longer remembered).
+// is no longer remembered). A write that cannot finish within
+// writeTimeout (a peer that stopped reading) ends the connection.
 func (p *Proc) write(ctx context.Context, c *conn) error {
 	first := true
 	for {
@@ -237,8 +260,9 @@ func (p *Proc) write(ctx context.Context, c *conn) error {
 		if err != nil {
 			return err
 		}
+		c.sent.Store(o.seq)
 		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-		err = c.ws.Write(wctx, websocket.MessageText, b)
+		err = c.ws.Write(wctx, websocket.MessageBinary, b)
 		cancel()
 		if err != nil {
 			return err
@@ -246,10 +270,13 @@ func (p *Proc) write(ctx context.Context, c *conn) error {
 	}
 }
 
-// ping measures the round-trip time once a second.
+// ping measures the round-trip time once a second. A peer that answers
+// no ping for maxMissedPings seconds in a row (it stopped reading) is
+// dropped, however little net has been sending it.
 func (p *Proc) ping(ctx context.Context, c *conn) {
 	t := time.NewTicker(pingInterval)
 	defer t.Stop()
+	missed := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -260,10 +287,19 @@ func (p *Proc) ping(ctx context.Context, c *conn) {
 		start := time.Now()
 		err := c.ws.Ping(pctx)
 		cancel()
-		if err == nil {
-			p.mu.Lock()
-			c.p.RTTNanos = int64(time.Since(start))
-			p.mu.Unlock()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if missed++; missed >= maxMissedPings {
+				p.o.Log.Info("net: player answers no ping: dropped", "id", c.p.ID)
+				return
+			}
+			continue
 		}
+		missed = 0
+		p.mu.Lock()
+		c.p.RTTNanos = int64(time.Since(start))
+		p.mu.Unlock()
 	}
 }
