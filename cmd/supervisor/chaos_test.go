@@ -84,3 +84,26 @@ func TestChaosCatchesLostAndDoubled(t *testing.T) {
 		}
 	}
 }
+
+// TestChaosSurvivesItsSupervisor: chaos SIGKILLs the game's supervisor
+// (every child dies with it) and runs the game again; the world resumes
+// from its snapshots — ticks never go back — and every numbered input is
+// applied exactly once across it.
+func TestChaosSurvivesItsSupervisor(t *testing.T) {
+	rep, _, code := runChaos(t, "--duration", "4s", "--rate", "2", "--seed", "5", "--faults", "supervisor,kill",
+		"--bodies", "200", "--agents", "20", "--max-stall", "0")
+	if code != 0 || rep.Faults["supervisor"] == 0 {
+		t.Fatalf("exit %d, faults %v: want a pass with the supervisor killed at least once (pick another seed)", code, rep.Faults)
+	}
+	if rep.TickRegression != 0 || rep.Lost != 0 || rep.Doubled != 0 || rep.RecoveryByKind["supervisor"].N == 0 {
+		t.Fatalf("report: %+v", rep)
+	}
+	for _, ch := range []string{"physics", "ai", "net"} {
+		if a := rep.Inputs[ch]; a.Sent == 0 || !a.Exact() {
+			t.Errorf("%s inputs: %+v", ch, a)
+		}
+		if rep.Restarts[ch] < uint32(rep.Faults["supervisor"]) {
+			t.Errorf("%s restarted %d times for %d supervisor faults", ch, rep.Restarts[ch], rep.Faults["supervisor"])
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,7 +29,10 @@ type ChaosReport struct {
 	FaultsByChild map[string]int
 	Restarts      map[string]uint32
 	RecoveryMs    Percentiles // fault → first publish of the successor
-	Unrecovered   []string    // faults whose child never published again
+	// RecoveryByKind is RecoveryMs per fault kind, so a tail explains
+	// itself (a supervisor's recovery is every child's).
+	RecoveryByKind map[string]Percentiles
+	Unrecovered    []string // faults whose child never published again
 	// Unprovoked counts restarts that no fault explains: every fault but
 	// slow and the input faults costs one restart, so any more is the
 	// runtime's own doing (a false hang alarm, a fault handed twice). It
@@ -57,7 +61,11 @@ type ChaosReport struct {
 // faultKinds are the faults chaos and fault know. kill and stop are
 // signals to the channel's owner; the others are engine ops sent on the
 // child's channel; drop and double break exactly-once on purpose.
-var faultKinds = []string{"kill", "stop", "panic", "exit", "hang", "midpublish", "slow", "drop", "double"}
+var faultKinds = []string{"kill", "stop", "panic", "exit", "hang", "midpublish", "slow", "drop", "double", SupervisorFault}
+
+// SupervisorFault is the chaos fault that SIGKILLs the game's supervisor
+// (its children die with it) and runs the game again.
+const SupervisorFault = "supervisor"
 
 var faultOps = map[string]engine.Op{
 	"panic": engine.OpPanic, "exit": engine.OpExit, "hang": engine.OpHang, "midpublish": engine.OpMidPublish,
@@ -79,7 +87,7 @@ func (g *Game) cmdChaos(ctx context.Context, args []string, stdout, stderr io.Wr
 	f := g.newFlags("chaos", "", false)
 	duration := f.Duration("duration", 10*time.Second, "how long faults are injected")
 	faults := f.String("faults", "kill,stop,panic,midpublish,slow",
-		"fault kinds to inject: kill, stop, panic, exit, hang, midpublish, slow; drop and double break exactly-once on purpose (the run must fail)")
+		"fault kinds to inject: kill, stop, panic, exit, hang, midpublish, slow, supervisor; drop and double break exactly-once on purpose (the run must fail)")
 	rate := f.Float64("rate", 1, "faults per second")
 	jsonOut := f.String("json", "", "also write the report as JSON to this file")
 	maxStall := f.Duration("max-stall", 100*time.Millisecond, "longest renderer gap between frames that still passes (0: report it, judge nothing)")
@@ -110,24 +118,24 @@ func (g *Game) cmdChaos(ctx context.Context, args []string, stdout, stderr io.Wr
 		f.instance = fmt.Sprintf("chaos%d", os.Getpid())
 	}
 	f.headless = true
-	specs, err := g.children(f, io.Discard, io.Discard, log)
+	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	sup, err := engine.NewSupervisor(engine.SupervisorOptions{Instance: f.instance, Log: log, FailureThreshold: 1e6}, specs...)
-	if err != nil {
-		return err
+	// The game runs as "PROGRAM run", a process of its own, so that its
+	// supervisor can be killed and run again like any child.
+	gp := &gameProc{self: self, args: append([]string{"run", "--failure-threshold=1e6"}, f.childArgs()...)}
+	if err := gp.start(); err != nil {
+		return fmt.Errorf("chaos: %w", err)
 	}
-	defer g.removeSegments(f.instance)
-	supCtx, stopSup := context.WithCancel(ctx)
-	supDone := make(chan error, 1)
-	go func() { supDone <- sup.Run(supCtx) }()
-	defer func() { stopSup(); <-supDone }()
+	defer g.removeSegments(f.instance) // what a killed supervisor left
+	defer gp.stop()
 
-	c := &chaos{g: g, env: Env{Instance: f.instance, Headless: true, Log: log, Out: io.Discard}, sup: sup,
+	c := &chaos{g: g, env: Env{Instance: f.instance, Headless: true, Log: log, Out: io.Discard}, game: gp,
 		rng: rand.New(rand.NewPCG(seed, 0x5eed)), kinds: kinds, log: log,
 		rep: ChaosReport{Seed: seed, Duration: duration.String(), Faults: map[string]int{}, FaultsByChild: map[string]int{},
-			Restarts: map[string]uint32{}, FinalStates: map[string]string{}, Inputs: map[string]engine.InputAccount{}}}
+			Restarts: map[string]uint32{}, FinalStates: map[string]string{}, Inputs: map[string]engine.InputAccount{},
+			RecoveryByKind: map[string]Percentiles{}}}
 	defer c.close()
 	if err := c.run(ctx, *duration, *rate, *maxStall); err != nil {
 		return err
@@ -165,13 +173,15 @@ func (w *watched) read() (engine.Header, error) {
 }
 
 type chaos struct {
-	g     *Game
-	env   Env
-	sup   *engine.Supervisor
-	rng   *rand.Rand
-	kinds []string
-	log   *slog.Logger
-	rep   ChaosReport
+	g      *Game
+	env    Env
+	game   *gameProc
+	status *engine.Client[engine.SupMeta, engine.ChildStatus]
+	epochs map[string]uint64 // each channel's epoch when the faults began
+	rng    *rand.Rand
+	kinds  []string
+	log    *slog.Logger
+	rep    ChaosReport
 
 	watch     []*watched
 	render    *watched // nil without a renderer
@@ -179,6 +189,7 @@ type chaos struct {
 	watcher   Watcher
 	pending   []chaosFault
 	recovery  []time.Duration
+	byKind    map[string][]time.Duration
 	frames    uint64 // the renderer's last frame counter seen
 	firstF    uint64
 	lastFrame time.Time
@@ -190,10 +201,13 @@ type chaos struct {
 type chaosFault struct {
 	child, kind string
 	at          time.Time
-	epoch       uint64
+	epochs      map[string]uint64 // of the channels it takes down
 }
 
 func (c *chaos) close() {
+	if c.status != nil {
+		c.status.Close()
+	}
 	for _, w := range c.watch {
 		w.shell.Close()
 	}
@@ -210,6 +224,7 @@ func (c *chaos) connect(ctx context.Context) error {
 	if !c.waitAllRunning(ctx, 30*time.Second) {
 		return errors.New("chaos: the game did not start")
 	}
+	c.epochs, c.byKind = c.channelEpochs(), map[string][]time.Duration{}
 	c.probes = map[string]*engine.InputProbe{}
 	for _, name := range c.g.childNames() {
 		s, err := venom.Connect(c.env.Channel(name))
@@ -303,8 +318,28 @@ func (c *chaos) settled(since time.Time) bool {
 	return true
 }
 
+// children is the newest status the game's supervisor published.
+func (c *chaos) children() []engine.ChildStatus {
+	if c.status == nil {
+		s, err := engine.Connect(c.env.Status(), engine.StatusSlice)
+		if err != nil {
+			return nil
+		}
+		c.status = s
+	}
+	var f engine.Frame[engine.SupMeta, engine.ChildStatus]
+	if c.status.Read(&f) != nil {
+		return nil
+	}
+	return f.Items
+}
+
 func (c *chaos) allRunning() bool {
-	for _, s := range c.sup.Status() {
+	st := c.children()
+	if len(st) != len(c.g.childNames()) {
+		return false
+	}
+	for _, s := range st {
 		if s.State != engine.ChildRunning {
 			return false
 		}
@@ -332,7 +367,7 @@ func (c *chaos) everyChannelPublished() bool {
 }
 
 func (c *chaos) running(child string) bool {
-	for _, s := range c.sup.Status() {
+	for _, s := range c.children() {
 		if s.NameString() == child {
 			return s.State == engine.ChildRunning
 		}
@@ -344,6 +379,10 @@ func (c *chaos) running(child string) bool {
 // recovering, and carries it out.
 func (c *chaos) inject(now time.Time) {
 	kind := c.kinds[c.rng.IntN(len(c.kinds))]
+	if kind == SupervisorFault {
+		c.killSupervisor(now)
+		return
+	}
 	var free []string
 	for _, ch := range c.g.childNames() {
 		if inputFault(kind) && c.probes[ch] == nil {
@@ -370,7 +409,7 @@ func (c *chaos) inject(now time.Time) {
 	c.rep.Faults[kind]++
 	c.rep.FaultsByChild[child]++
 	if kind != "slow" && !inputFault(kind) {
-		c.pending = append(c.pending, chaosFault{child: child, kind: kind, at: now, epoch: info.Daemon.Epoch})
+		c.pending = append(c.pending, chaosFault{child: child, kind: kind, at: now, epochs: map[string]uint64{child: info.Daemon.Epoch}})
 		if child == RenderName {
 			c.renderHit = now
 		}
@@ -442,17 +481,90 @@ func (c *chaos) observe(now time.Time) {
 		c.watcher.Observe(now)
 	}
 	c.pending = slices.DeleteFunc(c.pending, func(p chaosFault) bool {
-		info, err := venom.Inspect(c.env.Channel(p.child))
-		if err != nil || info.Daemon.Epoch <= p.epoch || !info.Owned || info.Age < 0 || info.Age > now.Sub(p.at) {
+		if !c.recovered(p, now) {
 			return false
 		}
 		c.recovery = append(c.recovery, now.Sub(p.at))
-		if p.child == RenderName {
+		c.byKind[p.kind] = append(c.byKind[p.kind], now.Sub(p.at))
+		if p.child == RenderName || p.kind == SupervisorFault {
 			c.renderHit = time.Time{}
 			c.lastFrame = now
 		}
 		return true
 	})
+}
+
+// recovered reports whether the child a fault hit — every child, for the
+// supervisor — has a successor that published since.
+func (c *chaos) recovered(p chaosFault, now time.Time) bool {
+	names := []string{p.child}
+	if p.kind == SupervisorFault {
+		names = append(c.g.childNames(), "sup")
+	}
+	for _, name := range names {
+		info, err := venom.Inspect(c.env.Channel(name))
+		if err != nil || info.Daemon.Epoch <= p.epochs[name] || !info.Owned || info.Age < 0 || info.Age > now.Sub(p.at) {
+			return false
+		}
+	}
+	return true
+}
+
+// killSupervisor SIGKILLs the game's supervisor — its children die with
+// it — and runs the game again on the same instance once the old
+// children are gone: the new one resumes the world from the last
+// snapshots and is handed every queued input.
+func (c *chaos) killSupervisor(now time.Time) {
+	if len(c.pending) > 0 {
+		return // one at a time: a whole game restarting is recovery enough
+	}
+	epochs := c.channelEpochs()
+	var pids []int
+	for _, st := range c.children() {
+		if st.Pid != 0 {
+			pids = append(pids, int(st.Pid))
+		}
+	}
+	c.game.kill()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if !slices.ContainsFunc(pids, alive) {
+			break
+		}
+	}
+	if err := c.game.start(); err != nil {
+		c.log.Error("chaos: the game does not start again", "err", err)
+	}
+	c.log.Info("chaos: fault injected", "child", "supervisor", "kind", SupervisorFault)
+	c.rep.Faults[SupervisorFault]++
+	c.rep.FaultsByChild["supervisor"]++
+	c.pending = append(c.pending, chaosFault{child: "supervisor", kind: SupervisorFault, at: now, epochs: epochs})
+	c.renderHit = now
+	if c.watcher != nil {
+		for _, name := range c.g.childNames() {
+			c.watcher.Faulted(name, now)
+		}
+	}
+}
+
+// alive reports whether a process exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+// channelEpochs are the epochs of every channel of the game now.
+func (c *chaos) channelEpochs() map[string]uint64 {
+	epochs := map[string]uint64{}
+	for _, name := range append(c.g.childNames(), "sup") {
+		if info, err := venom.Inspect(c.env.Channel(name)); err == nil {
+			epochs[name] = info.Daemon.Epoch
+		}
+	}
+	return epochs
 }
 
 func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
@@ -461,20 +573,32 @@ func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
 	for _, p := range c.pending {
 		r.Unrecovered = append(r.Unrecovered, p.child+" "+p.kind)
 	}
-	for _, s := range c.sup.Status() {
-		r.Restarts[s.NameString()] = s.Restarts
+	for _, s := range c.children() {
 		r.FinalStates[s.NameString()] = s.StateName()
 		if s.State != engine.ChildRunning {
 			r.Failures = append(r.Failures, fmt.Sprintf("%s ended %s", s.NameString(), s.StateName()))
 		}
 	}
-	restarts := 0
-	for _, n := range r.Restarts {
+	// A restart is a new owner of the child's channel: its epoch counts
+	// them, across restarts of the supervisor too.
+	restarts, explained := 0, 0
+	now := c.channelEpochs()
+	for _, name := range c.g.childNames() {
+		n := now[name] - min(now[name], c.epochs[name])
+		r.Restarts[name] = uint32(n)
 		restarts += int(n)
+	}
+	for kind, d := range c.byKind {
+		r.RecoveryByKind[kind] = percentiles(d)
+		if kind == SupervisorFault {
+			explained += len(d) * len(c.g.childNames())
+		} else {
+			explained += len(d)
+		}
 	}
 	// Reported, not judged: on a loaded machine a hang timeout can fire
 	// for a process that was only starved.
-	r.Unprovoked = max(0, restarts-len(c.recovery)-len(c.pending))
+	r.Unprovoked = max(0, restarts-explained-len(c.pending))
 	var lost, doubled, unsent []string
 	for _, name := range c.g.childNames() {
 		p := c.probes[name]
@@ -535,6 +659,9 @@ func printChaos(w io.Writer, r *ChaosReport) {
 	fmt.Fprintf(w, "faults: %v  by child: %v\n", r.Faults, r.FaultsByChild)
 	fmt.Fprintf(w, "restarts: %v (%d no fault explains)\n", r.Restarts, r.Unprovoked)
 	fmt.Fprintf(w, "recovery ms: %s\n", r.RecoveryMs)
+	for _, kind := range slices.Sorted(maps.Keys(r.RecoveryByKind)) {
+		fmt.Fprintf(w, "  %-10s %s\n", kind, r.RecoveryByKind[kind])
+	}
 	fmt.Fprintf(w, "renderer: %d frames, longest gap %.1f ms\n", r.Frames, r.LongestGapMs)
 	fmt.Fprintf(w, "inputs: sent %d lost %d doubled %d redelivered (dropped) %d;", r.Sent, r.Lost, r.Doubled, r.Redelivered)
 	for _, name := range slices.Sorted(maps.Keys(r.Inputs)) {
@@ -550,5 +677,41 @@ func printChaos(w io.Writer, r *ChaosReport) {
 		fmt.Fprintln(w, "PASS")
 	} else {
 		fmt.Fprintln(w, "FAIL:", strings.Join(r.Failures, "; "))
+	}
+}
+
+// gameProc is the game under chaos: "PROGRAM run" as a child process.
+type gameProc struct {
+	self string
+	args []string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (p *gameProc) start() error {
+	cmd := exec.Command(p.self, p.args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	p.cmd, p.done = cmd, make(chan struct{})
+	go func(done chan struct{}) { cmd.Wait(); close(done) }(p.done)
+	return nil
+}
+
+// kill SIGKILLs the supervisor and waits until it is reaped.
+func (p *gameProc) kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+// stop ends the game as an operator would: SIGTERM, its children stopped,
+// its channels removed; SIGKILL after a grace.
+func (p *gameProc) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.kill()
 	}
 }
