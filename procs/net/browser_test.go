@@ -65,7 +65,7 @@ func browser(t testing.TB) context.Context {
 		cancel()
 		acancel()
 	})
-	if err := chromedp.Do(ctx); err != nil {
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 720)); err != nil {
 		t.Fatalf("start chromium %s: %v", path, err)
 	}
 	return ctx

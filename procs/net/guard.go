@@ -104,7 +104,8 @@ func (c *guardConn) Close() error {
 }
 
 // Accept returns the next connection the limits let in; refused ones are
-// closed here (with a best-effort 429 answer).
+// closed here, unanswered (an answer before the request would need a
+// read of it first, which is what a refused connection must not cost).
 func (g *guard) Accept() (net.Conn, error) {
 	for {
 		c, err := g.Listener.Accept()
@@ -116,8 +117,6 @@ func (g *guard) Accept() (net.Conn, error) {
 		}
 	}
 }
-
-var tooMany = []byte("HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
 
 func (g *guard) admit(c net.Conn) *guardConn {
 	addr := addrKey(c.RemoteAddr())
@@ -137,8 +136,6 @@ func (g *guard) admit(c net.Conn) *guardConn {
 		if st.conns >= g.limits.Conns || st.tokens < 1 {
 			g.mu.Unlock()
 			g.p.count(func(m *Meta) { m.Limited++ })
-			c.SetWriteDeadline(now.Add(100 * time.Millisecond))
-			c.Write(tooMany)
 			c.Close()
 			return nil
 		}

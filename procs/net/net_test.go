@@ -61,16 +61,40 @@ func helperAI(args []string) error {
 	return ai.Run(ctx, args[0], args[1], 1, n, nil)
 }
 
-// net INSTANCE ADDR [RATE SENDRATE]: reads INSTANCE.physics, .ai, .sup;
-// prints "listening ADDR".
+// net INSTANCE ADDR [KEY=VALUE...]: reads INSTANCE.physics, .ai, .sup;
+// prints "listening ADDR". Keys: rate, send (send rate), players,
+// pending, addrconns, addrrate, addrburst, addrloopback=1.
 func helperNet(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
 	o := Options{Channel: args[0] + ".net", Physics: args[0] + ".physics", AI: args[0] + ".ai", Status: args[0] + ".sup",
 		Addr: args[1], OnListen: func(addr string) { fmt.Println("listening", addr) }}
-	if len(args) == 4 {
-		o.Rate, _ = strconv.Atoi(args[2])
-		o.SendRate, _ = strconv.Atoi(args[3])
+	for _, kv := range args[2:] {
+		k, v, _ := strings.Cut(kv, "=")
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("helper net: %s: %w", kv, err)
+		}
+		switch k {
+		case "rate":
+			o.Rate = n
+		case "send":
+			o.SendRate = n
+		case "players":
+			o.MaxPlayers = n
+		case "pending":
+			o.MaxPending = n
+		case "addrconns":
+			o.AddrLimits.Conns = n
+		case "addrrate":
+			o.AddrLimits.Rate = float64(n)
+		case "addrburst":
+			o.AddrLimits.Burst = n
+		case "addrloopback":
+			o.AddrLimits.Loopback = n == 1
+		default:
+			return fmt.Errorf("helper net: unknown option %q", kv)
+		}
 	}
 	return Run(ctx, o)
 }
@@ -432,7 +456,7 @@ func TestSendRate(t *testing.T) {
 	g := &game{name: proctest.Name(t)}
 	t.Cleanup(func() { venom.Remove(g.name + ".physics"); venom.Remove(g.name + ".net") })
 	g.startPhysics(t, 5)
-	g.startNet(t, "127.0.0.1:0", "60", "20")
+	g.startNet(t, "127.0.0.1:0", "rate=60", "send=20")
 	ctx := proctest.Context(t, 30*time.Second)
 	c := dial(t, ctx, g.url, "counter")
 	var ticks []uint64

@@ -70,6 +70,9 @@ const MAX_PREDICT = 2097152; // 2^21
 const MAX_ITEMS = 65536;
 const MAX_CURSOR = 16777216; // 2^24
 
+// The contexts' state, reused by every table (one is decoded at a time).
+const ctxA = new Int32Array(16), ctxN = new Int32Array(16), ctxK = new Int32Array(16);
+
 // Bits reads a bit stream most significant bit first, with a 32-bit
 // window, and decodes adaptive Rice codes. The contexts (one per field of
 // each list) are slots of three arrays: their sums, counts and k.
@@ -80,9 +83,9 @@ class Bits {
     this.end = end;
     this.acc = 0; // the next n bits at the top, zeros below
     this.n = 0;
-    this.ca = new Int32Array(contexts).fill(1);
-    this.cn = new Int32Array(contexts).fill(1);
-    this.ck = new Int32Array(contexts);
+    this.ca = ctxA.fill(1);
+    this.cn = ctxN.fill(1);
+    this.ck = ctxK.fill(0);
   }
   refill() {
     while (this.n <= 24 && this.i < this.end) {
@@ -170,10 +173,13 @@ function unzigzag(u) {
   return u % 2 === 0 ? u / 2 : -(u + 1) / 2;
 }
 
-// A table is columns: id, attr (flags or kind), x, y, vx, vy, r.
+// A table is columns: id, attr (flags or kind), x, y, vx, vy, r, in one
+// buffer.
 function newTable(n) {
-  return {n, id: new Uint32Array(n), attr: new Uint32Array(n), x: new Int32Array(n), y: new Int32Array(n),
-    vx: new Int32Array(n), vy: new Int32Array(n), r: new Int32Array(n)};
+  const buf = new ArrayBuffer(28 * n);
+  return {n, id: new Uint32Array(buf, 0, n), attr: new Uint32Array(buf, 4 * n, n), x: new Int32Array(buf, 8 * n, n),
+    y: new Int32Array(buf, 12 * n, n), vx: new Int32Array(buf, 16 * n, n), vy: new Int32Array(buf, 20 * n, n),
+    r: new Int32Array(buf, 24 * n, n)};
 }
 
 const EMPTY = newTable(0);
@@ -414,12 +420,14 @@ function connect() {
   state.state = state.reconnects > 0 || state.closes > 0 ? 'reconnecting' : 'connecting';
   const sock = new WebSocket(wsURL);
   sock.binaryType = 'arraybuffer';
+  let ours = false; // we closed it for a bad message: join again
   ws = sock;
   bases = new Map();
   sock.onmessage = (ev) => {
     if (ws !== sock) return;
     if (typeof ev.data === 'string') {
-      sock.close(1008, 'text frame: protocol version 3 sends binary frames');
+      ours = true;
+      sock.close(4000, 'text frame: protocol version 3 sends binary frames');
       return;
     }
     let s;
@@ -428,8 +436,8 @@ function connect() {
       s = decode(ev.data, bases);
     } catch (e) {
       if (!(e instanceof BadMessage)) throw e;
-      state.lastClose = 'bad message: ' + e.message;
-      sock.close(1008, ('bad message: ' + e.message).slice(0, 120));
+      ours = true;
+      sock.close(4000, ('bad message: ' + e.message).slice(0, 120));
       return;
     }
     const dt = performance.now() - t0;
@@ -461,8 +469,8 @@ function connect() {
     if (ws !== sock) return;
     ws = null;
     state.closes++;
-    state.lastClose = ev.code + (ev.reason ? ' ' + ev.reason : '');
-    if (ev.code === 1008) { // the server refuses us: say why, do not retry
+    state.lastClose = (ours ? 'ours ' : '') + ev.code + (ev.reason ? ' ' + ev.reason : '');
+    if (ev.code === 1008 && !ours) { // the server refuses us: say why, do not retry
       refused = true;
       state.state = 'refused: ' + ev.reason;
       return;
