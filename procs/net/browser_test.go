@@ -298,6 +298,7 @@ func TestPageServed(t *testing.T) {
 		{"GET", "/client.js", 200, "text/javascript; charset=utf-8"},
 		{"HEAD", "/", 200, "text/html; charset=utf-8"},
 		{"GET", "/nothing", 404, ""},
+		{"GET", "/ws", 426, ""},
 		{"POST", "/", 405, ""},
 	} {
 		req, _ := http.NewRequest(tc.method, base+tc.path, nil)

@@ -27,6 +27,10 @@ func (p *Proc) route(ctx context.Context, w http.ResponseWriter, r *http.Request
 		file, ctype = "web/index.html", "text/html; charset=utf-8"
 	case "/client.js":
 		file, ctype = "web/client.js", "text/javascript; charset=utf-8"
+	case Path:
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "the game's WebSocket: join with a WebSocket handshake at /ws?v=3&name=NAME (docs/PROTOCOL.md)", http.StatusUpgradeRequired)
+		return
 	default:
 		http.NotFound(w, r)
 		return
