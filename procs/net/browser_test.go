@@ -57,8 +57,11 @@ func browser(t testing.TB) context.Context {
 	if path == "" {
 		t.Skip("no chromium: scripts/deps.sh (make deps) installs it")
 	}
+	// No sandbox: the browser loads only the test's own pages, and
+	// containers (CI) often lack what Chromium's sandbox needs.
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.WindowSize(1280, 720),
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("hide-scrollbars", true), chromedp.Flag("mute-audio", true))
+		chromedp.NoSandbox, chromedp.Flag("disable-gpu", true), chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("mute-audio", true))
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(func(string, ...any) {}))
 	t.Cleanup(func() {

@@ -76,16 +76,16 @@ const (
 
 // Options configure the net process.
 type Options struct {
-	Channel    string // the net channel, "<instance>.net"
-	Physics    string // the physics channel: bodies, and where input goes
-	AI         string // the ai channel: agents ("" for none)
-	Status     string // the supervisor's status channel: children ("" for none)
-	Addr       string // listen address (default 127.0.0.1:7777)
-	MaxPlayers int    // default MaxPlayers
-	MaxPending int    // connections that are not players yet (default DefaultMaxPending)
-	AddrLimits AddrLimits
-	Rate       int // net's ticks per second: input is forwarded every tick (default 60)
-	SendRate   int // snapshots sent per second (default 20; at most Rate)
+	Channel    string     // the net channel, "<instance>.net"
+	Physics    string     // the physics channel: bodies, and where input goes
+	AI         string     // the ai channel: agents ("" for none)
+	Status     string     // the supervisor's status channel: children ("" for none)
+	Addr       string     // listen address (default 127.0.0.1:7777)
+	MaxPlayers int        // default MaxPlayers
+	MaxPending int        // connections that are not players yet (default DefaultMaxPending)
+	AddrLimits AddrLimits // per remote address, beyond loopback (zero: the defaults)
+	Rate       int        // net's ticks per second: input is forwarded every tick (default 60)
+	SendRate   int        // snapshots sent per second (default 20; at most Rate)
 	Fresh      bool
 	Log        *slog.Logger
 	OnListen   func(addr string) // called with the bound address

@@ -64,7 +64,7 @@ func joinRequest(r *http.Request) (string, error) {
 	if r.URL.Path != Path || v == "" {
 		return "", kick("%s", reasonVersion)
 	}
-	if n, err := strconv.Atoi(v); err != nil || n != Version {
+	if v != strconv.Itoa(Version) {
 		return "", kick("protocol version %.8q is not served; this server speaks version %d: join at /ws?v=%d&name=NAME", v, Version, Version)
 	}
 	return cut(q.Get("name"), MaxName), nil

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -490,4 +492,30 @@ func TestV2Baseline(t *testing.T) {
 			t.Fatalf("v2 round trip: %+v, want %+v", got.Bodies, cur.Bodies)
 		}
 	}
+}
+
+// FuzzJoinRequest: the join the server reads from a handshake's URL. It
+// never panics, accepts only version 3 at Path, and never yields a name
+// longer than MaxName.
+func FuzzJoinRequest(f *testing.F) {
+	for _, s := range []string{"/ws?v=3&name=ann", "/ws?v=2", "/?v=3", "/ws?v=3&name=" + strings.Repeat("x", 40), "/ws?v=03&v=3", "/ws?name=%ff%fe&v=3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return
+		}
+		name, err := joinRequest(&http.Request{URL: u})
+		if err != nil {
+			var k errKick
+			if !errors.As(err, &k) || len(k.reason) == 0 {
+				t.Fatalf("%q: %v, want a kick with a reason", target, err)
+			}
+			return
+		}
+		if u.Path != Path || u.Query().Get("v") != "3" || len(name) > MaxName {
+			t.Fatalf("%q accepted: name %q", target, name)
+		}
+	})
 }
