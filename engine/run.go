@@ -35,6 +35,12 @@ type Options struct {
 	Fresh      bool            // ignore the previous snapshot: a cold start
 	Log        *slog.Logger    // default slog.Default()
 	OnTick     func(h *Header) // called after each publish, in the loop
+	// Standby makes Run a hot standby's (see StandbyEnv): it waits for
+	// the channel's owner to be gone (venom.CreateWait), adopts the
+	// channel and restores the last snapshot, and ticks only once the
+	// supervisor says go. Nil: the line a Supervisor passes in the
+	// environment (TakeStandby), if any.
+	Standby *Standby
 }
 
 func (o Options) withDefaults() Options {
@@ -98,10 +104,34 @@ func ExitCode(err error) int {
 // touched nothing: the process's main reports it (once: Run does not log
 // it) and exits with ExitCode(err), ExitNoSpace, which a Supervisor
 // takes for a failure no restart can cure.
+//
+// As a hot standby (Options.Standby, or the line a Supervisor passes in
+// StandbyEnv) Run first waits for the channel's owner to be gone, then
+// adopts the channel and restores as above, and ticks only once the
+// supervisor says go; ctx ending before that, or the supervisor standing
+// it down, returns nil.
 func Run[M, T any](ctx context.Context, sl Slice[M, T], p Proc[M, T], o Options) error {
 	o = o.withDefaults()
+	sb := o.Standby
+	if sb == nil {
+		var err error
+		if sb, err = TakeStandby(); err != nil {
+			return fmt.Errorf("engine: run %q: %w", o.Channel, err)
+		}
+	}
+	if sb != nil {
+		defer sb.Close()
+	}
 	cfg := ChannelConfig(o)
-	d, err := venom.Create(o.Channel, cfg)
+	create := func() (*venom.Daemon, error) {
+		if sb == nil {
+			return venom.Create(o.Channel, cfg)
+		}
+		o.Log.Info("standby waiting", "channel", o.Channel)
+		sb.Waiting()
+		return venom.CreateWait(ctx, o.Channel, cfg)
+	}
+	d, err := create()
 	if errors.Is(err, venom.ErrIncompatible) {
 		// The channel is this process's own: a segment of another shape
 		// was left by other code and cannot be resumed.
@@ -109,7 +139,14 @@ func Run[M, T any](ctx context.Context, sl Slice[M, T], p Proc[M, T], o Options)
 		if err := venom.Remove(o.Channel); err != nil {
 			return fmt.Errorf("engine: run %q: %w", o.Channel, err)
 		}
-		d, err = venom.Create(o.Channel, cfg)
+		d, err = create()
+	}
+	if sb != nil && ctx.Err() != nil {
+		// Stood down before its turn came.
+		if d != nil {
+			d.Close()
+		}
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("engine: run %q: %w", o.Channel, err)
@@ -118,6 +155,19 @@ func Run[M, T any](ctx context.Context, sl Slice[M, T], p Proc[M, T], o Options)
 	l := &loop[M, T]{sl: sl, p: p, o: o, d: d, dt: time.Second / time.Duration(o.Rate)}
 	if err := l.restore(); err != nil {
 		return fmt.Errorf("engine: run %q: %w", o.Channel, err)
+	}
+	if sb != nil {
+		// Owner, restored, and still: the supervisor says when to go (at
+		// once after a stable run, after the backoff in a crash loop).
+		sb.Owner()
+		if err := sb.AwaitGo(ctx); err != nil {
+			if ctx.Err() != nil || errors.Is(err, ErrStandDown) {
+				o.Log.Info("standby stood down", "channel", o.Channel, "epoch", d.Epoch())
+				return nil
+			}
+			return fmt.Errorf("engine: run %q: %w", o.Channel, err)
+		}
+		o.Log.Info("standby took over", "channel", o.Channel, "epoch", d.Epoch(), "tick", l.h.Tick, "queued", d.Queued())
 	}
 	return l.run(ctx)
 }
