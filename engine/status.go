@@ -59,6 +59,11 @@ const (
 	FlagSignificant uint32 = 1 << iota
 	// FlagChannel marks a child with a channel the supervisor watches.
 	FlagChannel
+	// FlagStandby marks a child kept with a hot standby (ChildSpec.Standby).
+	FlagStandby
+	// FlagStandbyReady marks a child whose standby is ready: waiting for
+	// the owner's lock, or owning the channel and waiting for go.
+	FlagStandbyReady
 )
 
 // ChildStatus is one child in the supervisor's status: an item of the
@@ -72,14 +77,18 @@ type ChildStatus struct {
 	ExitCode int32      // the last exit: its code, 128+signal when killed, -1 before any
 	Reason   [48]byte   // why it last ended, NUL-padded (ReasonString)
 	Policy   uint32     // its Restart policy
-	Flags    uint32     // FlagSignificant, FlagChannel
-	Started  int64      // when the current (or last) process was launched, 0 never
-	Uptime   int64      // ns the current process has been up, 0 when none
-	Tick     uint64     // Header.Tick of the newest snapshot seen in its slice
-	TickMono int64      // Header.Mono of that snapshot, 0 when none seen
-	TickAge  int64      // ns from TickMono to when this status was made, -1 when none
-	Failures float64    // decaying failure score, compared with the threshold
-	Backoff  int64      // ns left until a scheduled restart (state ChildBackoff)
+	Flags    uint32     // FlagSignificant, FlagChannel, FlagStandby, FlagStandbyReady
+	// StandbyPid is the child's standby process, 0 when none; it is
+	// ready when Flags has FlagStandbyReady (StandbyReady).
+	StandbyPid uint32
+	Handovers  uint32  // restarts a standby served (of Restarts)
+	Started    int64   // when the current (or last) process was launched (a standby: told to go), 0 never
+	Uptime     int64   // ns the current process has been up, 0 when none
+	Tick       uint64  // Header.Tick of the newest snapshot seen in its slice
+	TickMono   int64   // Header.Mono of that snapshot, 0 when none seen
+	TickAge    int64   // ns from TickMono to when this status was made, -1 when none
+	Failures   float64 // decaying failure score, compared with the threshold
+	Backoff    int64   // ns left until a scheduled restart (state ChildBackoff)
 }
 
 // SupMeta is the supervisor-wide part of the status slice.
@@ -110,6 +119,25 @@ func (c ChildStatus) StateName() string { return c.State.String() }
 
 // Significant reports whether the child's exit 0 stops the supervisor.
 func (c ChildStatus) Significant() bool { return c.Flags&FlagSignificant != 0 }
+
+// StandbyReady reports whether the child has a standby ready to take over.
+func (c ChildStatus) StandbyReady() bool {
+	return c.Flags&FlagStandbyReady != 0 && c.StandbyPid != 0
+}
+
+// StandbyString says how the child's standby stands: "ready", "starting",
+// "none" (kept with one but none now) or "-" (kept without one).
+func (c ChildStatus) StandbyString() string {
+	switch {
+	case c.Flags&FlagStandby == 0:
+		return "-"
+	case c.StandbyReady():
+		return "ready"
+	case c.StandbyPid != 0:
+		return "starting"
+	}
+	return "none"
+}
 
 func cString(b []byte) string {
 	if i := bytes.IndexByte(b, 0); i >= 0 {

@@ -99,6 +99,18 @@ type ChildSpec struct {
 	// StopGrace is how long a child has to exit after SIGTERM when the
 	// supervisor stops, before SIGKILL (default 3s).
 	StopGrace time.Duration
+	// Standby keeps a hot standby of the child: a second process, started
+	// once the child runs, that waits on its channel's ownership lock and
+	// adopts the channel the instant the child dies, however it dies (see
+	// StandbyEnv). After a failure that follows a stable run
+	// (StableAfter) the supervisor tells it to go at once, and it
+	// publishes on its next tick; after any other failure it says go when
+	// the backoff ends, as it would restart, so a crash loop backs off
+	// exactly as without. Once the successor runs, a new standby is
+	// started. It needs a Channel, and a Command whose process runs Run
+	// (or takes the line itself, TakeStandby). A Temporary child, never
+	// restarted, gets none.
+	Standby bool
 }
 
 // SupervisorOptions configure a Supervisor.
@@ -137,6 +149,9 @@ type Supervisor struct {
 	pollEvery time.Duration
 	ran       atomic.Bool
 
+	// wake tells the supervise loop that a standby said something.
+	wake chan struct{}
+
 	mu        sync.Mutex // guards what follows, written by the supervise loop
 	view      []childView
 	stopping  bool
@@ -170,7 +185,7 @@ func NewSupervisor(o SupervisorOptions, specs ...ChildSpec) (*Supervisor, error)
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	s := &Supervisor{o: o, log: o.Log.With("instance", o.Instance), pollEvery: 50 * time.Millisecond}
+	s := &Supervisor{o: o, log: o.Log.With("instance", o.Instance), pollEvery: 50 * time.Millisecond, wake: make(chan struct{}, 1)}
 	names, channels := map[string]bool{}, map[string]bool{o.StatusChannel: true}
 	for i, sp := range specs {
 		switch {
@@ -188,6 +203,8 @@ func NewSupervisor(o SupervisorOptions, specs ...ChildSpec) (*Supervisor, error)
 			return bad("child %q: restart policy %v", sp.Name, sp.Restart)
 		case sp.QuitGrace < 0 || sp.StopGrace < 0:
 			return bad("child %q: negative grace", sp.Name)
+		case sp.Standby && sp.Channel == "":
+			return bad("child %q: a standby waits on the child's channel: Standby needs a Channel", sp.Name)
 		}
 		names[sp.Name], channels[sp.Channel] = true, sp.Channel != ""
 		sp.HangTimeout = cmp0(sp.HangTimeout, DefaultHangTimeout)

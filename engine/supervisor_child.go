@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,12 +32,11 @@ type child struct {
 	log  *slog.Logger
 
 	state    ChildState
-	cmd      *exec.Cmd // the running process, nil when none
+	cmd      *exec.Cmd // the running process, nil when none; exit events name it
 	pid      int
-	gen      uint64    // launches; exit events carry it
-	launched time.Time // the current or last launch
+	launched time.Time // the current or last launch (a standby's go)
 	mono     int64     // the same, CLOCK_MONOTONIC ns
-	running  time.Time // when the current process's first snapshot was seen
+	running  time.Time // when the current process was seen running (watch)
 	deadline time.Time // state ChildBackoff: restart; ChildHung, ChildStopping: SIGKILL, then give up
 	cause    string    // why the supervisor signalled it: "hung", "start timeout", "stop"
 	killed   bool      // SIGKILL sent to the current process
@@ -48,16 +48,26 @@ type child struct {
 	reason   string    // why it last ended
 	exitCode int32
 
+	// The hot standby (ChildSpec.Standby).
+	sb        *standby   // the standby process, nil when none
+	retired   []*standby // standbys killed and not reaped yet
+	sbFails   int        // standbys in a row that ended before taking over
+	sbNext    time.Time  // no standby is launched before
+	handovers uint32     // restarts a standby served
+
 	// The channel, as its watcher sees it.
-	shell    *venom.Shell
-	ino      uint64 // inode of the segment the shell maps
-	base     uint64 // snapshot sequence before the launch: a newer one is the child's
-	beats    uint64 // heartbeat count last seen
-	progress time.Time
-	seen     uint64 // snapshot sequence whose header was last read
-	buf      []byte
-	tick     uint64
-	tickMono int64
+	shell      *venom.Shell
+	ino        uint64    // inode of the segment the shell maps
+	base       uint64    // snapshot sequence before the launch: a newer one is the child's
+	beats      uint64    // heartbeat count last seen
+	progress   time.Time // when its heartbeat last moved (state ChildRunning)
+	checked    time.Time // when watch last read the channel
+	first      bool      // ChildStarting: its first snapshot has been seen, at heartbeat firstBeats
+	firstBeats uint64
+	seen       uint64 // snapshot sequence whose header was last read
+	buf        []byte
+	tick       uint64
+	tickMono   int64
 }
 
 // childView is what Status reports of a child, with what it needs to
@@ -87,6 +97,16 @@ func (k *child) snapshot() childView {
 	if k.spec.Channel != "" {
 		st.Flags |= FlagChannel
 	}
+	if k.spec.Standby && k.spec.Restart != Temporary {
+		st.Flags |= FlagStandby
+	}
+	if k.sb != nil {
+		st.StandbyPid = uint32(k.sb.pid)
+		if k.sb.ready() {
+			st.Flags |= FlagStandbyReady
+		}
+	}
+	st.Handovers = k.handovers
 	st.Started, st.Tick, st.TickMono = k.mono, k.tick, k.tickMono
 	return v
 }
@@ -117,7 +137,7 @@ func decayed(score float64, last, now time.Time, decay time.Duration) float64 {
 
 type exitEvent struct {
 	k   *child
-	gen uint64
+	cmd *exec.Cmd // which of the child's processes
 	ps  *os.ProcessState
 	err error
 }
@@ -130,7 +150,9 @@ func (s *Supervisor) supervise(ctx context.Context) (significant string, err err
 	// and end under us.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	exits := make(chan exitEvent, len(s.kids)) // one live process per child
+	// Two live processes per child at most (the child and its standby),
+	// and standbys killed but not reaped yet.
+	exits := make(chan exitEvent, 4*len(s.kids))
 	now := time.Now()
 	for _, k := range s.kids {
 		if ctx.Err() == nil {
@@ -145,9 +167,10 @@ func (s *Supervisor) supervise(ctx context.Context) (significant string, err err
 		case <-ctx.Done():
 			return "", s.stopAll(exits)
 		case ev := <-exits:
-			if s.exited(ev, time.Now()) {
+			if s.exitOf(ev, time.Now()) {
 				return ev.k.spec.Name, s.stopAll(exits)
 			}
+		case <-s.wake:
 		case <-timer.C:
 		}
 		now := time.Now()
@@ -161,10 +184,8 @@ func (s *Supervisor) supervise(ctx context.Context) (significant string, err err
 		next := lastPoll.Add(s.pollEvery)
 		for _, k := range s.kids {
 			s.step(k, exits, now, poll, stalled)
-			if k.state == ChildBackoff || k.state == ChildHung && !k.killed {
-				if k.deadline.Before(next) {
-					next = k.deadline
-				}
+			if d, ok := k.due(); ok && d.Before(next) {
+				next = d
 			}
 		}
 		if failed := s.permanentFailed(); failed != nil {
@@ -180,13 +201,47 @@ func (s *Supervisor) supervise(ctx context.Context) (significant string, err err
 	}
 }
 
+// due is when the child next needs the loop, if it does before the next
+// poll might: a restart, a SIGKILL after the grace, its hang deadline (so
+// a hang is found when its timeout ends, not up to a poll later), a
+// standby launch.
+func (k *child) due() (time.Time, bool) {
+	switch {
+	case k.state == ChildBackoff, k.state == ChildHung && !k.killed:
+		return k.deadline, true
+	case k.state == ChildRunning && k.spec.Channel != "" && k.spec.HangTimeout > 0:
+		return k.progress.Add(k.spec.HangTimeout + time.Millisecond), true
+	}
+	return time.Time{}, false
+}
+
+// exitOf handles the exit of one of the child's processes; it reports
+// whether it stops the supervisor (a significant child exited 0).
+func (s *Supervisor) exitOf(ev exitEvent, now time.Time) (stop bool) {
+	k := ev.k
+	switch {
+	case ev.cmd == k.cmd:
+		return s.exited(ev, now)
+	case k.sb != nil && ev.cmd == k.sb.cmd:
+		s.standbyExited(ev, now)
+	default:
+		k.reaped(ev.cmd)
+	}
+	return false
+}
+
 // step carries out what is due for one child.
 func (s *Supervisor) step(k *child, exits chan<- exitEvent, now time.Time, poll, stalled bool) {
+	k.noteStandby(now)
 	switch k.state {
 	case ChildBackoff:
 		if !now.Before(k.deadline) {
 			k.restarts++
-			s.launch(k, exits, now)
+			if k.sb != nil {
+				s.promote(k, now, "backoff over")
+			} else {
+				s.launch(k, exits, now)
+			}
 		}
 	case ChildHung:
 		if !k.killed && !now.Before(k.deadline) {
@@ -194,23 +249,50 @@ func (s *Supervisor) step(k *child, exits chan<- exitEvent, now time.Time, poll,
 			k.kill()
 		}
 	case ChildStarting, ChildRunning:
-		if poll {
+		if d, ok := k.due(); poll || ok && !now.Before(d) {
 			s.watch(k, now, stalled)
+		}
+		if k.state == ChildRunning && k.wantStandby() && k.sb == nil && !now.Before(k.sbNext) {
+			s.launchStandby(k, exits, now)
 		}
 	}
 }
 
 // launch starts the child's process.
 func (s *Supervisor) launch(k *child, exits chan<- exitEvent, now time.Time) {
-	k.gen++
 	k.launched, k.mono, k.running = now, venom.Monotonic(), time.Time{}
 	k.cause, k.killed = "", false
 	cmd := k.spec.Command()
 	if cmd == nil {
 		k.log.Error("child not started", "err", "Command returned nil")
-		s.ended(k, now, -1, "no command", false)
+		s.ended(k, now, -1, "no command", false, false)
 		return
 	}
+	prepare(cmd)
+	if k.spec.Channel != "" {
+		k.attach()
+	}
+	if err := cmd.Start(); err != nil {
+		k.log.Error("child not started", "err", err)
+		s.ended(k, now, -1, "start: "+err.Error(), false, false)
+		return
+	}
+	k.cmd, k.pid = cmd, cmd.Process.Pid
+	k.state, k.first = ChildStarting, false
+	if k.spec.Channel == "" {
+		k.state, k.running = ChildRunning, now
+	}
+	k.progress, k.checked = now, now
+	k.log.Info("child started", "pid", k.pid, "restarts", k.restarts)
+	go func() {
+		err := cmd.Wait()
+		exits <- exitEvent{k: k, cmd: cmd, ps: cmd.ProcessState, err: err}
+	}()
+}
+
+// prepare sets what the supervisor needs of every process it starts: a
+// parent-death signal, a process group of its own.
+func prepare(cmd *exec.Cmd) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
@@ -221,26 +303,6 @@ func (s *Supervisor) launch(k *child, exits chan<- exitEvent, now time.Time) {
 	if cmd.WaitDelay == 0 {
 		cmd.WaitDelay = time.Second // output copying must not outlive the child for long
 	}
-	if k.spec.Channel != "" {
-		k.attach()
-	}
-	if err := cmd.Start(); err != nil {
-		k.log.Error("child not started", "err", err)
-		s.ended(k, now, -1, "start: "+err.Error(), false)
-		return
-	}
-	k.cmd, k.pid = cmd, cmd.Process.Pid
-	k.state = ChildStarting
-	if k.spec.Channel == "" {
-		k.state, k.running = ChildRunning, now
-	}
-	k.progress = now
-	k.log.Info("child started", "pid", k.pid, "restarts", k.restarts)
-	gen := k.gen
-	go func() {
-		err := cmd.Wait()
-		exits <- exitEvent{k: k, gen: gen, ps: cmd.ProcessState, err: err}
-	}()
 }
 
 // attach makes sure the shell maps the channel's current segment, if it
@@ -310,9 +372,18 @@ func (s *Supervisor) watch(k *child, now time.Time, stalled bool) {
 		}
 	}
 	mine := k.shell != nil && info.Pid == k.pid
+	checked := k.checked
+	k.checked = now
 	switch k.state {
 	case ChildStarting:
-		if mine && info.Latest > k.base {
+		// Running once it has published and its heartbeat has moved
+		// since: a whole first cycle. A renderer publishes before it
+		// draws its first frame, which can be slow (a window under
+		// Xvfb): the start timeout covers it, not the hang timeout.
+		if mine && info.Latest > k.base && !k.first {
+			k.first, k.firstBeats = true, info.Beats
+		}
+		if mine && k.first && info.Beats != k.firstBeats {
 			k.state, k.running, k.progress, k.beats = ChildRunning, now, now, info.Beats
 			k.log.Info("child running", "pid", k.pid, "after", now.Sub(k.launched).Round(time.Millisecond), "tick", k.tick)
 			return
@@ -322,8 +393,12 @@ func (s *Supervisor) watch(k *child, now time.Time, stalled bool) {
 			k.quit(now, "start timeout")
 		}
 	case ChildRunning:
-		if stalled || (mine && info.Beats != k.beats) {
+		if stalled {
 			k.beats, k.progress = info.Beats, now
+			return
+		}
+		if mine && info.Beats != k.beats {
+			k.beats, k.progress = info.Beats, beatTime(info.BeatNanos, checked, now)
 			return
 		}
 		if t := k.spec.HangTimeout; t > 0 && now.Sub(k.progress) > t {
@@ -333,12 +408,44 @@ func (s *Supervisor) watch(k *child, now time.Time, stalled bool) {
 	}
 }
 
-// quit sends SIGQUIT; SIGKILL follows after the QuitGrace. A stopped
-// process does not act on SIGQUIT, so it is the SIGKILL that ends it.
+// beatTime is when a heartbeat seen now, and not seen at the previous look
+// (checked), was made: the time the child wrote beside it, which is
+// untrusted and so held between the two looks. The hang clock then runs
+// from the beat itself, not from when the supervisor happened to look.
+func beatTime(beatMono int64, checked, now time.Time) time.Time {
+	nowMono := venom.Monotonic()
+	lo := nowMono - int64(now.Sub(checked))
+	beatMono = min(max(beatMono, lo), nowMono)
+	return now.Add(-time.Duration(nowMono - beatMono))
+}
+
+// quit sends SIGQUIT (a Go process prints its goroutines and exits);
+// SIGKILL follows after the QuitGrace. A stopped process cannot act on
+// SIGQUIT: it gets SIGKILL at once.
 func (k *child) quit(now time.Time, cause string) {
 	k.cause = cause
 	k.state, k.deadline = ChildHung, now.Add(k.spec.QuitGrace)
+	if processStopped(k.pid) {
+		k.log.Warn("child killed", "pid", k.pid, "why", cause, "after", "0s (stopped: SIGQUIT cannot act)")
+		k.kill()
+		return
+	}
 	k.cmd.Process.Signal(syscall.SIGQUIT)
+}
+
+// processStopped reports whether pid is stopped (SIGSTOP, or a tracer's
+// stop), as /proc tells it.
+func processStopped(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	st := b[i+2]
+	return st == 'T' || st == 't'
 }
 
 // kill sends SIGKILL to the child and to its process group.
@@ -354,7 +461,7 @@ func (k *child) kill() {
 // supervisor (a significant child exited 0).
 func (s *Supervisor) exited(ev exitEvent, now time.Time) (stop bool) {
 	k := ev.k
-	if ev.gen != k.gen || k.cmd == nil {
+	if ev.cmd != k.cmd || k.cmd == nil {
 		return false
 	}
 	code, desc := describeExit(ev.ps, ev.err)
@@ -379,23 +486,25 @@ func (s *Supervisor) exited(ev exitEvent, now time.Time) (stop bool) {
 		s.failNow(k, code, desc+": no space in /dev/shm")
 		return false
 	}
-	if !k.running.IsZero() && now.Sub(k.running) >= StableAfter {
+	stable := !k.running.IsZero() && now.Sub(k.running) >= StableAfter
+	if stable {
 		// It ran long enough to count as recovered: the next restart is
 		// quick again. Crashing often still raises the failure score.
 		k.consec = 0
 	}
-	s.ended(k, now, code, desc, clean)
+	s.ended(k, now, code, desc, clean, stable)
 	return false
 }
 
-// ended decides what follows a child's end: a restart after a backoff,
-// failure, or nothing.
-func (s *Supervisor) ended(k *child, now time.Time, code int32, reason string, clean bool) {
+// ended decides what follows a child's end: a restart after a backoff
+// (at once by its standby after a stable run), failure, or nothing.
+func (s *Supervisor) ended(k *child, now time.Time, code int32, reason string, clean, stable bool) {
 	k.reason, k.exitCode = reason, code
 	k.cmd, k.pid = nil, 0
 	if k.spec.Restart == Temporary || k.spec.Restart == Transient && clean {
 		k.state = ChildExited
 		k.detach()
+		k.dismissStandby("exited")
 		return
 	}
 	k.score = decayed(k.score, k.lastFail, now, s.o.FailureDecay) + 1
@@ -403,10 +512,17 @@ func (s *Supervisor) ended(k *child, now time.Time, code int32, reason string, c
 	if k.score > s.o.FailureThreshold {
 		k.state = ChildFailed
 		k.detach()
+		k.dismissStandby("failed")
 		k.log.Error("child failed", "reason", reason, "failures", round2(k.score), "threshold", s.o.FailureThreshold, "restarts", k.restarts)
 		return
 	}
 	k.consec++
+	if stable && k.sb != nil {
+		// After a stable run the standby is spent at once: no backoff.
+		k.restarts++
+		s.promote(k, now, "stable run")
+		return
+	}
 	s.schedule(k, now)
 }
 
@@ -417,6 +533,7 @@ func (s *Supervisor) failNow(k *child, code int32, reason string) {
 	k.cmd, k.pid = nil, 0
 	k.state = ChildFailed
 	k.detach()
+	k.dismissStandby("failed")
 	k.log.Error("child failed", "reason", reason, "why", "a restart cannot succeed: free /dev/shm or make it larger", "restarts", k.restarts)
 }
 
@@ -483,6 +600,12 @@ func (s *Supervisor) stopAll(exits <-chan exitEvent) error {
 	now := time.Now()
 	alive := 0
 	for _, k := range s.kids {
+		// The standby first: it would adopt the channel of a child that
+		// exits, and it holds nothing worth a graceful stop.
+		k.dismissStandby("stop")
+		alive += len(k.retired)
+	}
+	for _, k := range s.kids {
 		switch {
 		case k.cmd != nil:
 			k.log.Info("stopping child", "pid", k.pid, "grace", k.spec.StopGrace)
@@ -501,24 +624,39 @@ func (s *Supervisor) stopAll(exits <-chan exitEvent) error {
 	var errs []error
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	retiredBy := now.Add(reapWait) // standbys were SIGKILLed just now
 	for alive > 0 {
 		next := now.Add(time.Hour)
 		for _, k := range s.kids {
 			if k.state == ChildStopping && k.deadline.Before(next) {
 				next = k.deadline
 			}
+			if len(k.retired) > 0 && retiredBy.Before(next) {
+				next = retiredBy
+			}
 		}
 		timer.Reset(max(time.Millisecond, time.Until(next)))
 		select {
 		case ev := <-exits:
-			if ev.gen == ev.k.gen && ev.k.cmd != nil {
+			switch {
+			case ev.cmd == ev.k.cmd && ev.k.cmd != nil:
 				s.exited(ev, time.Now())
+				alive--
+			case ev.k.reaped(ev.cmd):
 				alive--
 			}
 		case <-timer.C:
 		}
 		now = time.Now()
 		for _, k := range s.kids {
+			if len(k.retired) > 0 && !now.Before(retiredBy) {
+				for _, sb := range k.retired {
+					k.log.Error("standby not reaped after SIGKILL: giving up on it", "pid", sb.pid)
+					errs = append(errs, fmt.Errorf("engine: supervisor: standby of %q (pid %d) not reaped %v after SIGKILL", k.spec.Name, sb.pid, reapWait))
+				}
+				alive -= len(k.retired)
+				k.retired = nil
+			}
 			if k.state != ChildStopping || now.Before(k.deadline) {
 				continue
 			}

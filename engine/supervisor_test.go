@@ -96,6 +96,7 @@ type harness struct {
 	done chan error
 	ran  bool
 	err  error
+	stop context.CancelFunc // stops Run (the cleanup does too)
 }
 
 // logBuf keeps what a supervisor logs.
@@ -126,7 +127,7 @@ func startSupervisor(t *testing.T, inst string, o SupervisorOptions, specs ...Ch
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, inst: inst, s: s, log: lb, done: make(chan error, 1)}
+	h := &harness{t: t, inst: inst, s: s, log: lb, done: make(chan error, 1), stop: cancel}
 	go func() { h.done <- s.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
