@@ -33,8 +33,18 @@ type Process struct {
 	// net: players join an edge's own net).
 	Edge bool
 	// Spec is the child's policy: Restart, Significant, HangTimeout,
-	// QuitGrace, StartTimeout, StopGrace. Name, Channel and Command are
-	// the game's to fill.
+	// QuitGrace, StartTimeout, StopGrace, Standby. Name, Channel and
+	// Command are the game's to fill.
+	//
+	// Spec.Standby keeps a hot standby of the process (see
+	// engine.ChildSpec.Standby): on by default for a process declared
+	// with Proc, whose standby waits inside engine.Run on its channel's
+	// ownership lock and takes over the instant the process dies; set it
+	// false to turn it off (`run --standby=false` turns every one off).
+	// A Custom process may turn it on: its standby is started ahead, but
+	// its main runs only once the supervisor says go (its main may hold
+	// more than its channel, such as a listening socket), so it saves the
+	// process start, not the main's own.
 	Spec engine.ChildSpec
 	// Segment is the shape of the process's channel, the venom.Config
 	// its segment is created with: run adds up every channel's
@@ -46,6 +56,7 @@ type Process struct {
 
 	header func(b []byte) (engine.Header, error) // checks a snapshot of its slice
 	err    error                                 // from the slice's layout check
+	inRun  bool                                  // Proc: its main is engine.Run, which takes a standby's line itself
 }
 
 // Env is what a process, the renderer and a Watcher get from the game:
@@ -75,8 +86,8 @@ func Proc[M, T any](name string, newProc func(env Env) (engine.Proc[M, T], error
 	if o.Rate <= 0 {
 		o.Rate = 60
 	}
-	p := Process{Name: name, Rate: o.Rate, Inputs: true, Spec: engine.ChildSpec{Restart: engine.Permanent},
-		Segment: engine.ChannelConfig(o), header: sl.DecodeHeader, err: err}
+	p := Process{Name: name, Rate: o.Rate, Inputs: true, Spec: engine.ChildSpec{Restart: engine.Permanent, Standby: true},
+		Segment: engine.ChannelConfig(o), header: sl.DecodeHeader, err: err, inRun: true}
 	p.Run = func(ctx context.Context, env Env) error {
 		proc, err := newProc(env)
 		if err != nil {

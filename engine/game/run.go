@@ -24,6 +24,7 @@ func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writ
 	duration := f.Duration("duration", 0, "stop after this long (0: until SIGINT or SIGTERM)")
 	threshold := f.Float64("failure-threshold", engine.DefaultFailureThreshold, "failure score above which a child is failed")
 	decay := f.Duration("failure-decay", engine.DefaultFailureDecay, "half-life of a child's failure score")
+	standby := f.Bool("standby", true, "keep a hot standby of every process declared with one (false: plain restarts)")
 	var n natsFlags
 	n.register(f.FlagSet, "run")
 	pos, err := g.parse(f, args)
@@ -47,6 +48,11 @@ func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writ
 	specs, err := g.children(f, stdout, stderr, log)
 	if err != nil {
 		return err
+	}
+	if !*standby {
+		for i := range specs {
+			specs[i].Standby = false
+		}
 	}
 	specs, stopNATS, err := g.withNATS(&n, f, specs, stderr, log)
 	if err != nil {
@@ -111,9 +117,13 @@ func (g *Game) renderSpec(f *flags, self string, args []string, stdout, stderr i
 	spec := r.Spec
 	if reflect.ValueOf(spec).IsZero() {
 		// Closing the window (exit 0) ends the game; a crash restarts
-		// it. A window under Xvfb can stall a few seconds at start.
+		// it. A window under Xvfb can stall a few seconds at start: the
+		// start timeout covers that, up to its first drawn frame (the
+		// supervisor's hang clock starts after it); then a hang is found
+		// as fast as any other child's (engine.DefaultHangTimeout). No
+		// standby: a second window would open.
 		spec = engine.ChildSpec{Restart: engine.Transient, Significant: true,
-			HangTimeout: 5 * time.Second, StartTimeout: 20 * time.Second}
+			HangTimeout: engine.DefaultHangTimeout, StartTimeout: 20 * time.Second}
 	}
 	spec.Name, spec.Channel = RenderName, f.instance+"."+RenderName
 	bin, err := g.pickWindow(f, log)
@@ -248,6 +258,14 @@ func (g *Game) cmdProc(ctx context.Context, args []string, stdout io.Writer, log
 	name := pos[0]
 	env := Env{Instance: f.instance, Fresh: f.fresh, Headless: f.headless, Out: stdout,
 		Log: log.With("proc", name, "pid", os.Getpid())}
+	if p, ok := g.process(name); !ok || !p.inRun {
+		// A standby of a process whose main is its own: started ahead,
+		// it runs its main only once told go (engine.Run takes the line
+		// itself, and waits on the channel's lock).
+		if run, err := awaitGo(ctx, env); !run {
+			return err
+		}
+	}
 	if name == RenderName && g.renderer != nil {
 		return g.renderer.Run(ctx, env)
 	}
@@ -432,3 +450,26 @@ type noSpaceError string
 
 func (e noSpaceError) Error() string { return string(e) }
 func (e noSpaceError) Unwrap() error { return venom.ErrNoSpace }
+
+// awaitGo is a standby's wait for go before a main of its own. It
+// reports whether the main is to run: at once when the process is no
+// standby, once told go; not when the standby is stood down (or ctx ends
+// first).
+func awaitGo(ctx context.Context, env Env) (bool, error) {
+	sb, err := engine.TakeStandby()
+	if err != nil || sb == nil {
+		return err == nil, err
+	}
+	defer sb.Close()
+	env.Log.Info("standby waiting for go")
+	sb.Waiting()
+	if err := sb.AwaitGo(ctx); err != nil {
+		if ctx.Err() != nil || errors.Is(err, engine.ErrStandDown) {
+			env.Log.Info("standby stood down")
+			return false, nil
+		}
+		return false, err
+	}
+	env.Log.Info("standby took over")
+	return true, nil
+}

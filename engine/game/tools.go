@@ -8,14 +8,16 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/venom"
 )
 
 // cmdLs prints one row per venom segment on the host: its name, the
 // owner's pid as the header records it, whether a live process holds the
 // ownership lock (alive) or not (dead), the epoch, the client slots in
-// use, the commands queued, the age of the newest snapshot and the
-// segment's size.
+// use, the commands queued, the age of the newest snapshot, the
+// segment's size, and the standby of the child that owns it as its
+// instance's supervisor reports it (standbyColumn).
 func cmdLs(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
 	if err := fs.Parse(args); err != nil {
@@ -26,11 +28,12 @@ func cmdLs(args []string, stdout io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tOWNER\tSTATE\tEPOCH\tCLIENTS\tQUEUED\tLAST PUBLISH\tSIZE")
+	fmt.Fprintln(tw, "NAME\tOWNER\tSTATE\tEPOCH\tCLIENTS\tQUEUED\tLAST PUBLISH\tSIZE\tSTANDBY")
+	statuses := map[string][]engine.ChildStatus{}
 	for _, name := range names {
 		info, err := venom.Inspect(name)
 		if err != nil {
-			fmt.Fprintf(tw, "%s\t-\tunreadable: %v\t\t\t\t\t\n", name, err)
+			fmt.Fprintf(tw, "%s\t-\tunreadable: %v\t\t\t\t\t\t\n", name, err)
 			continue
 		}
 		state := "dead"
@@ -41,10 +44,60 @@ func cmdLs(args []string, stdout io.Writer) error {
 		if info.Age >= 0 {
 			age = info.Age.Round(time.Millisecond).String() + " ago"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%s\t%s\n", name, info.Daemon.Pid, state, info.Daemon.Epoch,
-			info.Clients, info.Queued, age, byteSize(info.Size))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", name, info.Daemon.Pid, state, info.Daemon.Epoch,
+			info.Clients, info.Queued, age, byteSize(info.Size), standbyColumn(name, statuses))
 	}
 	return tw.Flush()
+}
+
+// standbyColumn is ls's STANDBY for the segment of channel name
+// ("<instance>.<child>"): "ready PID" (waiting to take over), "starting
+// PID", "none" (kept with a standby, none at the moment) or "-" (no
+// standby kept, no such child, or no supervisor status to tell). It
+// reads the instance's status channel once per instance (cache).
+func standbyColumn(name string, cache map[string][]engine.ChildStatus) string {
+	i := strings.LastIndexByte(name, '.')
+	if i <= 0 {
+		return "-"
+	}
+	inst, child := name[:i], name[i+1:]
+	st, ok := cache[inst]
+	if !ok {
+		st = readStatus(inst)
+		cache[inst] = st
+	}
+	for _, c := range st {
+		if c.NameString() != child {
+			continue
+		}
+		switch s := c.StandbyString(); s {
+		case "ready", "starting":
+			return fmt.Sprintf("%s %d", s, c.StandbyPid)
+		default:
+			return s
+		}
+	}
+	return "-"
+}
+
+// readStatus is the newest status slice of an instance's live
+// supervisor, nil when there is none to read (a dead supervisor's is
+// stale: its children died with it).
+func readStatus(instance string) []engine.ChildStatus {
+	ch := engine.StatusChannel(instance)
+	if info, err := venom.Inspect(ch); err != nil || !info.Owned {
+		return nil
+	}
+	c, err := engine.Connect(ch, engine.StatusSlice)
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	var f engine.Frame[engine.SupMeta, engine.ChildStatus]
+	if c.Read(&f) != nil {
+		return nil
+	}
+	return f.Items
 }
 
 func byteSize(n int64) string {
