@@ -441,7 +441,8 @@ func (r *Reader) Close() {
 }
 
 // HUDLines are the lines of the HUD and of the headless status: per child
-// its state, pid, restarts, tick rate and snapshot age.
+// its state, pid, restarts, tick rate, snapshot age and, for a child kept
+// with a hot standby, whether one is ready.
 func (r *Reader) HUDLines(now int64) []string {
 	var lines []string
 	if r.remote != nil {
@@ -454,8 +455,12 @@ func (r *Reader) HUDLines(now int64) []string {
 			if c.TickMono != 0 {
 				age = time.Duration(now - c.TickMono).Round(time.Millisecond).String()
 			}
-			lines = append(lines, fmt.Sprintf("%-8s %-9s pid=%-7d restarts=%-3d %5.1f t/s  age=%s",
-				name, c.StateName(), c.Pid, c.Restarts, r.Rate(name), age))
+			line := fmt.Sprintf("%-8s %-9s pid=%-7d restarts=%-3d %5.1f t/s  age=%s",
+				name, c.StateName(), c.Pid, c.Restarts, r.Rate(name), age)
+			if sb := c.StandbyString(); sb != "-" {
+				line += "  standby=" + sb
+			}
+			lines = append(lines, line)
 		}
 		return lines
 	}
