@@ -125,7 +125,7 @@ func TestLs(t *testing.T) {
 		}
 		return true
 	})
-	want := []string{"NAME", "OWNER", "STATE", "EPOCH", "CLIENTS", "QUEUED", "LAST PUBLISH", "SIZE"}
+	want := []string{"NAME", "OWNER", "STATE", "EPOCH", "CLIENTS", "QUEUED", "LAST PUBLISH", "SIZE", "STANDBY"}
 	if !slices.Equal(header, want) {
 		t.Fatalf("ls header %q, want %q", header, want)
 	}
