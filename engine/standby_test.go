@@ -391,3 +391,27 @@ func TestStandbyStatusAndIsolation(t *testing.T) {
 		t.Error("no \"standby dismissed\" line")
 	}
 }
+
+// TestStoppedStandbyNotUsed: a standby someone stopped (SIGSTOP) is not
+// told go — it would not publish until its start timeout — but dismissed,
+// and the child restarts as without one.
+func TestStoppedStandbyNotUsed(t *testing.T) {
+	inst := instance(t)
+	h := startSupervisor(t, inst, SupervisorOptions{}, standbySpec(inst, "a"))
+	c := h.waitChild("a", "running stably with a standby ready", 30*time.Second, readyStable)
+	if err := syscall.Kill(int(c.StandbyPid), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 10*time.Second, "the standby stopped", func() bool { return processStopped(int(c.StandbyPid)) })
+	if err := syscall.Kill(int(c.Pid), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c2 := h.waitChild("a", "restarted", 30*time.Second, restarted)
+	if c2.Handovers != 0 || c2.Restarts != 1 || c2.Pid == c.StandbyPid {
+		t.Errorf("%s handovers %d: want a restart by a new process, not the stopped standby %d", describeChild(c2), c2.Handovers, c.StandbyPid)
+	}
+	if !h.logged(`msg="standby dismissed"`, "child=a", fmt.Sprint("pid=", c.StandbyPid), "why=stopped") {
+		t.Error("no \"standby dismissed\" line for the stopped standby")
+	}
+	proctest.Eventually(t, 10*time.Second, "the stopped standby gone", func() bool { return gone(int(c.StandbyPid), true) })
+}

@@ -38,8 +38,11 @@ type child struct {
 	mono     int64     // the same, CLOCK_MONOTONIC ns
 	running  time.Time // when the current process was seen running (watch)
 	deadline time.Time // state ChildBackoff: restart; ChildHung, ChildStopping: SIGKILL, then give up
-	cause    string    // why the supervisor signalled it: "hung", "start timeout", "stop"
-	killed   bool      // SIGKILL sent to the current process
+	// startLimit is the start timeout of the current process: the spec's,
+	// or for a standby that was ready when told go, its hang timeout.
+	startLimit time.Duration
+	cause      string // why the supervisor signalled it: "hung", "start timeout", "stop"
+	killed     bool   // SIGKILL sent to the current process
 
 	restarts uint32
 	consec   int       // consecutive failures, for the backoff
@@ -237,7 +240,7 @@ func (s *Supervisor) step(k *child, exits chan<- exitEvent, now time.Time, poll,
 	case ChildBackoff:
 		if !now.Before(k.deadline) {
 			k.restarts++
-			if k.sb != nil {
+			if k.usableStandby() {
 				s.promote(k, now, "backoff over")
 			} else {
 				s.launch(k, exits, now)
@@ -260,6 +263,7 @@ func (s *Supervisor) step(k *child, exits chan<- exitEvent, now time.Time, poll,
 
 // launch starts the child's process.
 func (s *Supervisor) launch(k *child, exits chan<- exitEvent, now time.Time) {
+	k.startLimit = k.spec.StartTimeout
 	k.launched, k.mono, k.running = now, venom.Monotonic(), time.Time{}
 	k.cause, k.killed = "", false
 	cmd := k.spec.Command()
@@ -388,7 +392,7 @@ func (s *Supervisor) watch(k *child, now time.Time, stalled bool) {
 			k.log.Info("child running", "pid", k.pid, "after", now.Sub(k.launched).Round(time.Millisecond), "tick", k.tick)
 			return
 		}
-		if t := k.spec.StartTimeout; t > 0 && now.Sub(k.launched) > t {
+		if t := k.startLimit; t > 0 && now.Sub(k.launched) > t {
 			k.log.Warn("child start timeout", "pid", k.pid, "timeout", t, "action", "SIGQUIT")
 			k.quit(now, "start timeout")
 		}
@@ -517,7 +521,7 @@ func (s *Supervisor) ended(k *child, now time.Time, code int32, reason string, c
 		return
 	}
 	k.consec++
-	if stable && k.sb != nil {
+	if stable && k.usableStandby() {
 		// After a stable run the standby is spent at once: no backoff.
 		k.restarts++
 		s.promote(k, now, "stable run")

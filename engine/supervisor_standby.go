@@ -139,12 +139,32 @@ func (k *child) noteStandby(now time.Time) {
 	sb.noted = said
 }
 
+// usableStandby reports whether the child has a standby that can take
+// over: one that is there and not stopped (a stopped one, SIGSTOPped by
+// someone, would not publish until its start timeout; it is dismissed).
+func (k *child) usableStandby() bool {
+	if k.sb == nil {
+		return false
+	}
+	if processStopped(k.sb.pid) {
+		k.dismissStandby("stopped")
+		return false
+	}
+	return true
+}
+
 // promote makes the standby the child's process: it says go, and the
 // standby, which owns the channel once its predecessor is gone, publishes
-// on its next tick. The child is starting again, as after a launch.
+// on its next tick. The child is starting again, as after a launch; a
+// standby that was ready has started already, so it is given its hang
+// timeout to publish, if shorter than the start timeout.
 func (s *Supervisor) promote(k *child, now time.Time, why string) {
 	sb := k.sb
 	k.sb = nil
+	k.startLimit = k.spec.StartTimeout
+	if h := k.spec.HangTimeout; sb.ready() && h > 0 && k.startLimit > h {
+		k.startLimit = h
+	}
 	k.launched, k.mono, k.running = now, venom.Monotonic(), time.Time{}
 	k.cause, k.killed = "", false
 	k.attach() // before go: any newer snapshot is the standby's
