@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -13,41 +18,34 @@ import (
 	"github.com/venomrt/venomrt/venom"
 )
 
-// BenchmarkRestartLatency kills physics 20 times under a running game and
-// times SIGKILL → the first publish of its successor. Baseline from the
-// same run: starting this binary and waiting for it to exit (fork, exec
-// and Go runtime start, the floor of any restart).
+var (
+	restartKills = flag.Int("restart-kills", 100, "BenchmarkRestartLatency: SIGKILLs of physics served by its hot standby")
+	plainKills   = flag.Int("restart-plain-kills", 20, "BenchmarkRestartLatency: SIGKILLs of physics restarted without a standby (run --standby=false)")
+	restartHangs = flag.Int("restart-hangs", 10, "BenchmarkRestartLatency: hangs of physics of each kind (SIGSTOP, OpHang) served by its hot standby")
+)
+
+// BenchmarkRestartLatency times a fault of physics → the first publish of
+// its successor (the first snapshot of a new epoch) under a running game.
+// SIGKILL twice in the same run: physics kept with a hot standby (the
+// default; -restart-kills times) and restarted plainly, a new process
+// after the backoff (run --standby=false; -restart-plain-kills times);
+// then, with the standby, hangs (-restart-hangs of each): SIGSTOP
+// (SIGKILLed at once once found) and OpHang (its loop stops; SIGQUIT
+// ends it), timed from the SIGSTOP or from sending the op, whose tick
+// comes up to one tick later. Every fault comes after a stable run (up
+// more than StableAfter + 200 ms), with a standby ready. Baseline from
+// the same run: starting this binary and waiting for it to exit (fork,
+// exec and Go runtime start, the floor of any restart without a
+// standby). It also reports the memory a standby holds beside its
+// primary's (/proc/PID/smaps_rollup).
 func BenchmarkRestartLatency(b *testing.B) {
-	const kills = 20
-	var lat []time.Duration
+	var standby, plain, stops, hangs []time.Duration
+	var mem []string
 	for b.Loop() {
-		game, inst := startGameB(b, "--failure-threshold", "1000")
-		ch := inst + ".physics"
-		proctest.Eventually(b, 20*time.Second, "physics up", func() bool {
-			info, err := venom.Inspect(ch)
-			return err == nil && info.Owned && info.Daemon.Latest > 5
-		})
-		for range kills {
-			info, _ := venom.Inspect(ch)
-			start := time.Now()
-			syscall.Kill(info.Daemon.Pid, syscall.SIGKILL)
-			for {
-				now, err := venom.Inspect(ch)
-				if err == nil && now.Daemon.Epoch > info.Daemon.Epoch && now.Daemon.Latest > info.Daemon.Latest {
-					break
-				}
-				if time.Since(start) > 20*time.Second {
-					b.Fatal("physics did not come back")
-				}
-				time.Sleep(200 * time.Microsecond)
-			}
-			lat = append(lat, time.Since(start))
-			time.Sleep(engine.StableAfter + 100*time.Millisecond) // crashes a second apart, not a crash loop
-		}
-		game.Kill(b)
+		plain = faultPhysics(b, false, []fault{{"kill", *plainKills}}, nil)[0]
+		got := faultPhysics(b, true, []fault{{"kill", *restartKills}, {"stop", *restartHangs}, {"hang", *restartHangs}}, &mem)
+		standby, stops, hangs = got[0], got[1], got[2]
 	}
-	slices.Sort(lat)
-	q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Microseconds()) / 1000 }
 	var exec []time.Duration
 	for range 10 {
 		start := time.Now()
@@ -58,11 +56,182 @@ func BenchmarkRestartLatency(b *testing.B) {
 		exec = append(exec, time.Since(start))
 	}
 	slices.Sort(exec)
-	b.ReportMetric(q(0.5), "p50-ms")
-	b.ReportMetric(q(1), "max-ms") // of 20 kills: a p99 would be the max
-	b.ReportMetric(float64(exec[len(exec)/2].Microseconds())/1000, "exec-p50-ms")
-	b.Logf("restart SIGKILL→first publish over %d kills: p50 %.1f ms, max %.1f ms; exec baseline p50 %.1f ms",
-		len(lat), q(0.5), q(1), float64(exec[len(exec)/2].Microseconds())/1000)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	execP50 := ms(exec[len(exec)/2])
+	// summary reports p50, p99 (over 100 samples or more: fewer would make
+	// it the max) and max.
+	summary := func(name string, lat []time.Duration) string {
+		q := func(f float64) float64 { return ms(lat[int(f*float64(len(lat)-1))]) }
+		b.ReportMetric(q(0.5), name+"-p50-ms")
+		b.ReportMetric(q(1), name+"-max-ms")
+		line := fmt.Sprintf("%d samples: p50 %.1f ms", len(lat), q(0.5))
+		if len(lat) >= 100 {
+			b.ReportMetric(q(0.99), name+"-p99-ms")
+			line += fmt.Sprintf(", p99 %.1f ms", q(0.99))
+		}
+		return line + fmt.Sprintf(", max %.1f ms", q(1))
+	}
+	b.ReportMetric(execP50, "exec-p50-ms")
+	b.Logf("SIGKILL → first publish, hot standby: %s", summary("standby", standby))
+	b.Logf("SIGKILL → first publish, plain restart (--standby=false): %s", summary("plain", plain))
+	b.Logf("SIGSTOP → first publish, hot standby (hang timeout %v): %s", engine.DefaultHangTimeout, summary("stop", stops))
+	b.Logf("OpHang sent → first publish, hot standby (hang timeout %v): %s", engine.DefaultHangTimeout, summary("hang", hangs))
+	b.Logf("baseline, exec of the binary: p50 %.1f ms", execP50)
+	for _, m := range mem {
+		b.Log(m)
+	}
+}
+
+// fault is a kind of fault to physics and how many times to inject it.
+type fault struct {
+	kind string // kill, stop, hang
+	n    int
+}
+
+// faultPhysics runs a game (physics with a standby or without) and
+// injects each fault into physics its number of times, one after the
+// other, each after a stable run; it returns, per fault, the times from
+// each injection to the first snapshot of a new epoch, sorted. With a
+// standby it checks that the standby took over each time; mem, when not
+// nil, gets the memory of each child's primary and standby at the end.
+func faultPhysics(b *testing.B, standby bool, faults []fault, mem *[]string) [][]time.Duration {
+	b.Helper()
+	args := []string{"--failure-threshold", "1000", "--duration", "30m"}
+	if !standby {
+		args = append(args, "--standby=false")
+	}
+	game, inst := startGameB(b, args...)
+	defer removeInstance(inst)
+	defer game.Kill(b)
+	ch := inst + ".physics"
+	var shell *venom.Shell
+	proctest.Eventually(b, 20*time.Second, "physics up", func() bool {
+		var err error
+		if shell == nil {
+			if shell, err = venom.Connect(ch); err != nil {
+				shell = nil
+				return false
+			}
+		}
+		info, err := venom.Inspect(ch)
+		return err == nil && info.Owned && info.Daemon.Latest > 5
+	})
+	defer shell.Close()
+	buf := make([]byte, shell.Config().DataSize)
+	epoch := func() uint64 {
+		n, _, err := shell.Read(buf)
+		if err != nil {
+			return 0
+		}
+		h, err := engine.PeekHeader(buf[:n])
+		if err != nil {
+			return 0
+		}
+		return h.Epoch
+	}
+	var all [][]time.Duration
+	restarts := 0
+	for _, f := range faults {
+		var lat []time.Duration
+		for range f.n {
+			// Each after a stable run (the first too), with a standby ready.
+			st := physicsStatus(b, inst, func(c engine.ChildStatus) bool {
+				return c.State == engine.ChildRunning && c.Restarts == uint32(restarts) &&
+					c.Uptime > int64(engine.StableAfter+200*time.Millisecond) && (!standby || c.StandbyReady())
+			})
+			info, err := venom.Inspect(ch)
+			if err != nil || info.Daemon.Pid != int(st.Pid) {
+				b.Fatalf("physics channel %+v (%v), status pid %d", info.Daemon, err, st.Pid)
+			}
+			old := epoch()
+			start := time.Now()
+			switch f.kind {
+			case "kill":
+				err = syscall.Kill(int(st.Pid), syscall.SIGKILL)
+			case "stop":
+				err = syscall.Kill(int(st.Pid), syscall.SIGSTOP)
+			case "hang":
+				var cmd [engine.CommandSize]byte
+				err = shell.Send(engine.Cmd(engine.OpHang).Append(cmd[:0]))
+			}
+			if err != nil {
+				b.Fatalf("%s: %v", f.kind, err)
+			}
+			for epoch() <= old {
+				if time.Since(start) > 20*time.Second {
+					b.Fatalf("physics did not come back after %s", f.kind)
+				}
+				time.Sleep(200 * time.Microsecond)
+			}
+			lat = append(lat, time.Since(start))
+			restarts++
+			if standby {
+				if now, err := venom.Inspect(ch); err != nil || now.Daemon.Pid != int(st.StandbyPid) {
+					b.Fatalf("%s %d: physics owned by pid %d after it (%v), not its standby %d", f.kind, len(lat), now.Daemon.Pid, err, st.StandbyPid)
+				}
+			}
+		}
+		slices.Sort(lat)
+		all = append(all, lat)
+	}
+	if mem != nil {
+		for _, name := range []string{"physics", "ai", "net"} {
+			want := map[string]int{"physics": restarts}[name]
+			st := physicsStatusOf(b, inst, name, func(c engine.ChildStatus) bool {
+				return c.State == engine.ChildRunning && c.Restarts == uint32(want) && c.StandbyReady()
+			})
+			*mem = append(*mem, fmt.Sprintf("memory of %s: primary %s; standby %s", name, rss(int(st.Pid)), rss(int(st.StandbyPid))))
+		}
+	}
+	return all
+}
+
+// physicsStatus waits until physics's status satisfies cond.
+func physicsStatus(b *testing.B, inst string, cond func(engine.ChildStatus) bool) engine.ChildStatus {
+	b.Helper()
+	return physicsStatusOf(b, inst, "physics", cond)
+}
+
+// physicsStatusOf waits until the named child's status satisfies cond.
+func physicsStatusOf(b *testing.B, inst, name string, cond func(engine.ChildStatus) bool) engine.ChildStatus {
+	b.Helper()
+	var c engine.ChildStatus
+	proctest.Eventually(b, 30*time.Second, name+" status", func() bool {
+		sup, err := engine.Connect(engine.StatusChannel(inst), engine.StatusSlice)
+		if err != nil {
+			return false
+		}
+		defer sup.Close()
+		var f engine.Frame[engine.SupMeta, engine.ChildStatus]
+		if sup.Read(&f) != nil {
+			return false
+		}
+		var ok bool
+		c, ok = childOf(f, name)
+		return ok && cond(c)
+	})
+	return c
+}
+
+// rss is a process's memory as /proc/PID/smaps_rollup gives it: its
+// resident set, of which anonymous (its own heap and stacks) and file
+// (the binary's pages, shared with every process of the binary), and its
+// proportional share (PSS: shared pages divided among their sharers).
+func rss(pid int) string {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		return "?"
+	}
+	defer f.Close()
+	v := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, val, ok := strings.Cut(sc.Text(), ":"); ok {
+			v[k] = strings.TrimSpace(val)
+		}
+	}
+	return fmt.Sprintf("RSS %s (anon %s), PSS %s (anon %s, file %s, shmem %s)", v["Rss"], v["Anonymous"],
+		v["Pss"], v["Pss_Anon"], v["Pss_File"], v["Pss_Shmem"])
 }
 
 func execSelf(args ...string) *exec.Cmd {
