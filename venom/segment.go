@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"unsafe"
@@ -34,6 +35,37 @@ func (s *segment) unmap() error {
 		err = unix.Munmap(s.mem)
 		s.mem = nil
 	}
+	if s.file != nil {
+		if e := s.file.Close(); err == nil {
+			err = e
+		}
+		s.file = nil
+	}
+	return err
+}
+
+// retire lets go of a client's segment while reads, which take no lock,
+// may still be copying from it. The segment's pages are replaced at once
+// by a private read-only mapping of zeros at the same addresses (one
+// mmap with MAP_FIXED: at no instant is the range unmapped), and the file
+// is closed, so the segment's memory is the kernel's again as soon as no
+// one else maps it. A read caught mid-way sees its sequence word change
+// (or no snapshot at all) and fails; the zeros are unmapped once the
+// segment is unreachable, when no read can be running: a read keeps its
+// segment alive until its last load (runtime.KeepAlive).
+func (s *segment) retire() error {
+	if s.mem == nil {
+		return nil
+	}
+	mem := s.mem
+	_, err := unix.MmapPtr(-1, 0, unsafe.Pointer(unsafe.SliceData(mem)), uintptr(len(mem)),
+		unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED)
+	if err != nil {
+		// The kernel refused a mapping (out of map areas): keep the
+		// segment mapped rather than unmap what a read may be copying.
+		err = fmt.Errorf("venom: retire the mapping of %q: %w", s.name, err)
+	}
+	runtime.AddCleanup(s, func(m []byte) { unix.Munmap(m) }, mem)
 	if s.file != nil {
 		if e := s.file.Close(); err == nil {
 			err = e

@@ -7,13 +7,18 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Shell is a client of a channel: it reads snapshots and sends commands.
 // It is safe for use by several goroutines at once: Read runs in
 // parallel, while Send and Request are serialized (one lane, one response
 // buffer), so a second Request waits for the first.
+//
+// Reads take no lock: they check closed, and Close never unmaps memory a
+// read may still be copying from (see segment.retire).
 type Shell struct {
 	seg  *segment
 	cfg  Config
@@ -22,13 +27,14 @@ type Shell struct {
 	co   uint64 // client entry offset
 	lo   uint64 // lane offset
 
-	mu     sync.RWMutex // shared by operations, exclusive by Close
-	sendMu sync.Mutex   // one producer on the lane
-	reqMu  sync.Mutex   // one request in flight
-	closed bool
-	epoch  uint64 // the daemon epoch last seen
-	tail   uint64 // next lane position to write
-	head   uint64 // the daemon's lane head as last loaded
+	mu     sync.RWMutex             // shared by operations but reads, exclusive by Close
+	sendMu sync.Mutex               // one producer on the lane
+	reqMu  sync.Mutex               // one request in flight
+	closed atomic.Bool              // set by Close under mu; reads load it without mu
+	last   atomic.Pointer[lastRead] // the newest snapshot read, to read again (readAgain)
+	epoch  uint64                   // the daemon epoch last seen
+	tail   uint64                   // next lane position to write
+	head   uint64                   // the daemon's lane head as last loaded
 }
 
 // Connect attaches to the segment of a channel name and claims a client
@@ -122,7 +128,7 @@ func (s *Shell) Config() Config { return s.cfg }
 
 func (s *Shell) lock() error {
 	s.mu.RLock()
-	if s.closed {
+	if s.closed.Load() {
 		s.mu.RUnlock()
 		return ErrClosed
 	}
@@ -140,15 +146,57 @@ func (s *Shell) Read(buf []byte) (n int, seq uint64, err error) {
 // before it, up to History-2 (the buffer after the newest may be under
 // way). A snapshot already overwritten gives ErrNoData.
 func (s *Shell) ReadAt(back int, buf []byte) (n int, seq uint64, err error) {
-	if err := s.lock(); err != nil {
-		return 0, 0, err
+	if s.closed.Load() {
+		return 0, 0, ErrClosed
 	}
-	defer s.mu.RUnlock()
-	n, seq, _, err = s.seg.read(back, buf)
+	if back == 0 {
+		if c := s.last.Load(); c != nil && s.seg.readAgain(c, buf) {
+			return int(c.len), c.pub, nil
+		}
+	}
+	r, err := s.seg.readSnap(back, buf)
 	if err != nil {
-		return n, seq, fmt.Errorf("venom: read %q: %w", s.seg.name, err)
+		return r.n, r.pub, s.readErr(err)
 	}
-	return n, seq, nil
+	if back == 0 {
+		s.remember(r)
+	}
+	return r.n, r.pub, nil
+}
+
+// remember keeps where the newest snapshot read lies, for readAgain (an
+// allocation only when a new snapshot has been published since). r was
+// read whole with pub == the number it was looked for at, so its buffer
+// is the one the layout gives for pub.
+func (s *Shell) remember(r snapRead) {
+	if c := s.last.Load(); c == nil || c.pub != r.pub || c.seq != r.seq {
+		l := &s.seg.l
+		s.last.Store(&lastRead{pub: r.pub, seq: r.seq, off: l.buf(r.pub % l.history), len: uint64(r.n)})
+	}
+}
+
+// readErr wraps an error of a read; a read that raced with Close (and
+// found the segment's memory retired) is ErrClosed.
+func (s *Shell) readErr(err error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return fmt.Errorf("venom: read %q: %w", s.seg.name, err)
+}
+
+// Latest is the sequence number of the newest snapshot, 0 before the
+// first: a snapshot read with this number is still the newest, so a
+// reader that holds it need copy nothing. It is one atomic load, a hint
+// from shared memory that Read checks again; ErrClosed after Close.
+func (s *Shell) Latest() (uint64, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	seq := s.seg.latest()
+	if s.closed.Load() {
+		return 0, ErrClosed // the word may have been the retired mapping's zero
+	}
+	return seq, nil
 }
 
 // Snapshot describes a snapshot read by ReadSnapshot.
@@ -160,65 +208,182 @@ type Snapshot struct {
 
 // ReadSnapshot is ReadAt that also returns when the snapshot was published.
 func (s *Shell) ReadSnapshot(back int, buf []byte) (Snapshot, error) {
-	if err := s.lock(); err != nil {
-		return Snapshot{}, err
+	if s.closed.Load() {
+		return Snapshot{}, ErrClosed
 	}
-	defer s.mu.RUnlock()
-	n, seq, mono, err := s.seg.read(back, buf)
+	r, err := s.seg.readSnap(back, buf)
 	if err != nil {
-		return Snapshot{Len: n}, fmt.Errorf("venom: read %q: %w", s.seg.name, err)
+		return Snapshot{Len: r.n}, s.readErr(err)
 	}
-	return Snapshot{Seq: seq, Len: n, Mono: mono}, nil
+	if back == 0 {
+		s.remember(r)
+	}
+	return Snapshot{Seq: r.pub, Len: r.n, Mono: r.mono}, nil
+}
+
+// ReadHead is ReadSnapshot of the newest snapshot's first len(buf) bytes
+// (all of it, when it is shorter): for a reader that wants a snapshot's
+// header and not its body, whose copy would cost the time and the cache
+// of a whole read. Snapshot.Len is the snapshot's whole length; the
+// bytes copied are min(Len, len(buf)).
+func (s *Shell) ReadHead(buf []byte) (Snapshot, error) {
+	if s.closed.Load() {
+		return Snapshot{}, ErrClosed
+	}
+	r, err := s.seg.readHead(buf)
+	if err != nil {
+		return Snapshot{}, s.readErr(err)
+	}
+	return Snapshot{Seq: r.pub, Len: r.n, Mono: r.mono}, nil
 }
 
 // maxReadTries bounds Read against a writer that laps the ring during one
 // copy (or a hostile segment whose sequence words never settle).
 const maxReadTries = 1000
 
+func (g *segment) latest() uint64 {
+	seq := g.u64(hLatest).Load()
+	runtime.KeepAlive(g) // the mapping lives while g does (see retire)
+	return seq
+}
+
+// snapRead is a snapshot read whole: its length, publish sequence
+// number (what Read calls seq), publish time, and the sequence word of
+// the buffer it lay in, even, before and after the copy. (Four words: Go
+// keeps a struct of up to four in registers, and a read is hurt by every
+// store it makes next to a copy, which is all stores.)
+type snapRead struct {
+	n    int
+	pub  uint64
+	mono int64
+	seq  uint64
+}
+
+// lastRead is where the newest snapshot a shell read lies, so that it
+// can read it again cheaply (readAgain): its publish sequence number, the
+// sequence word of its buffer, the buffer's offset and the length, each
+// checked when it was read.
+type lastRead struct {
+	pub, seq, off, len uint64
+}
+
+// read copies snapshot back (0: the newest) into buf (Daemon.Read's).
 func (g *segment) read(back int, buf []byte) (int, uint64, int64, error) {
-	l := g.l
-	if back < 0 || uint64(back) > l.history-2 {
-		return 0, 0, 0, fmt.Errorf("snapshot %d back: %w (History %d)", back, ErrNoData, l.history)
+	r, err := g.readSnap(back, buf)
+	return r.n, r.pub, r.mono, err
+}
+
+// readAgain copies the snapshot c again if it is still the newest, and
+// reports whether it did. It skips the loads that find the newest
+// snapshot (latest → buffer → its words → the copy's source and length:
+// a chain of dependent loads the copy waits for, some 4 ns, a sixth of a
+// 4 KiB copy here): latest unchanged means the writer is writing another
+// buffer (the one after latest), and the buffer's sequence word, loaded
+// after the copy, still c.seq means nothing was written to it since c
+// was read whole (sequence words only grow). So the plain copy is again
+// bracketed by atomic loads — latest before it, seq after it — and every
+// bound it uses (c.off, c.len ≤ DataSize) was checked when c was read.
+func (g *segment) readAgain(c *lastRead, buf []byte) bool {
+	mem := g.mem
+	if (*atomic.Uint64)(unsafe.Pointer(&mem[hLatest])).Load() != c.pub || c.len > uint64(len(buf)) {
+		return false
 	}
+	copy(buf, mem[c.off+bufHeader:c.off+bufHeader+c.len]) // plain copy between atomic loads (see above)
+	ok := (*atomic.Uint64)(unsafe.Pointer(&mem[c.off+bSeq])).Load() == c.seq
+	runtime.KeepAlive(g) // the mapping lives while g does (see retire)
+	return ok
+}
+
+// readHead copies the first bytes of the newest snapshot, as many as buf
+// holds, checked as readRetry checks a whole read; r.n is the whole
+// snapshot's length.
+func (g *segment) readHead(buf []byte) (snapRead, error) {
+	l := &g.l
 	for try := 0; try < maxReadTries; try++ {
-		latest := g.u64(hLatest).Load()
-		if latest <= uint64(back) {
-			return 0, 0, 0, ErrNoData
+		if try&15 == 15 {
+			runtime.Gosched()
 		}
-		want := latest - uint64(back)
-		b := l.buf(want % l.history)
+		latest := g.u64(hLatest).Load()
+		if latest == 0 {
+			return snapRead{}, ErrNoData
+		}
+		b := l.buf(latest % l.history)
 		seq := g.u64(b + bSeq)
 		s1 := seq.Load()
 		ln := g.u64(b + bLen).Load()
 		pub := g.u64(b + bPub).Load()
 		mono := int64(g.u64(b + bMono).Load())
-		if s1&1 == 1 || pub != want {
-			if pub != want && s1&1 == 0 && seq.Load() == s1 && back > 0 {
-				return 0, 0, 0, ErrNoData // overwritten since
-			}
-			if try&15 == 15 {
-				runtime.Gosched()
-			}
-			continue
-		}
-		if ln > l.dataSize {
-			if seq.Load() == s1 {
-				return 0, 0, 0, fmt.Errorf("%w: snapshot length %d > DataSize %d", ErrCorrupt, ln, l.dataSize)
+		if s1&1 == 0 && pub == latest && ln <= l.dataSize {
+			copy(buf, g.mem[b+bufHeader:b+bufHeader+ln]) // plain copy between seq loads (see package doc)
+			whole := seq.Load() == s1
+			runtime.KeepAlive(g) // the mapping lives while g does (see retire)
+			if whole {
+				return snapRead{n: int(ln), pub: pub, mono: mono, seq: s1}, nil
 			}
 			continue
 		}
-		if int(ln) > len(buf) {
-			return int(ln), pub, mono, fmt.Errorf("%w: snapshot of %d bytes, buffer of %d", ErrTooLarge, ln, len(buf))
+		if s1&1 == 0 && pub == latest && seq.Load() == s1 {
+			return snapRead{}, fmt.Errorf("%w: snapshot length %d > DataSize %d", ErrCorrupt, ln, l.dataSize)
 		}
-		copy(buf, g.mem[b+bufHeader:b+bufHeader+ln]) // plain copy between seq loads (see package doc)
-		if seq.Load() == s1 {
-			return int(ln), pub, mono, nil
-		}
+	}
+	return snapRead{}, fmt.Errorf("%w: snapshot kept changing during %d reads", ErrCorrupt, maxReadTries)
+}
+
+// readSnap copies snapshot back (0: the newest) into buf. Every value
+// from the segment is checked before it is used: the index derived from
+// latest, the buffer's sequence, length and publish number.
+func (g *segment) readSnap(back int, buf []byte) (snapRead, error) {
+	l := &g.l // not a copy: the layout is a dozen words
+	if back < 0 || uint64(back) > l.history-2 {
+		return snapRead{}, fmt.Errorf("snapshot %d back: %w (History %d)", back, ErrNoData, l.history)
+	}
+	mem := g.mem
+	h := l.history
+	for try := 0; try < maxReadTries; try++ {
 		if try&15 == 15 {
 			runtime.Gosched()
 		}
+		latest := (*atomic.Uint64)(unsafe.Pointer(&mem[hLatest])).Load()
+		if latest <= uint64(back) {
+			return snapRead{}, ErrNoData
+		}
+		want := latest - uint64(back)
+		i := want & (h - 1) // History is a power of two but in odd configs
+		if h&(h-1) != 0 {
+			i = want % h
+		}
+		b := l.ringOff + i*l.bufStride
+		w := (*[4]atomic.Uint64)(unsafe.Pointer(&mem[b : b+bufHeader][0])) // seq, len, pub, mono
+		s1 := w[bSeq/8].Load()
+		ln := w[bLen/8].Load()
+		pub := w[bPub/8].Load()
+		mono := int64(w[bMono/8].Load())
+		if s1&1 == 0 && pub == want && ln <= l.dataSize && ln <= uint64(len(buf)) {
+			copy(buf, mem[b+bufHeader:b+bufHeader+ln]) // plain copy between seq loads (see package doc)
+			whole := w[bSeq/8].Load() == s1
+			runtime.KeepAlive(g) // the mapping lives while g does (see retire)
+			if whole {
+				return snapRead{n: int(ln), pub: pub, mono: mono, seq: s1}, nil
+			}
+			continue
+		}
+		if s1&1 == 1 || w[bSeq/8].Load() != s1 {
+			continue // a publish is under way
+		}
+		// A whole buffer, not being written: why it cannot be read.
+		switch {
+		case pub != want && back > 0:
+			return snapRead{}, ErrNoData // overwritten since
+		case pub != want:
+			// latest moved on past this buffer: load it again
+		case ln > l.dataSize:
+			return snapRead{}, fmt.Errorf("%w: snapshot length %d > DataSize %d", ErrCorrupt, ln, l.dataSize)
+		default:
+			return snapRead{n: int(ln), pub: pub, mono: mono},
+				fmt.Errorf("%w: snapshot of %d bytes, buffer of %d", ErrTooLarge, ln, len(buf))
+		}
 	}
-	return 0, 0, 0, fmt.Errorf("%w: snapshot kept changing during %d reads", ErrCorrupt, maxReadTries)
+	return snapRead{}, fmt.Errorf("%w: snapshot kept changing during %d reads", ErrCorrupt, maxReadTries)
 }
 
 // Send queues cmd for the daemon without waiting. It fails with
@@ -414,18 +579,20 @@ func (g *segment) daemonInfo() DaemonInfo {
 	}
 }
 
-// Close gives the client slot back and unmaps the segment. Commands
+// Close gives the client slot back and lets go of the segment. Commands
 // already sent stay queued and are served.
 func (s *Shell) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return ErrClosed
 	}
-	s.closed = true
+	s.closed.Store(true)
 	st := s.seg.u64(s.co + cState)
 	if v := st.Load(); v&slotMask == slotActive {
 		st.CompareAndSwap(v, (v&^slotMask)+slotGen|slotFree)
 	}
-	return s.seg.unmap()
+	// Reads take no lock, so one may still be copying: the segment is
+	// replaced by zeros rather than unmapped (see retire).
+	return s.seg.retire()
 }
