@@ -59,10 +59,19 @@ const HeaderSize = int(unsafe.Sizeof(Header{}))
 
 // Frame is one decoded snapshot: the header, the process-wide meta state M
 // and the items T.
+//
+// A frame read by a Client keeps the snapshot's bytes as they came out of
+// shared memory, and Items is a view of them (one copy, no decoding
+// copy). Client.Read leaves the items of the frame's snapshot before as
+// they were until the read after it; Client.Overwrite reuses them at
+// once. Copying a Frame copies the view, not the items: read into one of
+// the copies only.
 type Frame[M, T any] struct {
 	Header
 	Meta  M
 	Items []T
+
+	raw, spare []uint64 // a Client's copies of the snapshot: Items views raw
 }
 
 // Slice is the typed shape of a channel's snapshots: a Header, one M
@@ -193,6 +202,32 @@ func (s Slice[M, T]) DecodeHeader(src []byte) (Header, error) {
 	}
 	return h, nil
 }
+
+// view makes f the snapshot src without copying its items: f.Items views
+// src, which must lie in storage f keeps (a Client's read) and start so
+// that the items are 8-byte aligned (itemsPad). On an error f is left as
+// it was.
+func (s Slice[M, T]) view(src []byte, f *Frame[M, T]) error {
+	if s.itemSize == 0 {
+		return s.Decode(src, f)
+	}
+	h, err := s.DecodeHeader(src) // Count checked against len(src)
+	if err != nil {
+		return err
+	}
+	f.Header = h
+	copy(asBytes(&f.Meta, s.metaSize), src[HeaderSize:])
+	if h.Count == 0 {
+		f.Items = f.Items[:0:0] // no capacity in storage a later read reuses
+		return nil
+	}
+	f.Items = unsafe.Slice((*T)(unsafe.Pointer(&src[HeaderSize+s.metaSize])), h.Count)
+	return nil
+}
+
+// itemsPad is where a snapshot starts in 8-byte aligned storage so that
+// its items are 8-byte aligned too (the most a fixed-layout type needs).
+func (s Slice[M, T]) itemsPad() int { return -(HeaderSize + s.metaSize) & 7 }
 
 // Decode reads an encoded snapshot into f, reusing f.Items' capacity. On
 // an error f is left as it was.
