@@ -105,11 +105,13 @@ type Source[M, T any] struct {
 	Cur, Prev     engine.Frame[M, T]
 	Have          bool   // Cur holds a snapshot
 	HavePrev      bool   // Prev holds the snapshot just before Cur
-	Reads, Errors uint64 // successful reads, failed reads and connects
+	Reads, Errors uint64 // frames that took the newest snapshot; failed reads and connects
+	Copies        uint64 // snapshots copied out of shared memory (none while Cur is the newest)
 	Changed       int64  // venom.Monotonic when Cur's tick last moved
 
 	sl       engine.Slice[M, T]
 	c        *engine.Client[M, T]
+	seq      uint64 // Cur's publish sequence number on c (0: none read from c)
 	wantPrev bool
 	retry    int64 // Monotonic before which no connect is tried
 	rate     rateMeter
@@ -127,7 +129,11 @@ func (s *Source[M, T]) Connected() bool { return s.c != nil }
 func (s *Source[M, T]) Rate() float64 { return s.rate.rate }
 
 // read takes the newest snapshot (and the one before it) without
-// blocking. A missing channel is looked for at most every RetryEvery.
+// blocking, copying only what is new: nothing while Cur is still the
+// newest (one atomic load tells); when the newest is the one after Cur,
+// Cur becomes Prev (a swap) and only the newest is copied, once, into
+// storage the frame keeps (engine.Client.Read). A missing channel is
+// looked for at most every RetryEvery.
 func (s *Source[M, T]) read(now int64) {
 	if s.c == nil {
 		if now < s.retry {
@@ -141,27 +147,74 @@ func (s *Source[M, T]) read(now int64) {
 			}
 			return
 		}
-		s.c, s.Changed = c, now
+		s.c, s.Changed, s.seq = c, now, 0
 	}
-	if err := s.c.Read(&s.Cur); err != nil {
-		if errors.Is(err, venom.ErrNoData) {
-			return
-		}
-		// Another shape, a corrupt segment or a closed client: connect
-		// again later.
+	latest, err := s.c.Latest()
+	switch {
+	case err != nil:
 		s.Errors++
 		s.drop(now)
 		return
-	}
-	s.took(now)
-	if s.wantPrev {
-		s.HavePrev = s.c.ReadAt(1, &s.Prev) == nil && s.Prev.Tick < s.Cur.Tick
+	case latest == 0:
+		return // nothing published yet
+	case latest == s.seq:
+		s.took(now) // Cur is still the newest
+	default:
+		if !s.readNew(now) {
+			return
+		}
 	}
 	// A slice that stopped moving may have been replaced by a new segment
 	// of the same name (removed and created again): look again.
 	if now-s.Changed > int64(2*staleAfter) && now >= s.retry {
 		s.drop(now)
 	}
+}
+
+// readNew copies the newest snapshot into Cur. For physics Prev becomes
+// the one before it: the Cur it had, when that was it (a swap), and the
+// newest is copied over the frame it drops, into memory the frame used
+// (and Bodies read) a frame ago rather than a buffer of its own.
+func (s *Source[M, T]) readNew(now int64) bool {
+	prevSeq := s.seq
+	var (
+		seq uint64
+		err error
+	)
+	if s.wantPrev {
+		s.Prev, s.Cur = s.Cur, s.Prev
+		seq, err = s.c.Overwrite(0, &s.Cur)
+		if err != nil {
+			s.Prev, s.Cur = s.Cur, s.Prev // Cur as it was; Prev, overwritten, holds nothing
+			s.HavePrev = false
+		}
+	} else {
+		seq, err = s.c.ReadSeq(0, &s.Cur) // a failed read leaves Cur as it was
+	}
+	if err != nil {
+		if errors.Is(err, venom.ErrNoData) {
+			return false
+		}
+		// Another shape, a corrupt segment or a closed client: connect
+		// again later.
+		s.Errors++
+		s.drop(now)
+		return false
+	}
+	s.Copies++
+	s.seq = seq
+	s.took(now)
+	if s.wantPrev {
+		s.HavePrev = prevSeq != 0 && prevSeq == seq-1 && s.Prev.Tick < s.Cur.Tick
+		if !s.HavePrev { // the first read, or snapshots missed: read the one before
+			ps, err := s.c.Overwrite(1, &s.Prev)
+			s.HavePrev = err == nil && ps == seq-1 && s.Prev.Tick < s.Cur.Tick
+			if err == nil {
+				s.Copies++
+			}
+		}
+	}
+	return true
 }
 
 // take makes a snapshot from elsewhere (the network) the newest: fill
@@ -191,6 +244,7 @@ func (s *Source[M, T]) drop(now int64) {
 		s.c.Close()
 		s.c = nil
 	}
+	s.seq = 0
 	s.retry = now + int64(RetryEvery)
 }
 

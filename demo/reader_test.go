@@ -1,0 +1,117 @@
+package demo_test
+
+import (
+	"testing"
+
+	"github.com/venomrt/venomrt/demo"
+	"github.com/venomrt/venomrt/demo/demotest"
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/internal/proctest"
+	"github.com/venomrt/venomrt/procs/physics"
+	"github.com/venomrt/venomrt/venom"
+)
+
+// The Reader copies a physics snapshot only when a newer one exists, and
+// keeps the one before it by swapping frames: the copies it counts, the
+// ticks and items of Cur and Prev, and the interpolation between them.
+func TestReaderCopiesOnlyWhatIsNew(t *testing.T) {
+	inst := proctest.Name(t)
+	demotest.Cleanup(t, inst)
+	const n = 50
+	d, err := venom.Create(inst+".physics", venom.Config{DataSize: physics.Slice.Size(n)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	buf := make([]byte, physics.Slice.Size(n))
+	publish := func(tick uint64) {
+		t.Helper()
+		bodies := make([]physics.Body, n)
+		for i := range bodies {
+			bodies[i] = physics.Body{ID: uint32(i + 1), X: float32(tick*100) + float32(i), Y: 1, R: 2}
+		}
+		k, err := physics.Slice.Encode(buf, engine.Header{Tick: tick, Mono: int64(tick) * 1e7}, &physics.Params{Width: 800, Height: 600}, bodies)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Publish(buf[:k]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	items := func(what string, f *engine.Frame[physics.Params, physics.Body], tick uint64) {
+		t.Helper()
+		if f.Tick != tick || len(f.Items) != n {
+			t.Fatalf("%s: tick %d, %d bodies; want tick %d, %d", what, f.Tick, len(f.Items), tick, n)
+		}
+		for i, b := range f.Items {
+			if b.ID != uint32(i+1) || b.X != float32(tick*100)+float32(i) {
+				t.Fatalf("%s: body %d = %+v", what, i, b)
+			}
+		}
+	}
+	r := demo.NewReader(inst)
+	defer r.Close()
+	p := r.Physics
+	state := func(what string, copies uint64, cur uint64, prev uint64) {
+		t.Helper()
+		if p.Copies != copies {
+			t.Fatalf("%s: %d copies, want %d", what, p.Copies, copies)
+		}
+		items(what+": Cur", &p.Cur, cur)
+		if prev == 0 {
+			if p.HavePrev {
+				t.Fatalf("%s: a Prev (tick %d), want none", what, p.Prev.Tick)
+			}
+			return
+		}
+		if !p.HavePrev {
+			t.Fatalf("%s: no Prev, want tick %d", what, prev)
+		}
+		items(what+": Prev", &p.Prev, prev)
+	}
+
+	r.Frame()
+	if p.Have || !p.Connected() {
+		t.Fatalf("before any publish: Have %v, connected %v", p.Have, p.Connected())
+	}
+	publish(1)
+	r.Frame()
+	state("first snapshot", 1, 1, 0) // nothing before it to read
+	r.Frame()
+	r.Frame()
+	state("no new snapshot", 1, 1, 0)
+	if p.Reads != 3 {
+		t.Fatalf("%d reads, want 3 (frames that took the newest)", p.Reads)
+	}
+	publish(2)
+	r.Frame()
+	state("the next snapshot", 2, 2, 1) // Prev by swap: one copy
+	publish(3)
+	publish(4)
+	r.Frame()
+	state("one missed", 4, 4, 3) // the newest and the one before it
+	publish(5)
+	r.Frame()
+	state("the next again", 5, 5, 4)
+	r.Frame()
+	state("nothing new again", 5, 5, 4)
+
+	// Halfway between the two newest in time: halfway in position.
+	bs := r.Bodies(p.Cur.Mono + (p.Cur.Mono-p.Prev.Mono)/2)
+	if len(bs) != n || bs[3].X != 450+3 {
+		t.Fatalf("interpolated body 3 at x=%v, want %v", bs[3].X, 450+3)
+	}
+
+	// A snapshot the Reader cannot take: Cur stays what it was, and the
+	// frame that was Prev, overwritten, is no longer one.
+	other := engine.MustSlice[physics.Params, struct{ A, B uint64 }]()
+	k, _ := other.Encode(buf, engine.Header{Tick: 6}, &physics.Params{}, nil)
+	if _, err := d.Publish(buf[:k]); err != nil {
+		t.Fatal(err)
+	}
+	r.Frame()
+	if p.Errors != 1 || p.Connected() {
+		t.Fatalf("after a foreign snapshot: %d errors, connected %v", p.Errors, p.Connected())
+	}
+	state("after a foreign snapshot", 5, 5, 0)
+}
