@@ -124,6 +124,16 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 		}
 		return nil
 	}
+	// bench measures the renderer's read as the renderer reads: each
+	// frame the Reader, then the interpolation a frame draws.
+	r.Reader = func(instance string) (func() time.Duration, func()) {
+		rd := NewReader(instance)
+		return func() time.Duration {
+			rd.Frame()
+			rd.Bodies(venom.Monotonic())
+			return time.Duration(rd.ReadNanos)
+		}, rd.Close
+	}
 	g.Render(r)
 	g.Watch(func(ctx context.Context, env game.Env) (game.Watcher, error) { return watchAsPlayer(ctx, f.netAddr) })
 	return g

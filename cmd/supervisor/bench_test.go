@@ -35,6 +35,12 @@ func TestBenchReport(t *testing.T) {
 		if s.ReadMs.N == 0 || len(s.Procs) != 3 {
 			t.Fatalf("size %d: %+v, want reads and physics, ai, net", s.Size, s)
 		}
+		// The demo declares its renderer's read: bench measures it, and
+		// a raw read after it as the baseline.
+		if s.ReadBy != "renderer" || s.RawReadMs.N == 0 || s.MemcpyUs <= 0 {
+			t.Fatalf("size %d: read by %q, baseline %+v, memcpy %v µs: want the renderer's read and its baselines",
+				s.Size, s.ReadBy, s.RawReadMs, s.MemcpyUs)
+		}
 		for _, p := range s.Procs {
 			if p.TickMs.N == 0 || p.InputMs.N == 0 || p.TicksPerSecond <= 0 || p.TargetRate <= 0 {
 				t.Fatalf("size %d, %s: empty measurements %+v", s.Size, p.Name, p)

@@ -2,6 +2,7 @@ package game
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,9 +74,22 @@ type BenchReport struct {
 // SizeResult is the bench of one world size: every process, and the
 // renderer's read of every slice.
 type SizeResult struct {
-	Size   int
-	Procs  []ProcResult
-	ReadMs Percentiles // a 60 Hz reader's read of every slice, per frame
+	Size  int
+	Procs []ProcResult
+	// ReadMs is a 60 Hz reader's read of every slice, per frame, while
+	// the processes are measured: the renderer's own (ReadBy "renderer",
+	// Renderer.Reader) or a raw venom Read of each process's channel
+	// (ReadBy "raw").
+	ReadMs Percentiles
+	ReadBy string
+	// RawReadMs is the baseline beside the renderer's read, from the same
+	// run: a raw venom Read of every channel the renderer reads, per 60 Hz
+	// frame, for a while after (not beside: its copies would cool the
+	// renderer's caches). MemcpyUs is a copy of as many bytes as one raw
+	// read copies between two private buffers, hot in cache (p50).
+	RawReadMs Percentiles `json:",omitzero"`
+	MemcpyUs  float64     `json:",omitempty"`
+	readUs    []float64   // ReadMs's samples, in µs, for the plot
 }
 
 // ProcResult is one process at one size.
@@ -183,6 +197,8 @@ type benched struct {
 	inputs      []time.Duration
 	first, last uint64 // ticks
 	budget      time.Duration
+	head        [engine.HeaderSize]byte
+	schema      uint64 // of the process's slice, from a whole read
 }
 
 // benchSize runs every process as a real process at one size and
@@ -233,13 +249,37 @@ func (g *Game) benchSize(ctx context.Context, self string, f *flags, size int, d
 			res: ProcResult{Name: p.Name, TargetRate: float64(p.Rate)}, sent: map[uint64]time.Time{},
 			budget: time.Second / time.Duration(max(p.Rate, 1))}
 		bs = append(bs, b)
+		h, err := b.read() // a whole snapshot, its schema checked
+		if err != nil {
+			return SizeResult{}, fmt.Errorf("%s: %w", ch, err)
+		}
+		b.schema = h.Schema
 		if p.Inputs {
 			if b.probe, err = engine.NewInputProbe(ch); err != nil {
 				return SizeResult{}, err
 			}
 		}
 	}
-	res := SizeResult{Size: size}
+	res := SizeResult{Size: size, ReadBy: "raw"}
+	raw := rawReader(bs)
+	read := raw.frame
+	if r := g.renderer; r != nil && r.Reader != nil {
+		// The renderer reads the supervisor's status too: bench, which
+		// runs the processes itself, publishes one as a supervisor would.
+		stop, err := benchStatus(inst, bs)
+		if err != nil {
+			return SizeResult{}, err
+		}
+		defer stop()
+		frame, closeReader := r.Reader(inst)
+		defer closeReader()
+		frame() // connect: the renderer's first frame, not measured
+		read, res.ReadBy = frame, "renderer"
+	}
+	total := d // what the progress bar shows
+	if res.ReadBy == "renderer" {
+		total += benchBaseline
+	}
 	var reads []time.Duration
 	start, nextInput, nextFrame := time.Now(), time.Now(), time.Now()
 	poll := time.NewTicker(time.Millisecond)
@@ -252,12 +292,8 @@ func (g *Game) benchSize(ctx context.Context, self string, f *flags, size int, d
 		}
 		now := time.Now()
 		if now.After(nextFrame) { // a 60 Hz renderer's read of every slice
-			t := time.Now()
-			for _, b := range bs {
-				b.shell.Read(b.buf)
-			}
-			reads = append(reads, time.Since(t))
-			nextFrame = now.Add(time.Second / 60)
+			reads = append(reads, read())
+			nextFrame = nextTick(nextFrame, now)
 		}
 		if now.After(nextInput) { // a numbered no-op every 20 ms: the world stays the game's own
 			for _, b := range bs {
@@ -270,23 +306,158 @@ func (g *Game) benchSize(ctx context.Context, self string, f *flags, size int, d
 		for _, b := range bs {
 			b.sample(now)
 		}
-		progress(stderr, time.Since(start), d)
+		progress(stderr, time.Since(start), total)
 	}
-	fmt.Fprintln(stderr)
+	elapsed := time.Since(start)
 	for _, b := range bs {
-		b.res.TicksPerSecond = float64(b.last-b.first) / time.Since(start).Seconds()
+		b.res.TicksPerSecond = float64(b.last-b.first) / elapsed.Seconds()
 		b.res.TickMs = percentiles(slices.Clone(b.res.tickSamples))
 		b.res.InputMs = percentiles(b.inputs)
 		res.Procs = append(res.Procs, b.res)
 	}
+	for _, r := range reads {
+		res.readUs = append(res.readUs, float64(r.Nanoseconds())/1e3)
+	}
 	res.ReadMs = percentiles(reads)
+	if res.ReadBy == "renderer" {
+		// The baseline: the raw read of every channel, 60 Hz, after.
+		reads = reads[:0]
+		for t0 := time.Now(); time.Since(t0) < benchBaseline; {
+			select {
+			case <-ctx.Done():
+				return res, ctx.Err()
+			case <-poll.C:
+			}
+			if now := time.Now(); now.After(nextFrame) {
+				reads = append(reads, raw.frame())
+				nextFrame = nextTick(nextFrame, now)
+			}
+			progress(stderr, elapsed+time.Since(t0), total)
+		}
+		res.RawReadMs = percentiles(reads)
+	}
+	fmt.Fprintln(stderr)
+	res.MemcpyUs = benchMemcpy(raw.bytes)
 	return res, nil
+}
+
+// nextTick is when the frame after one due at due and taken at now is
+// due: 60 frames a second on average, as a display's refresh or a ticker
+// paces a renderer (a frame taken a poll late does not delay the next),
+// unless the reader fell a whole frame behind.
+func nextTick(due, now time.Time) time.Time {
+	next := due.Add(time.Second / 60)
+	if next.Before(now) {
+		return now.Add(time.Second / 60)
+	}
+	return next
+}
+
+// benchBaseline is how long the raw read runs after the renderer's.
+const benchBaseline = 2 * time.Second
+
+// rawRead reads every process's channel with venom, without decoding.
+type rawRead struct {
+	bs    []*benched
+	bytes int // copied by the last frame
+}
+
+func rawReader(bs []*benched) *rawRead { return &rawRead{bs: bs} }
+
+// frame reads every channel once and returns how long that took.
+func (r *rawRead) frame() time.Duration {
+	t := time.Now()
+	n := 0
+	for _, b := range r.bs {
+		k, _, _ := b.shell.Read(b.buf)
+		n += k
+	}
+	d := time.Since(t)
+	r.bytes = n
+	return d
+}
+
+// benchMemcpy is the p50 of a copy of n bytes between two private
+// buffers, hot in cache, in µs.
+func benchMemcpy(n int) float64 {
+	src, dst := make([]byte, n), make([]byte, n)
+	copy(dst, src)
+	var d []time.Duration
+	for range 200 {
+		t := time.Now()
+		copy(dst, src)
+		d = append(d, time.Since(t))
+	}
+	return percentiles(d).P50 * 1000
+}
+
+// benchStatus publishes a status slice on the instance's "sup" channel
+// every engine.DefaultStatusEvery, as the supervisor does, with every
+// process running; stop ends it.
+func benchStatus(inst string, bs []*benched) (stop func(), err error) {
+	ch := engine.StatusChannel(inst)
+	venom.Remove(ch)
+	d, err := venom.Create(ch, engine.StatusConfig(len(bs)))
+	if err != nil {
+		return nil, err
+	}
+	kids := make([]engine.ChildStatus, len(bs))
+	for i, b := range bs {
+		copy(kids[i].Name[:15], b.name)
+		kids[i].State, kids[i].Flags, kids[i].ExitCode = engine.ChildRunning, engine.FlagChannel, -1
+	}
+	buf := make([]byte, engine.StatusSlice.Size(len(kids)))
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(engine.DefaultStatusEvery)
+		defer tick.Stop()
+		for i := uint64(1); ; i++ {
+			now := venom.Monotonic()
+			for j := range kids {
+				kids[j].TickMono, kids[j].TickAge = now, 0
+			}
+			h := engine.Header{Tick: i, Mono: now, Rate: uint32(time.Second / engine.DefaultStatusEvery)}
+			if n, err := engine.StatusSlice.Encode(buf, h, &engine.SupMeta{Pid: uint32(os.Getpid()), Children: uint32(len(kids))}, kids); err == nil {
+				d.Publish(buf[:n])
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished; d.Close() }, nil
+}
+
+// readHeader reads the newest snapshot's header and not its body
+// (venom.Shell.ReadHead): sampling every process each millisecond must
+// not copy whole snapshots, which would also warm the cache for the
+// renderer's read that bench measures. Its schema is the one the first
+// whole read checked.
+func (b *benched) readHeader() (engine.Header, error) {
+	var h engine.Header
+	snap, err := b.shell.ReadHead(b.head[:])
+	if err != nil {
+		return h, err
+	}
+	if snap.Len < engine.HeaderSize {
+		return h, fmt.Errorf("%w: snapshot of %d bytes", engine.ErrCorrupt, snap.Len)
+	}
+	if _, err := binary.Decode(b.head[:], binary.LittleEndian, &h); err != nil {
+		return h, err
+	}
+	if h.Schema != b.schema {
+		return h, fmt.Errorf("%w: snapshot schema %#x, want %#x", engine.ErrIncompatible, h.Schema, b.schema)
+	}
+	return h, nil
 }
 
 // sample reads the process's newest header and takes its tick time and
 // the inputs it shows, once per new tick.
 func (b *benched) sample(now time.Time) {
-	h, err := b.read()
+	h, err := b.readHeader()
 	if err != nil || h.Tick == b.last {
 		return
 	}
@@ -436,7 +607,14 @@ func printBench(w io.Writer, rep *BenchReport) {
 				r.Name, r.TickMs.P50, cell(r.TickMs.P99, 1), cell(r.TickMs.P999, 1), r.TickMs.Max, r.TicksPerSecond, r.TargetRate,
 				r.DeadlineMisses, r.InputMs.P50, cell(r.InputMs.P99, 1), r.TickMs.N, r.InputMs.N)
 		}
-		fmt.Fprintf(w, "  read of every slice per frame: p50 %.1f µs, p99 %s µs (n=%d)\n", s.ReadMs.P50*1000, cell(s.ReadMs.P99, 1000), s.ReadMs.N)
+		if s.ReadBy == "renderer" {
+			fmt.Fprintf(w, "  the renderer's read of every slice per frame: p50 %.1f µs, p99 %s µs (n=%d)\n", s.ReadMs.P50*1000, cell(s.ReadMs.P99, 1000), s.ReadMs.N)
+			fmt.Fprintf(w, "    baselines, same run: raw copy of every slice per frame p50 %.1f µs, p99 %s µs (n=%d, %v after); memcpy of its bytes, hot, %.1f µs\n",
+				s.RawReadMs.P50*1000, cell(s.RawReadMs.P99, 1000), s.RawReadMs.N, benchBaseline, s.MemcpyUs)
+		} else {
+			fmt.Fprintf(w, "  raw copy of every slice per frame (no Renderer.Reader): p50 %.1f µs, p99 %s µs (n=%d); memcpy of its bytes, hot, %.1f µs\n",
+				s.ReadMs.P50*1000, cell(s.ReadMs.P99, 1000), s.ReadMs.N, s.MemcpyUs)
+		}
 	}
 	fmt.Fprintln(w, "(-: too few samples for that percentile: a p99 needs 100, a p99.9 1,000)")
 	v := rep.Venom

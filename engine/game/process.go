@@ -152,6 +152,13 @@ type Renderer struct {
 	// counts of /dev/shm for the renderer (zero: engine.Run's default
 	// channel).
 	Segment venom.Config
+	// Reader, when set, is the renderer's own read of every slice, which
+	// bench then measures instead of a raw venom Read of each process's
+	// channel. bench calls it once per world size with the instance it
+	// runs; frame is called once per 60 Hz frame and does what the
+	// renderer does each frame short of drawing (read every slice, and
+	// interpolate), returning how long the reads took; close lets go.
+	Reader func(instance string) (frame func() time.Duration, close func())
 }
 
 // Watcher watches a chaos run from outside the game, as a user would: it
