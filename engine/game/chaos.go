@@ -32,6 +32,8 @@ type ChaosReport struct {
 	// RecoveryByKind is RecoveryMs per fault kind, so a tail explains
 	// itself (a supervisor's recovery is every child's).
 	RecoveryByKind map[string]Percentiles
+	// RecoveryByChild is RecoveryMs per child faulted.
+	RecoveryByChild map[string]Percentiles
 	Unrecovered    []string // faults whose child never published again
 	// Unprovoked counts restarts that no fault explains: every fault but
 	// slow and the input faults costs one restart, so any more is the
@@ -135,7 +137,7 @@ func (g *Game) cmdChaos(ctx context.Context, args []string, stdout, stderr io.Wr
 		rng: rand.New(rand.NewPCG(seed, 0x5eed)), kinds: kinds, log: log,
 		rep: ChaosReport{Seed: seed, Duration: duration.String(), Faults: map[string]int{}, FaultsByChild: map[string]int{},
 			Restarts: map[string]uint32{}, FinalStates: map[string]string{}, Inputs: map[string]engine.InputAccount{},
-			RecoveryByKind: map[string]Percentiles{}}}
+			RecoveryByKind: map[string]Percentiles{}, RecoveryByChild: map[string]Percentiles{}}}
 	defer c.close()
 	if err := c.run(ctx, *duration, *rate, *maxStall); err != nil {
 		return err
@@ -190,6 +192,7 @@ type chaos struct {
 	pending   []chaosFault
 	recovery  []time.Duration
 	byKind    map[string][]time.Duration
+	byChild   map[string][]time.Duration
 	frames    uint64 // the renderer's last frame counter seen
 	firstF    uint64
 	lastFrame time.Time
@@ -224,7 +227,7 @@ func (c *chaos) connect(ctx context.Context) error {
 	if !c.waitAllRunning(ctx, 30*time.Second) {
 		return errors.New("chaos: the game did not start")
 	}
-	c.epochs, c.byKind = c.channelEpochs(), map[string][]time.Duration{}
+	c.epochs, c.byKind, c.byChild = c.channelEpochs(), map[string][]time.Duration{}, map[string][]time.Duration{}
 	c.probes = map[string]*engine.InputProbe{}
 	for _, name := range c.g.childNames() {
 		s, err := venom.Connect(c.env.Channel(name))
@@ -486,6 +489,7 @@ func (c *chaos) observe(now time.Time) {
 		}
 		c.recovery = append(c.recovery, now.Sub(p.at))
 		c.byKind[p.kind] = append(c.byKind[p.kind], now.Sub(p.at))
+		c.byChild[p.child] = append(c.byChild[p.child], now.Sub(p.at))
 		if p.child == RenderName || p.kind == SupervisorFault {
 			c.renderHit = time.Time{}
 			c.lastFrame = now
@@ -588,6 +592,9 @@ func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
 		r.Restarts[name] = uint32(n)
 		restarts += int(n)
 	}
+	for child, d := range c.byChild {
+		r.RecoveryByChild[child] = percentiles(d)
+	}
 	for kind, d := range c.byKind {
 		r.RecoveryByKind[kind] = percentiles(d)
 		if kind == SupervisorFault {
@@ -661,6 +668,9 @@ func printChaos(w io.Writer, r *ChaosReport) {
 	fmt.Fprintf(w, "recovery ms: %s\n", r.RecoveryMs)
 	for _, kind := range slices.Sorted(maps.Keys(r.RecoveryByKind)) {
 		fmt.Fprintf(w, "  %-10s %s\n", kind, r.RecoveryByKind[kind])
+	}
+	for _, child := range slices.Sorted(maps.Keys(r.RecoveryByChild)) {
+		fmt.Fprintf(w, "  %-10s %s\n", child, r.RecoveryByChild[child])
 	}
 	fmt.Fprintf(w, "renderer: %d frames, longest gap %.1f ms\n", r.Frames, r.LongestGapMs)
 	fmt.Fprintf(w, "inputs: sent %d lost %d doubled %d redelivered (dropped) %d;", r.Sent, r.Lost, r.Doubled, r.Redelivered)
