@@ -34,7 +34,7 @@ type ChaosReport struct {
 	RecoveryByKind map[string]Percentiles
 	// RecoveryByChild is RecoveryMs per child faulted.
 	RecoveryByChild map[string]Percentiles
-	Unrecovered    []string // faults whose child never published again
+	Unrecovered     []string // faults whose child never published again
 	// Unprovoked counts restarts that no fault explains: every fault but
 	// slow and the input faults costs one restart, so any more is the
 	// runtime's own doing (a false hang alarm, a fault handed twice). It
