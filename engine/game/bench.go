@@ -340,15 +340,16 @@ func (g *Game) benchSize(ctx context.Context, self string, f *flags, size int, d
 	return res, nil
 }
 
-// frameClock paces a renderer's frames: 60 a second on average, as a
-// display's refresh or a ticker paces one (a frame taken a poll late
-// does not delay the next), unless the reader fell a whole frame behind.
-// Every second the frames move a sixth of a frame earlier against the
-// processes' ticks: a renderer's clock is not locked to theirs, and what
-// a read costs depends on how long after physics' publish it comes
-// (the same copy of 320 KB took 35 µs 8 ms after and 70 µs within 2 ms
-// of it, while ai and net read the same snapshot): a run at one fixed
-// phase would measure that phase only.
+// frameClock paces a renderer's frames: 60 a second, as a display's
+// refresh or a ticker paces one (a frame taken a poll late does not delay
+// the next), unless the reader fell a whole frame behind — and every
+// tenth frame comes a sixth of a frame early, so the frames' phase
+// against the processes' ticks goes round once a second (61 frames). A
+// renderer's clock is not locked to theirs, and what a read costs
+// depends on how long after physics' publish it comes (the same copy of
+// 320 KB took 35 µs 8 ms after and 70 µs within 2 ms of it, while ai and
+// net read the same snapshot): a run at one phase would measure that
+// phase only. Early frames never find two new snapshots.
 type frameClock struct {
 	due    time.Time
 	frames int
@@ -364,7 +365,7 @@ func (c *frameClock) tick(now time.Time) bool {
 	const period = time.Second / 60
 	c.frames++
 	next := c.due.Add(period)
-	if c.frames%60 == 0 {
+	if c.frames%10 == 0 {
 		next = next.Add(-period / 6)
 	}
 	if next.Before(now) {
