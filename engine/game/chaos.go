@@ -92,6 +92,7 @@ func (g *Game) cmdChaos(ctx context.Context, args []string, stdout, stderr io.Wr
 		"fault kinds to inject: kill, stop, panic, exit, hang, midpublish, slow, supervisor; drop and double break exactly-once on purpose (the run must fail)")
 	rate := f.Float64("rate", 1, "faults per second")
 	jsonOut := f.String("json", "", "also write the report as JSON to this file")
+	gameLog := f.String("game-log", "", "append the game's own log (its supervisor's and children's) to this file, to explain a tail")
 	maxStall := f.Duration("max-stall", 100*time.Millisecond, "longest renderer gap between frames that still passes (0: report it, judge nothing)")
 	var seed uint64
 	if f.Lookup("seed") == nil { // else the game's own --seed seeds the faults too
@@ -127,6 +128,14 @@ func (g *Game) cmdChaos(ctx context.Context, args []string, stdout, stderr io.Wr
 	// The game runs as "PROGRAM run", a process of its own, so that its
 	// supervisor can be killed and run again like any child.
 	gp := &gameProc{self: self, args: append([]string{"run", "--failure-threshold=1e6"}, f.childArgs()...)}
+	if *gameLog != "" {
+		lf, err := os.OpenFile(*gameLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("chaos: --game-log: %w", err)
+		}
+		defer lf.Close()
+		gp.log = lf
+	}
 	if err := gp.start(); err != nil {
 		return fmt.Errorf("chaos: %w", err)
 	}
@@ -694,12 +703,14 @@ func printChaos(w io.Writer, r *ChaosReport) {
 type gameProc struct {
 	self string
 	args []string
+	log  io.Writer // the game's stderr (nil: discarded)
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
 func (p *gameProc) start() error {
 	cmd := exec.Command(p.self, p.args...)
+	cmd.Stderr = p.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return err
