@@ -110,7 +110,7 @@ func (g *Game) withNATS(n *natsFlags, f *flags, specs []engine.ChildSpec, stderr
 			return cmd
 		},
 	})
-	log.Info("bridge to NATS", "nats", redact(url), "game", f.instance)
+	log.Info("bridge to NATS", "nats", bridge.Redact(url), "game", f.instance)
 	return specs, stop, nil
 }
 
@@ -228,7 +228,7 @@ func (g *Game) cmdEdge(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	log.Info("edge of a game over NATS", "game", n.game, "nats", redact(n.url), "instance", f.instance)
+	log.Info("edge of a game over NATS", "game", n.game, "nats", bridge.Redact(n.url), "instance", f.instance)
 	done := make(chan struct{})
 	defer close(done)
 	go statusLines(sup, stdout, done)
@@ -237,18 +237,4 @@ func (g *Game) cmdEdge(ctx context.Context, args []string, stdout, stderr io.Wri
 		err = nil
 	}
 	return err
-}
-
-// redact hides credentials in a NATS URL list for logs.
-func redact(urls string) string {
-	var out []string
-	for _, u := range strings.Split(urls, ",") {
-		if at := strings.LastIndex(u, "@"); at >= 0 {
-			if i := strings.Index(u, "://"); i >= 0 && i < at {
-				u = u[:i+3] + "***" + u[at:]
-			}
-		}
-		out = append(out, u)
-	}
-	return strings.Join(out, ",")
 }

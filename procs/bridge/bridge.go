@@ -167,13 +167,13 @@ func Connect(urls, name string) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(urls, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("bridge: connect to NATS %s: %w", redact(urls), err)
+		return nil, fmt.Errorf("bridge: connect to NATS %s: %w", Redact(urls), err)
 	}
 	return nc, nil
 }
 
-// redact hides the credentials of URLs in logs and errors.
-func redact(urls string) string {
+// Redact hides the credentials of NATS URLs, for logs and errors.
+func Redact(urls string) string {
 	var out []string
 	for _, u := range strings.Split(urls, ",") {
 		if p, err := url.Parse(strings.TrimSpace(u)); err == nil && p.User != nil {

@@ -82,7 +82,7 @@ func TestCredsAndInsecureListen(t *testing.T) {
 	if !errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), "--nats-creds") {
 		t.Errorf("listen beyond loopback without credentials: %v", err)
 	}
-	if got := redact("nats://ann:secret@h:4222,nats://h2:4222"); strings.Contains(got, "secret") {
+	if got := Redact("nats://ann:secret@h:4222,nats://h2:4222"); strings.Contains(got, "secret") {
 		t.Errorf("redact: %q", got)
 	}
 }
