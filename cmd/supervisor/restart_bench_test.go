@@ -177,7 +177,7 @@ func faultPhysics(b *testing.B, standby bool, faults []fault, mem *[]string) [][
 	if mem != nil {
 		for _, name := range []string{"physics", "ai", "net"} {
 			want := map[string]int{"physics": restarts}[name]
-			st := physicsStatusOf(b, inst, name, func(c engine.ChildStatus) bool {
+			st := standbyStatus(b, inst, name, "status", func(c engine.ChildStatus) bool {
 				return c.State == engine.ChildRunning && c.Restarts == uint32(want) && c.StandbyReady()
 			})
 			*mem = append(*mem, fmt.Sprintf("memory of %s: primary %s; standby %s", name, rss(int(st.Pid)), rss(int(st.StandbyPid))))
@@ -189,28 +189,7 @@ func faultPhysics(b *testing.B, standby bool, faults []fault, mem *[]string) [][
 // physicsStatus waits until physics's status satisfies cond.
 func physicsStatus(b *testing.B, inst string, cond func(engine.ChildStatus) bool) engine.ChildStatus {
 	b.Helper()
-	return physicsStatusOf(b, inst, "physics", cond)
-}
-
-// physicsStatusOf waits until the named child's status satisfies cond.
-func physicsStatusOf(b *testing.B, inst, name string, cond func(engine.ChildStatus) bool) engine.ChildStatus {
-	b.Helper()
-	var c engine.ChildStatus
-	proctest.Eventually(b, 30*time.Second, name+" status", func() bool {
-		sup, err := engine.Connect(engine.StatusChannel(inst), engine.StatusSlice)
-		if err != nil {
-			return false
-		}
-		defer sup.Close()
-		var f engine.Frame[engine.SupMeta, engine.ChildStatus]
-		if sup.Read(&f) != nil {
-			return false
-		}
-		var ok bool
-		c, ok = childOf(f, name)
-		return ok && cond(c)
-	})
-	return c
+	return standbyStatus(b, inst, "physics", "status", cond)
 }
 
 // rss is a process's memory as /proc/PID/smaps_rollup gives it: its

@@ -14,7 +14,7 @@ import (
 
 // standbyStatus waits until the named child of the game's status
 // satisfies cond and returns it.
-func standbyStatus(t *testing.T, inst, name, what string, cond func(c engine.ChildStatus) bool) engine.ChildStatus {
+func standbyStatus(t testing.TB, inst, name, what string, cond func(c engine.ChildStatus) bool) engine.ChildStatus {
 	t.Helper()
 	var c engine.ChildStatus
 	proctest.Eventually(t, 60*time.Second, name+": "+what, func() bool {
