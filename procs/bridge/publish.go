@@ -60,20 +60,18 @@ type SliceStats struct {
 var StatsSlice = engine.MustSlice[Meta, SliceStats]()
 
 // EngineOptions are the engine options of a bridge of slices slices: its
-// loop and its channel's shape.
+// loop, which publishes its stats and beats, and its channel's shape.
 func (o Options) EngineOptions(slices int) engine.Options {
-	rate := o.Rate
-	if rate <= 0 {
-		rate = 60
-	}
-	// Ticking at twice the rate finds each new snapshot within half a
-	// period, so a slice at the rate is sent at the rate, not at the beat
-	// of two clocks drifting past each other.
-	return engine.Options{Rate: 2 * rate, DataSize: StatsSlice.Size(slices)}
+	return engine.Options{Rate: 10, DataSize: StatsSlice.Size(slices)}
 }
 
-// Run runs a bridge until ctx ends: a process on engine.Run whose ticks
-// publish the slices that changed, while a goroutine per slice queues
+// streamEvery is how often the bridge looks for new snapshots: a look is
+// an atomic load per slice, and it bounds the latency the bridge adds.
+const streamEvery = time.Millisecond
+
+// Run runs a bridge until ctx ends: a process on engine.Run (its stats,
+// its heartbeat) while one goroutine publishes each slice's new snapshots
+// within streamEvery of their publish and a goroutine per slice queues
 // the commands that arrive.
 func Run(ctx context.Context, o Options) error {
 	if o.Rate <= 0 {
@@ -103,6 +101,7 @@ func Run(ctx context.Context, o Options) error {
 		wg.Go(func() { b.forward(ctx, s) })
 	}
 	wg.Go(func() { b.watchUnknown(ctx) })
+	wg.Go(func() { b.stream(ctx) })
 	eo := o.EngineOptions(len(o.Slices))
 	eo.Channel, eo.Log = o.Channel, o.Log
 	err = engine.Run(ctx, StatsSlice, b, eo)
@@ -124,6 +123,7 @@ type bridgeProc struct {
 	commands atomic.Uint64 // from the forwarders, read by Snapshot
 	bad      atomic.Uint64
 	ready    atomic.Bool // the streams exist
+	mu       sync.Mutex  // guards meta and the slices' stats: stream writes, the loop reads
 	buf, enc []byte
 }
 
@@ -150,7 +150,9 @@ func (s *outSlice) close() {
 // Restore carries the totals over a restart.
 func (b *bridgeProc) Restore(f *engine.Frame[Meta, SliceStats]) error {
 	if f != nil {
+		b.mu.Lock()
 		b.meta = f.Meta
+		b.mu.Unlock()
 	}
 	return nil
 }
@@ -160,12 +162,24 @@ func (b *bridgeProc) Handle(c engine.Command) error {
 	return fmt.Errorf("%w: %d", engine.ErrUnknownOp, c.Op)
 }
 
-// Step publishes each slice that has a newer snapshot, no more often than
-// the rate.
-func (b *bridgeProc) Step(time.Duration) {
-	now := time.Now()
-	for _, s := range b.out {
-		b.publish(s, now)
+// Step does nothing: the snapshots go out from stream, as soon as they
+// are published, not at the beat of this loop.
+func (b *bridgeProc) Step(time.Duration) {}
+
+// stream publishes each slice that has a newer snapshot, no more often
+// than the rate, looking every streamEvery until ctx ends.
+func (b *bridgeProc) stream(ctx context.Context) {
+	t := time.NewTicker(streamEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, s := range b.out {
+				b.publish(s, now)
+			}
+		}
 	}
 }
 
@@ -183,6 +197,9 @@ func (b *bridgeProc) publish(s *outSlice, now time.Time) {
 			return
 		}
 		s.shell = sh
+	}
+	if latest, err := s.shell.Latest(); err != nil || latest == s.seq {
+		return // nothing new: no copy
 	}
 	if need := s.shell.Config().DataSize; cap(b.buf) < need {
 		b.buf = make([]byte, need)
@@ -213,7 +230,9 @@ func (b *bridgeProc) publish(s *outSlice, now time.Time) {
 	if err := b.nc.PublishMsg(m); err != nil {
 		return
 	}
-	s.seq, s.next = snap.Seq, now.Add(b.every-b.every/4) // a tick's jitter early is still on time
+	s.seq, s.next = snap.Seq, now.Add(b.every-b.every/4) // a little early is still on time
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	s.stats.Seq = snap.Seq
 	s.stats.Published++
 	s.stats.Bytes += uint64(len(b.enc))
@@ -225,6 +244,8 @@ func (b *bridgeProc) publish(s *outSlice, now time.Time) {
 
 // Snapshot publishes the totals and each slice's stats.
 func (b *bridgeProc) Snapshot(m *Meta, items []SliceStats) []SliceStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.meta.Commands, b.meta.Bad = b.commands.Load(), b.bad.Load()
 	b.meta.Connected = 0
 	if b.nc.IsConnected() {
