@@ -67,7 +67,7 @@ func BenchmarkSliceRead(b *testing.B) {
 				r.Frame()
 				return r.Physics.Have && r.AI.Have && r.Net.Have && r.Sup.Have && len(r.Physics.Cur.Items) == n
 			})
-			memcpy := benchMemcpy(physics.Slice.Size(n) + ai.Slice.Size(len(r.AI.Cur.Items)))
+			memcpy := benchMemcpy(physics.Schema.Size(n) + ai.Schema.Size(len(r.AI.Cur.Items)))
 			memcpys = append(memcpys, fmt.Sprintf("%d bodies %.1f µs", n, memcpy/1e3))
 			report := func(b *testing.B, name string, reads []time.Duration, copies, frames float64, frame []time.Duration) {
 				l := line{name: fmt.Sprintf("%5d bodies  %-14s", n, name), p50: q(reads, 0.5), p99: q(reads, 0.99), frame: math.NaN()}
@@ -201,7 +201,7 @@ func benchStatus(b *testing.B, inst string) {
 	b.Helper()
 	ch := engine.StatusChannel(inst)
 	venom.Remove(ch)
-	d, err := venom.Create(ch, venom.Config{DataSize: engine.StatusSlice.Size(8), CmdSlots: 2, CmdSize: 64, RespSize: 64, MaxClients: 8})
+	d, err := venom.Create(ch, venom.Config{DataSize: engine.StatusSchema.Size(8), CmdSlots: 2, CmdSize: 64, RespSize: 64, MaxClients: 8})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func benchStatus(b *testing.B, inst string) {
 			c.State = engine.ChildRunning
 			kids = append(kids, c)
 		}
-		buf := make([]byte, engine.StatusSlice.Size(len(kids)))
+		buf := make([]byte, engine.StatusSchema.Size(len(kids)))
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for i := uint64(1); ; i++ {
@@ -225,7 +225,7 @@ func benchStatus(b *testing.B, inst string) {
 			for j := range kids {
 				kids[j].Tick, kids[j].TickMono = i, now
 			}
-			n, _ := engine.StatusSlice.Encode(buf, engine.Header{Tick: i, Mono: now, Rate: 10}, &engine.SupMeta{Children: uint32(len(kids))}, kids)
+			n, _ := engine.StatusSchema.Encode(buf, engine.Header{Tick: i, Mono: now, Rate: 10}, &engine.SupMeta{Children: uint32(len(kids))}, kids)
 			d.Publish(buf[:n])
 			select {
 			case <-ctx.Done():
@@ -279,19 +279,19 @@ func benchTwoCopy(b *testing.B, inst string) func() time.Duration {
 	return func() time.Duration {
 		start := venom.Monotonic()
 		if n, _, err := shells[0].Read(bufs[0]); err == nil {
-			physics.Slice.Decode(bufs[0][:n], &cur)
+			physics.Schema.Decode(bufs[0][:n], &cur)
 		}
 		if n, _, err := shells[0].ReadAt(1, bufs[0]); err == nil {
-			physics.Slice.Decode(bufs[0][:n], &prev)
+			physics.Schema.Decode(bufs[0][:n], &prev)
 		}
 		if n, _, err := shells[1].Read(bufs[1]); err == nil {
-			ai.Slice.Decode(bufs[1][:n], &agents)
+			ai.Schema.Decode(bufs[1][:n], &agents)
 		}
 		if n, _, err := shells[2].Read(bufs[2]); err == nil {
-			netproc.Slice.Decode(bufs[2][:n], &players)
+			netproc.Schema.Decode(bufs[2][:n], &players)
 		}
 		if n, _, err := shells[3].Read(bufs[3]); err == nil {
-			engine.StatusSlice.Decode(bufs[3][:n], &status)
+			engine.StatusSchema.Decode(bufs[3][:n], &status)
 		}
 		return time.Duration(venom.Monotonic() - start)
 	}

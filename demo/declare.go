@@ -88,14 +88,14 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	// it runs net's main (its WebSocket server too) once told go.
 	net.Spec.Standby = true
 	// What run counts of /dev/shm for net's channel: netproc.Run's options.
-	net.Segment = engine.ChannelConfig(engine.Options{DataSize: max(netproc.Slice.Size(netproc.MaxPlayers), 4096)})
+	net.Segment = engine.ChannelConfig(engine.Options{DataSize: max(netproc.Schema.Size(netproc.MaxPlayers), 4096)})
 	g.Add(
-		game.Proc("physics", func(game.Env) (engine.Proc[physics.Params, physics.Body], error) {
-			return &physics.Proc{Seed: f.seed, Bodies: f.bodies}, nil
+		game.Sim("physics", func(game.Env) (engine.Sim[physics.Params, physics.Body], error) {
+			return &physics.Sim{Seed: f.seed, Bodies: f.bodies}, nil
 		}, engine.Options{Rate: 60, DataSize: physics.DataSize}),
-		game.Proc("ai", func(env game.Env) (engine.Proc[ai.Params, ai.Agent], error) {
-			return &ai.Proc{Seed: f.seed, Agents: f.agents, Physics: env.Channel("physics"), Log: env.Log}, nil
-		}, engine.Options{Rate: 30, DataSize: ai.Slice.Size(ai.MaxAgents)}),
+		game.Sim("ai", func(env game.Env) (engine.Sim[ai.Params, ai.Agent], error) {
+			return &ai.Sim{Seed: f.seed, Agents: f.agents, Physics: env.Channel("physics"), Log: env.Log}, nil
+		}, engine.Options{Rate: 30, DataSize: ai.Schema.Size(ai.MaxAgents)}),
 		net,
 	)
 	g.Sized(game.Size{Flag: "bodies", Default: []int{1000, 2000, 10000}, Max: physics.MaxBodies})

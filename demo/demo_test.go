@@ -95,7 +95,7 @@ func TestRunIsHeadless(t *testing.T) {
 	if !strings.Contains(out.String(), "render frames=5 ") {
 		t.Errorf("status lines %q, want one with frames=5", out.String())
 	}
-	c, err := engine.Connect(demo.RenderChannel(inst), demo.RenderSlice)
+	c, err := engine.Connect(demo.RenderChannel(inst), demo.RenderSchema)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,7 @@ type Source[M, T any] struct {
 	Copies        uint64 // snapshots copied out of shared memory (none while Cur is the newest)
 	Changed       int64  // venom.Monotonic when Cur's tick last moved
 
-	sl       engine.Slice[M, T]
+	sl       engine.Schema[M, T]
 	c        *engine.Client[M, T]
 	seq      uint64 // Cur's publish sequence number on c (0: none read from c)
 	wantPrev bool
@@ -117,7 +117,7 @@ type Source[M, T any] struct {
 	rate     rateMeter
 }
 
-func newSource[M, T any](instance, name string, sl engine.Slice[M, T], prev bool) *Source[M, T] {
+func newSource[M, T any](instance, name string, sl engine.Schema[M, T], prev bool) *Source[M, T] {
 	return &Source[M, T]{Name: name, Channel: instance + "." + name, sl: sl, wantPrev: prev}
 }
 
@@ -311,10 +311,10 @@ type Reader struct {
 func NewReader(instance string) *Reader {
 	return &Reader{
 		Instance: instance,
-		Physics:  newSource(instance, "physics", physics.Slice, true),
-		AI:       newSource(instance, "ai", ai.Slice, false),
-		Sup:      newSource(instance, "sup", engine.StatusSlice, false),
-		Net:      newSource(instance, "net", netproc.Slice, false),
+		Physics:  newSource(instance, "physics", physics.Schema, true),
+		AI:       newSource(instance, "ai", ai.Schema, false),
+		Sup:      newSource(instance, "sup", engine.StatusSchema, false),
+		Net:      newSource(instance, "net", netproc.Schema, false),
 		rates:    map[string]*rateMeter{},
 	}
 }
@@ -570,8 +570,8 @@ type SliceStat struct {
 	Mono   int64  // its Header.Mono
 }
 
-// RenderSlice is the shape of the renderer's channel.
-var RenderSlice = engine.MustSlice[RenderMeta, SliceStat]()
+// RenderSchema is the shape of the renderer's channel.
+var RenderSchema = engine.MustSchema[RenderMeta, SliceStat]()
 
 // RenderChannel is the renderer's channel of an instance.
 func RenderChannel(instance string) string { return instance + ".render" }
@@ -609,7 +609,7 @@ func newPublisher(instance string, log *slog.Logger) (*publisher, error) {
 		// Carry the frame counter on from the previous renderer.
 		if n, _, err := d.Read(p.buf); err == nil {
 			var f engine.Frame[RenderMeta, SliceStat]
-			if RenderSlice.Decode(p.buf[:n], &f) == nil {
+			if RenderSchema.Decode(p.buf[:n], &f) == nil {
 				p.start = f.Meta.Frames
 			}
 		}
@@ -638,7 +638,7 @@ func (p *publisher) publish(r *Reader, m RenderMeta) {
 	add("sup", r.Sup.Reads, r.Sup.Errors, r.Sup.Cur.Tick, r.Sup.Cur.Mono)
 	add("net", r.Net.Reads, r.Net.Errors, r.Net.Cur.Tick, r.Net.Cur.Mono)
 	h := engine.Header{Tick: m.Frames, Mono: venom.Monotonic(), Rate: 60, Epoch: p.d.Epoch()}
-	n, err := RenderSlice.Encode(p.buf, h, &m, p.stats)
+	n, err := RenderSchema.Encode(p.buf, h, &m, p.stats)
 	if err == nil {
 		p.d.Publish(p.buf[:n])
 	}

@@ -18,19 +18,19 @@ func TestReaderCopiesOnlyWhatIsNew(t *testing.T) {
 	inst := proctest.Name(t)
 	demotest.Cleanup(t, inst)
 	const n = 50
-	d, err := venom.Create(inst+".physics", venom.Config{DataSize: physics.Slice.Size(n)})
+	d, err := venom.Create(inst+".physics", venom.Config{DataSize: physics.Schema.Size(n)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	buf := make([]byte, physics.Slice.Size(n))
+	buf := make([]byte, physics.Schema.Size(n))
 	publish := func(tick uint64) {
 		t.Helper()
 		bodies := make([]physics.Body, n)
 		for i := range bodies {
 			bodies[i] = physics.Body{ID: uint32(i + 1), X: float32(tick*100) + float32(i), Y: 1, R: 2}
 		}
-		k, err := physics.Slice.Encode(buf, engine.Header{Tick: tick, Mono: int64(tick) * 1e7}, &physics.Params{Width: 800, Height: 600}, bodies)
+		k, err := physics.Schema.Encode(buf, engine.Header{Tick: tick, Mono: int64(tick) * 1e7}, &physics.Params{Width: 800, Height: 600}, bodies)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestReaderCopiesOnlyWhatIsNew(t *testing.T) {
 
 	// A snapshot the Reader cannot take: Cur stays what it was, and the
 	// frame that was Prev, overwritten, is no longer one.
-	other := engine.MustSlice[physics.Params, struct{ A, B uint64 }]()
+	other := engine.MustSchema[physics.Params, struct{ A, B uint64 }]()
 	k, _ := other.Encode(buf, engine.Header{Tick: 6}, &physics.Params{}, nil)
 	if _, err := d.Publish(buf[:k]); err != nil {
 		t.Fatal(err)

@@ -12,13 +12,13 @@ import (
 // into one frame must come from one goroutine at a time (reads into
 // different frames may run in parallel). Send is safe from any goroutine.
 type Client[M, T any] struct {
-	sl       Slice[M, T]
+	sl       Schema[M, T]
 	shell    *venom.Shell
 	dataSize int
 }
 
 // Connect attaches to a process's channel.
-func Connect[M, T any](channel string, sl Slice[M, T], opts ...venom.Option) (*Client[M, T], error) {
+func Connect[M, T any](channel string, sl Schema[M, T], opts ...venom.Option) (*Client[M, T], error) {
 	s, err := venom.Connect(channel, opts...)
 	if err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ type wideItem struct {
 	_  uint32
 }
 
-var oddSlice = MustSlice[oddMeta, wideItem]()
+var oddSchema = MustSchema[oddMeta, wideItem]()
 
 func publishOdd(t *testing.T, d *venom.Daemon, tick uint64, n int) {
 	t.Helper()
@@ -27,8 +27,8 @@ func publishOdd(t *testing.T, d *venom.Daemon, tick uint64, n int) {
 	for i := range items {
 		items[i] = wideItem{X: float64(tick)*1000 + float64(i), ID: uint32(i)}
 	}
-	buf := make([]byte, oddSlice.Size(n))
-	if _, err := oddSlice.Encode(buf, Header{Tick: tick}, &oddMeta{N: uint32(n)}, items); err != nil {
+	buf := make([]byte, oddSchema.Size(n))
+	if _, err := oddSchema.Encode(buf, Header{Tick: tick}, &oddMeta{N: uint32(n)}, items); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.Publish(buf); err != nil {
@@ -59,12 +59,12 @@ func TestClientReadsInPlace(t *testing.T) {
 	ch := proctest.Name(t)
 	venom.Remove(ch)
 	t.Cleanup(func() { venom.Remove(ch) })
-	d, err := venom.Create(ch, venom.Config{DataSize: oddSlice.Size(1000)})
+	d, err := venom.Create(ch, venom.Config{DataSize: oddSchema.Size(1000)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	c, err := Connect(ch, oddSlice)
+	c, err := Connect(ch, oddSchema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestClientReadsInPlace(t *testing.T) {
 	}
 
 	// Another schema on the channel: an error, and f as it was.
-	other := MustSlice[oddMeta, struct{ X, Y float64 }]()
+	other := MustSchema[oddMeta, struct{ X, Y float64 }]()
 	buf := make([]byte, other.Size(2))
 	n, _ := other.Encode(buf, Header{Tick: 99}, &oddMeta{N: 2}, []struct{ X, Y float64 }{{1, 2}, {3, 4}})
 	if _, err := d.Publish(buf[:n]); err != nil {
@@ -116,8 +116,8 @@ func TestClientReadsInPlace(t *testing.T) {
 	checkOdd(t, "after a refused snapshot", &f, uint64(len(sizes)), sizes[len(sizes)-1])
 
 	// A count that claims more items than the snapshot holds.
-	good := make([]byte, oddSlice.Size(5))
-	n, _ = oddSlice.Encode(good, Header{Tick: 100}, &oddMeta{N: 5}, make([]wideItem, 5))
+	good := make([]byte, oddSchema.Size(5))
+	n, _ = oddSchema.Encode(good, Header{Tick: 100}, &oddMeta{N: 5}, make([]wideItem, 5))
 	*(*uint32)(unsafe.Pointer(&good[unsafe.Offsetof(Header{}.Count)])) = 1 << 30
 	if _, err := d.Publish(good[:n]); err != nil {
 		t.Fatal(err)
@@ -129,12 +129,12 @@ func TestClientReadsInPlace(t *testing.T) {
 
 	// Decode still copies into the frame's items, as documented.
 	publishOdd(t, d, 200, 4)
-	raw := make([]byte, oddSlice.Size(4))
+	raw := make([]byte, oddSchema.Size(4))
 	if n, _, err := c.Shell().Read(raw); err != nil || n != len(raw) {
 		t.Fatalf("Shell.Read: %d, %v", n, err)
 	}
 	var g Frame[oddMeta, wideItem]
-	if err := oddSlice.Decode(raw, &g); err != nil {
+	if err := oddSchema.Decode(raw, &g); err != nil {
 		t.Fatal(err)
 	}
 	raw[len(raw)-1] ^= 0xff

@@ -30,7 +30,7 @@ type entry struct {
 // opAdd adds Args[0] to the counter. A process's own ops start at OpUser.
 const opAdd = engine.OpUser
 
-// counter is a small engine.Proc: the sum of every opAdd it is sent, and
+// counter is a small engine.Sim: the sum of every opAdd it is sent, and
 // the values added, newest last.
 type counter struct {
 	totals  totals
@@ -70,13 +70,13 @@ func (c *counter) Snapshot(m *totals, items []entry) []entry {
 	return append(items, c.entries...)
 }
 
-var counterSlice = engine.MustSlice[totals, entry]()
+var counterSchema = engine.MustSchema[totals, entry]()
 
 // warnings logs warnings and errors only.
 var warnings = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 // Run owns a process's loop: it creates the channel, ticks at a fixed
-// rate, hands the commands sent to it to the Proc at the start of each
+// rate, hands the commands sent to it to the Sim at the start of each
 // tick and publishes a snapshot after it. A client reads the snapshots
 // and sends commands. (Run is usually the main of its own process; here
 // it runs in a goroutine.)
@@ -85,7 +85,7 @@ func ExampleRun() {
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() {
-		ran <- engine.Run(ctx, counterSlice, &counter{}, engine.Options{
+		ran <- engine.Run(ctx, counterSchema, &counter{}, engine.Options{
 			Channel: channel, Rate: 100, DataSize: 4 << 10, Log: warnings,
 		})
 	}()
@@ -101,7 +101,7 @@ func ExampleRun() {
 	var c *engine.Client[totals, entry]
 	for {
 		var err error
-		if c, err = engine.Connect(channel, counterSlice); err == nil {
+		if c, err = engine.Connect(channel, counterSchema); err == nil {
 			break
 		}
 		if !errors.Is(err, venom.ErrNotFound) || time.Now().After(deadline) {
@@ -217,13 +217,13 @@ func ExampleSupervisor() {
 	// segments left: 0
 }
 
-// NewSlice refuses a type whose bytes cannot be shared between processes.
-func ExampleNewSlice() {
+// NewSchema refuses a type whose bytes cannot be shared between processes.
+func ExampleNewSchema() {
 	type player struct {
 		Name string // a pointer to memory of one process
 		X, Y float32
 	}
-	_, err := engine.NewSlice[totals, player]()
+	_, err := engine.NewSchema[totals, player]()
 	fmt.Println(errors.Is(err, engine.ErrLayout))
 	fmt.Println(err)
 	// Output:

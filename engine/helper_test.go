@@ -36,9 +36,9 @@ type counterItem struct {
 // OpAdd adds Args[0] to the counter's sum and appends an item.
 const OpAdd = OpUser + 1
 
-var counterSlice = MustSlice[counterMeta, counterItem]()
+var counterSchema = MustSchema[counterMeta, counterItem]()
 
-// counter is a minimal Proc: the sum of every OpAdd and one item per add
+// counter is a minimal Sim: the sum of every OpAdd and one item per add
 // (the newest 100).
 type counter struct {
 	meta    counterMeta
@@ -89,5 +89,5 @@ func helperCounter(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	fmt.Println("pid", os.Getpid())
-	return Run(ctx, counterSlice, p, Options{Channel: args[0], Rate: rate, DataSize: 8 << 10})
+	return Run(ctx, counterSchema, p, Options{Channel: args[0], Rate: rate, DataSize: 8 << 10})
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/venomrt/venomrt/venom"
 )
 
-// Proc is what a process implements; Run owns its loop.
-type Proc[M, T any] interface {
+// Sim is what a simulation process implements (a schema's state, stepped); Run owns its loop.
+type Sim[M, T any] interface {
 	// Restore loads the state of the last snapshot, or starts fresh when
 	// f is nil. The frame's bytes came from shared memory: check them.
 	Restore(f *Frame[M, T]) error
@@ -110,7 +110,7 @@ func ExitCode(err error) int {
 // adopts the channel and restores as above, and ticks only once the
 // supervisor says go; ctx ending before that, or the supervisor standing
 // it down, returns nil.
-func Run[M, T any](ctx context.Context, sl Slice[M, T], p Proc[M, T], o Options) error {
+func Run[M, T any](ctx context.Context, sl Schema[M, T], p Sim[M, T], o Options) error {
 	o = o.withDefaults()
 	sb := o.Standby
 	if sb == nil {
@@ -173,8 +173,8 @@ func Run[M, T any](ctx context.Context, sl Slice[M, T], p Proc[M, T], o Options)
 }
 
 type loop[M, T any] struct {
-	sl      Slice[M, T]
-	p       Proc[M, T]
+	sl      Schema[M, T]
+	p       Sim[M, T]
 	o       Options
 	d       *venom.Daemon
 	dt      time.Duration

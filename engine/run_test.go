@@ -59,7 +59,7 @@ func helperHolder(args []string) error {
 	defer stop()
 	fmt.Println("pid", os.Getpid())
 	log := slog.New(slog.NewTextHandler(os.Stdout, nil))
-	return Run(ctx, counterSlice, &holder{release: ctx.Done()}, Options{Channel: args[0], Rate: rate, DataSize: 8 << 10, Log: log})
+	return Run(ctx, counterSchema, &holder{release: ctx.Done()}, Options{Channel: args[0], Rate: rate, DataSize: 8 << 10, Log: log})
 }
 
 func channel(t *testing.T) string {
@@ -74,7 +74,7 @@ func connectCounter(t *testing.T, ch string) *Client[counterMeta, counterItem] {
 	var c *Client[counterMeta, counterItem]
 	proctest.Eventually(t, 10*time.Second, "channel "+ch+" exists", func() bool {
 		var err error
-		c, err = Connect(ch, counterSlice)
+		c, err = Connect(ch, counterSchema)
 		return err == nil
 	})
 	t.Cleanup(func() { c.Close() })

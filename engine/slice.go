@@ -78,14 +78,14 @@ type Frame[M, T any] struct {
 // (process-wide state, such as a world's parameters and RNG) and a run
 // of T. M and T must be fixed-layout: only fixed-size numbers,
 // arrays and structs of them.
-type Slice[M, T any] struct {
+type Schema[M, T any] struct {
 	schema   uint64
 	metaSize int
 	itemSize int
 }
 
-// NewSlice checks M and T and computes their schema hash.
-func NewSlice[M, T any]() (Slice[M, T], error) {
+// NewSchema checks M and T and computes their schema hash.
+func NewSchema[M, T any]() (Schema[M, T], error) {
 	var m M
 	var t T
 	mt, tt := reflect.TypeOf(&m).Elem(), reflect.TypeOf(&t).Elem()
@@ -95,17 +95,17 @@ func NewSlice[M, T any]() (Slice[M, T], error) {
 	fmt.Fprintf(h, "%s;", describe(reflect.TypeFor[Header]()))
 	for _, typ := range []reflect.Type{mt, tt} {
 		if err := checkLayout(typ, typ.String()); err != nil {
-			return Slice[M, T]{}, err
+			return Schema[M, T]{}, err
 		}
 		fmt.Fprintf(h, "%s;", describe(typ))
 	}
-	return Slice[M, T]{schema: h.Sum64(), metaSize: int(mt.Size()), itemSize: int(tt.Size())}, nil
+	return Schema[M, T]{schema: h.Sum64(), metaSize: int(mt.Size()), itemSize: int(tt.Size())}, nil
 }
 
-// MustSlice is NewSlice for types known to be fixed-layout; it panics
+// MustSchema is NewSchema for types known to be fixed-layout; it panics
 // otherwise, as regexp.MustCompile does.
-func MustSlice[M, T any]() Slice[M, T] {
-	s, err := NewSlice[M, T]()
+func MustSchema[M, T any]() Schema[M, T] {
+	s, err := NewSchema[M, T]()
 	if err != nil {
 		panic(err)
 	}
@@ -148,13 +148,13 @@ func describe(t reflect.Type) string {
 }
 
 // Schema is the hash a reader compares before it trusts a snapshot.
-func (s Slice[M, T]) Schema() uint64 { return s.schema }
+func (s Schema[M, T]) Schema() uint64 { return s.schema }
 
 // Size is the encoded size of a snapshot of n items.
-func (s Slice[M, T]) Size(n int) int { return HeaderSize + s.metaSize + n*s.itemSize }
+func (s Schema[M, T]) Size(n int) int { return HeaderSize + s.metaSize + n*s.itemSize }
 
 // Capacity is how many items fit a snapshot buffer of dataSize bytes.
-func (s Slice[M, T]) Capacity(dataSize int) int {
+func (s Schema[M, T]) Capacity(dataSize int) int {
 	if s.itemSize == 0 {
 		return 0
 	}
@@ -172,7 +172,7 @@ func asBytes[X any](p *X, n int) []byte {
 // into dst and returns the bytes written. dst too short gives
 // venom.ErrTooLarge. Items are copied as their in-memory bytes: the
 // layout is the machine's, little-endian on every platform venom builds.
-func (s Slice[M, T]) Encode(dst []byte, h Header, meta *M, items []T) (int, error) {
+func (s Schema[M, T]) Encode(dst []byte, h Header, meta *M, items []T) (int, error) {
 	n := s.Size(len(items))
 	if n > len(dst) {
 		return 0, fmt.Errorf("engine: encode %d items (%d bytes) into %d: %w", len(items), n, len(dst), venom.ErrTooLarge)
@@ -187,7 +187,7 @@ func (s Slice[M, T]) Encode(dst []byte, h Header, meta *M, items []T) (int, erro
 }
 
 // DecodeHeader reads and checks the header of an encoded snapshot.
-func (s Slice[M, T]) DecodeHeader(src []byte) (Header, error) {
+func (s Schema[M, T]) DecodeHeader(src []byte) (Header, error) {
 	var h Header
 	if len(src) < HeaderSize {
 		return h, fmt.Errorf("%w: snapshot of %d bytes, shorter than its header", ErrCorrupt, len(src))
@@ -207,7 +207,7 @@ func (s Slice[M, T]) DecodeHeader(src []byte) (Header, error) {
 // src, which must lie in storage f keeps (a Client's read) and start so
 // that the items are 8-byte aligned (itemsPad). On an error f is left as
 // it was.
-func (s Slice[M, T]) view(src []byte, f *Frame[M, T]) error {
+func (s Schema[M, T]) view(src []byte, f *Frame[M, T]) error {
 	if s.itemSize == 0 {
 		return s.Decode(src, f)
 	}
@@ -227,11 +227,11 @@ func (s Slice[M, T]) view(src []byte, f *Frame[M, T]) error {
 
 // itemsPad is where a snapshot starts in 8-byte aligned storage so that
 // its items are 8-byte aligned too (the most a fixed-layout type needs).
-func (s Slice[M, T]) itemsPad() int { return -(HeaderSize + s.metaSize) & 7 }
+func (s Schema[M, T]) itemsPad() int { return -(HeaderSize + s.metaSize) & 7 }
 
 // Decode reads an encoded snapshot into f, reusing f.Items' capacity. On
 // an error f is left as it was.
-func (s Slice[M, T]) Decode(src []byte, f *Frame[M, T]) error {
+func (s Schema[M, T]) Decode(src []byte, f *Frame[M, T]) error {
 	h, err := s.DecodeHeader(src)
 	if err != nil {
 		return err

@@ -11,7 +11,7 @@ func TestSliceRejectsLooseLayouts(t *testing.T) {
 		B [3]float32
 		C struct{ D int64 }
 	}
-	if _, err := NewSlice[ok, ok](); err != nil {
+	if _, err := NewSchema[ok, ok](); err != nil {
 		t.Fatalf("fixed layout refused: %v", err)
 	}
 	check := func(name string, err error) {
@@ -20,37 +20,37 @@ func TestSliceRejectsLooseLayouts(t *testing.T) {
 			t.Errorf("%s: %v, want ErrLayout", name, err)
 		}
 	}
-	_, err := NewSlice[struct{ P *int }, ok]()
+	_, err := NewSchema[struct{ P *int }, ok]()
 	check("pointer", err)
-	_, err = NewSlice[ok, struct{ S string }]()
+	_, err = NewSchema[ok, struct{ S string }]()
 	check("string", err)
-	_, err = NewSlice[ok, struct{ S []byte }]()
+	_, err = NewSchema[ok, struct{ S []byte }]()
 	check("slice", err)
-	_, err = NewSlice[ok, struct{ M map[int]int }]()
+	_, err = NewSchema[ok, struct{ M map[int]int }]()
 	check("map", err)
-	_, err = NewSlice[ok, struct{ N int }]()
+	_, err = NewSchema[ok, struct{ N int }]()
 	check("int", err)
-	_, err = NewSlice[ok, struct{ B bool }]()
+	_, err = NewSchema[ok, struct{ B bool }]()
 	check("bool", err)
-	_, err = NewSlice[ok, struct{ A [2]struct{ U uintptr } }]()
+	_, err = NewSchema[ok, struct{ A [2]struct{ U uintptr } }]()
 	check("nested uintptr", err)
 }
 
 func TestSliceRoundTripAndSchema(t *testing.T) {
 	items := []counterItem{{1.5, 1}, {2.5, 2}, {-3, 3}}
-	buf := make([]byte, counterSlice.Size(len(items)))
-	n, err := counterSlice.Encode(buf, Header{Tick: 42, Applied: 7}, &counterMeta{Sum: 1, Steps: 9}, items)
+	buf := make([]byte, counterSchema.Size(len(items)))
+	n, err := counterSchema.Encode(buf, Header{Tick: 42, Applied: 7}, &counterMeta{Sum: 1, Steps: 9}, items)
 	if err != nil || n != len(buf) {
 		t.Fatalf("Encode: %d %v", n, err)
 	}
 	var f Frame[counterMeta, counterItem]
-	if err := counterSlice.Decode(buf, &f); err != nil {
+	if err := counterSchema.Decode(buf, &f); err != nil {
 		t.Fatal(err)
 	}
 	if f.Tick != 42 || f.Applied != 7 || f.Meta.Steps != 9 || len(f.Items) != 3 || f.Items[2].Value != -3 {
 		t.Fatalf("decoded %+v", f)
 	}
-	if _, err := counterSlice.Encode(buf[:n-1], Header{}, &counterMeta{}, items); err == nil {
+	if _, err := counterSchema.Encode(buf[:n-1], Header{}, &counterMeta{}, items); err == nil {
 		t.Fatal("Encode into a short buffer succeeded")
 	}
 	// Another layout of the same size is another schema.
@@ -58,21 +58,21 @@ func TestSliceRoundTripAndSchema(t *testing.T) {
 		Tick  uint64
 		Value float64
 	}
-	other := MustSlice[counterMeta, otherItem]()
+	other := MustSchema[counterMeta, otherItem]()
 	var g Frame[counterMeta, otherItem]
 	if err := other.Decode(buf, &g); !errors.Is(err, ErrIncompatible) {
 		t.Fatalf("Decode with another schema: %v, want ErrIncompatible", err)
 	}
-	if err := counterSlice.Decode(buf[:n-3], &f); !errors.Is(err, ErrCorrupt) {
+	if err := counterSchema.Decode(buf[:n-3], &f); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Decode truncated: %v, want ErrCorrupt", err)
 	}
-	if err := counterSlice.Decode(buf[:10], &f); !errors.Is(err, ErrCorrupt) {
+	if err := counterSchema.Decode(buf[:10], &f); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Decode of 10 bytes: %v, want ErrCorrupt", err)
 	}
 	// A count that claims more items than the bytes hold.
 	bad := append([]byte(nil), buf...)
 	bad[32] = 0xff
-	if err := counterSlice.Decode(bad, &f); !errors.Is(err, ErrCorrupt) {
+	if err := counterSchema.Decode(bad, &f); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Decode with a lying count: %v, want ErrCorrupt", err)
 	}
 }

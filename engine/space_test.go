@@ -36,7 +36,7 @@ func helperSizedCounter(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := Run(ctx, counterSlice, &counter{}, Options{Channel: args[0], Rate: 100, DataSize: size}); err != nil {
+	if err := Run(ctx, counterSchema, &counter{}, Options{Channel: args[0], Rate: 100, DataSize: size}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(ExitCode(err))
 	}
@@ -116,7 +116,7 @@ func TestSupervisorExitNoSpaceFailsAtOnce(t *testing.T) {
 		}
 	}
 	h.waitChild("ok", "running", 15*time.Second, running)
-	sup, err := Connect(StatusChannel(inst), StatusSlice)
+	sup, err := Connect(StatusChannel(inst), StatusSchema)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func helperCrashCounter(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	ticks := 0
-	return Run(ctx, counterSlice, &counter{}, Options{Channel: args[0], Rate: rate, DataSize: 8 << 10,
+	return Run(ctx, counterSchema, &counter{}, Options{Channel: args[0], Rate: rate, DataSize: 8 << 10,
 		OnTick: func(*Header) {
 			if ticks++; ticks >= n {
 				os.Exit(1)

@@ -100,9 +100,9 @@ type SupMeta struct {
 	Started  int64 // CLOCK_MONOTONIC ns when Run began
 }
 
-// StatusSlice is the shape of the status channel, StatusChannel(instance),
+// StatusSchema is the shape of the status channel, StatusChannel(instance),
 // which the supervisor publishes every SupervisorOptions.StatusEvery.
-var StatusSlice = MustSlice[SupMeta, ChildStatus]()
+var StatusSchema = MustSchema[SupMeta, ChildStatus]()
 
 // StatusChannel is the name of the channel an instance's supervisor
 // publishes its status on: "<instance>.sup".

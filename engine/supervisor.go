@@ -302,7 +302,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 // venom.SegmentSize(StatusConfig(n)).
 func StatusConfig(n int) venom.Config {
 	return venom.Config{
-		DataSize: StatusSlice.Size(n), History: 4,
+		DataSize: StatusSchema.Size(n), History: 4,
 		CmdSlots: 2, CmdSize: 16, RespSize: 16, MaxClients: 32,
 	}
 }
@@ -334,7 +334,7 @@ func (s *Supervisor) createStatus() (*venom.Daemon, error) {
 func (s *Supervisor) publishStatus(d *venom.Daemon, done <-chan struct{}) {
 	t := time.NewTicker(s.o.StatusEvery)
 	defer t.Stop()
-	buf := make([]byte, StatusSlice.Size(len(s.kids)))
+	buf := make([]byte, StatusSchema.Size(len(s.kids)))
 	items := make([]ChildStatus, len(s.kids))
 	h := Header{Rate: uint32(max(1, time.Second/s.o.StatusEvery)), Epoch: d.Epoch()}
 	ignore := func(venom.ClientID, []byte, []byte) int { return 0 }
@@ -344,7 +344,7 @@ func (s *Supervisor) publishStatus(d *venom.Daemon, done <-chan struct{}) {
 		h.Tick++
 		h.SimTime += int64(s.o.StatusEvery)
 		h.Mono = venom.Monotonic()
-		n, err := StatusSlice.Encode(buf, h, &meta, items)
+		n, err := StatusSchema.Encode(buf, h, &meta, items)
 		if err == nil {
 			_, err = d.Publish(buf[:n])
 		}

@@ -416,7 +416,7 @@ func waitStatus(t *testing.T, inst, what string, cond func(f *Frame[SupMeta, Chi
 	var c *Client[SupMeta, ChildStatus]
 	proctest.Eventually(t, 15*time.Second, "status channel exists", func() bool {
 		var err error
-		c, err = Connect(StatusChannel(inst), StatusSlice)
+		c, err = Connect(StatusChannel(inst), StatusSchema)
 		return err == nil
 	})
 	defer c.Close()
@@ -541,13 +541,13 @@ func TestNewSupervisorRefuses(t *testing.T) {
 }
 
 func TestPeekHeader(t *testing.T) {
-	buf := make([]byte, counterSlice.Size(1))
-	n, err := counterSlice.Encode(buf, Header{Tick: 42, Mono: 7}, &counterMeta{}, []counterItem{{Value: 1}})
+	buf := make([]byte, counterSchema.Size(1))
+	n, err := counterSchema.Encode(buf, Header{Tick: 42, Mono: 7}, &counterMeta{}, []counterItem{{Value: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, err := PeekHeader(buf[:n])
-	if err != nil || h.Tick != 42 || h.Mono != 7 || h.Count != 1 || h.Schema != counterSlice.Schema() {
+	if err != nil || h.Tick != 42 || h.Mono != 7 || h.Count != 1 || h.Schema != counterSchema.Schema() {
 		t.Fatalf("PeekHeader: %+v %v", h, err)
 	}
 	if _, err := PeekHeader(buf[:HeaderSize-1]); !errors.Is(err, ErrCorrupt) {

@@ -135,7 +135,7 @@ func benchEdge(b *testing.B) {
 		len(edgeLat), pct(edgeLat, 0.5), pct(edgeLat, 0.99), pct(localLat, 0.5), pct(localLat, 0.99), pct(copies, 0.5)*1000)
 
 	// Bytes and CPU over 10 s.
-	stats, err := engine.Connect(game+".bridge", bridge.StatsSlice)
+	stats, err := engine.Connect(game+".bridge", bridge.StatsSchema)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -141,7 +141,7 @@ func TestEdgeInputsExactlyOnceThroughFaults(t *testing.T) {
 	// successor, starting from what physics holds, queues them again, and
 	// physics must drop the second copies. SIGSTOP holds physics still
 	// meanwhile (its supervisor may replace it as hung: the same path).
-	bridgeC, err := engine.Connect(game+".bridge", bridge.StatsSlice)
+	bridgeC, err := engine.Connect(game+".bridge", bridge.StatsSchema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestEdgeBadInput(t *testing.T) {
 	nc.Flush()
 
 	// The game's bridge counts what it refused; the mirror keeps going.
-	bridgeC, err := engine.Connect(game+".bridge", bridge.StatsSlice)
+	bridgeC, err := engine.Connect(game+".bridge", bridge.StatsSchema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +359,7 @@ func TestEdgeFaultsNotNoticedByTheGame(t *testing.T) {
 	_, edge := startEdge(t, "nats://"+natsAddr, game, edgeNet)
 	edgePhys := physicsClient(t, edge)
 	readPhysics(t, edgePhys, "the mirror running", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 100 })
-	status, err := engine.Connect(engine.StatusChannel(game), engine.StatusSlice)
+	status, err := engine.Connect(engine.StatusChannel(game), engine.StatusSchema)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func (g *game) status(t *testing.T) engine.Frame[engine.SupMeta, engine.ChildSta
 	var f engine.Frame[engine.SupMeta, engine.ChildStatus]
 	proctest.Eventually(t, 20*time.Second, "the status of supervisor pid "+itoa(g.cmd.Process.Pid), func() bool {
 		if g.sup == nil {
-			c, err := engine.Connect(engine.StatusChannel(g.inst), engine.StatusSlice)
+			c, err := engine.Connect(engine.StatusChannel(g.inst), engine.StatusSchema)
 			if err != nil {
 				return false
 			}
@@ -170,7 +170,7 @@ func (g *game) physics(t *testing.T, pid uint32) *engine.Client[physics.Params, 
 			c.Close()
 		}
 		var err error
-		c, err = engine.Connect(g.inst+".physics", physics.Slice)
+		c, err = engine.Connect(g.inst+".physics", physics.Schema)
 		if err != nil {
 			c = nil
 			return false

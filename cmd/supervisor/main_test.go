@@ -59,7 +59,7 @@ func physicsClient(t *testing.T, inst string) *engine.Client[physics.Params, phy
 	var c *engine.Client[physics.Params, physics.Body]
 	proctest.Eventually(t, 20*time.Second, "physics channel", func() bool {
 		var err error
-		c, err = engine.Connect(inst+".physics", physics.Slice)
+		c, err = engine.Connect(inst+".physics", physics.Schema)
 		return err == nil
 	})
 	t.Cleanup(func() { c.Close() })
@@ -149,7 +149,7 @@ func TestPhysicsStoppedIsRestarted(t *testing.T) {
 	c := physicsClient(t, inst)
 	readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > 10 })
 	pid := ownerPid(t, inst+".physics")
-	aiC, err := engine.Connect(inst+".ai", ai.Slice)
+	aiC, err := engine.Connect(inst+".ai", ai.Schema)
 	if err != nil {
 		t.Fatal(err)
 	}

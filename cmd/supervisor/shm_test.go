@@ -252,7 +252,7 @@ func statusClient(t *testing.T, inst string) *engine.Client[engine.SupMeta, engi
 	var c *engine.Client[engine.SupMeta, engine.ChildStatus]
 	proctest.Eventually(t, 20*time.Second, "status channel", func() bool {
 		var err error
-		c, err = engine.Connect(engine.StatusChannel(inst), engine.StatusSlice)
+		c, err = engine.Connect(engine.StatusChannel(inst), engine.StatusSchema)
 		return err == nil
 	})
 	t.Cleanup(func() { c.Close() })

@@ -18,7 +18,7 @@ func standbyStatus(t testing.TB, inst, name, what string, cond func(c engine.Chi
 	t.Helper()
 	var c engine.ChildStatus
 	proctest.Eventually(t, 60*time.Second, name+": "+what, func() bool {
-		sup, err := engine.Connect(engine.StatusChannel(inst), engine.StatusSlice)
+		sup, err := engine.Connect(engine.StatusChannel(inst), engine.StatusSchema)
 		if err != nil {
 			return false
 		}

@@ -117,7 +117,7 @@ func StartSim(t testing.TB, inst string) (phys *proctest.Proc) {
 	phys = proctest.Start(t, "physics", inst)
 	proctest.Start(t, "ai", inst)
 	proctest.Eventually(t, 20*time.Second, "physics publishes", func() bool {
-		c, err := engine.Connect(inst+".physics", physics.Slice)
+		c, err := engine.Connect(inst+".physics", physics.Schema)
 		if err != nil {
 			return false
 		}
@@ -140,7 +140,7 @@ func WatchRender(t testing.TB, inst string) *RenderWatch {
 	t.Helper()
 	w := &RenderWatch{}
 	proctest.Eventually(t, 30*time.Second, "the render channel exists", func() bool {
-		c, err := engine.Connect(demo.RenderChannel(inst), demo.RenderSlice)
+		c, err := engine.Connect(demo.RenderChannel(inst), demo.RenderSchema)
 		if err != nil {
 			return false
 		}

@@ -49,7 +49,7 @@ func TestPhysicsKilled(t *testing.T) {
 	proctest.Eventually(t, 60*time.Second, "the renderer draws 20 frames", func() bool { return w.Frames() >= 20 })
 
 	phys.Kill(t)
-	pc, err := engine.Connect(inst+".physics", physics.Slice)
+	pc, err := engine.Connect(inst+".physics", physics.Schema)
 	if err != nil {
 		t.Fatal(err)
 	}

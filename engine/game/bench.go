@@ -428,7 +428,7 @@ func benchStatus(inst string, bs []*benched) (stop func(), err error) {
 		copy(kids[i].Name[:15], b.name)
 		kids[i].State, kids[i].Flags, kids[i].ExitCode = engine.ChildRunning, engine.FlagChannel, -1
 	}
-	buf := make([]byte, engine.StatusSlice.Size(len(kids)))
+	buf := make([]byte, engine.StatusSchema.Size(len(kids)))
 	done, finished := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(finished)
@@ -440,7 +440,7 @@ func benchStatus(inst string, bs []*benched) (stop func(), err error) {
 				kids[j].TickMono, kids[j].TickAge = now, 0
 			}
 			h := engine.Header{Tick: i, Mono: now, Rate: uint32(time.Second / engine.DefaultStatusEvery)}
-			if n, err := engine.StatusSlice.Encode(buf, h, &engine.SupMeta{Pid: uint32(os.Getpid()), Children: uint32(len(kids))}, kids); err == nil {
+			if n, err := engine.StatusSchema.Encode(buf, h, &engine.SupMeta{Pid: uint32(os.Getpid()), Children: uint32(len(kids))}, kids); err == nil {
 				d.Publish(buf[:n])
 			}
 			select {

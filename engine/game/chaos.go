@@ -333,7 +333,7 @@ func (c *chaos) settled(since time.Time) bool {
 // children is the newest status the game's supervisor published.
 func (c *chaos) children() []engine.ChildStatus {
 	if c.status == nil {
-		s, err := engine.Connect(c.env.Status(), engine.StatusSlice)
+		s, err := engine.Connect(c.env.Status(), engine.StatusSchema)
 		if err != nil {
 			return nil
 		}

@@ -72,12 +72,12 @@ func (c *counter) Snapshot(m *totals, items []entry) []entry {
 // TestMain in main_test.go.)
 func exampleGame() *game.Game {
 	var start float64
-	newCounter := func(env game.Env) (engine.Proc[totals, entry], error) {
+	newCounter := func(env game.Env) (engine.Sim[totals, entry], error) {
 		return &counter{start: start}, nil // called in the child, after its flags are parsed
 	}
 	return game.New("example").
 		Flags(func(fs *flag.FlagSet) { fs.Float64Var(&start, "start", 0, "the sum a fresh counter starts from") }).
-		Add(game.Proc("counter", newCounter, engine.Options{Rate: 100, DataSize: 4 << 10}))
+		Add(game.Sim("counter", newCounter, engine.Options{Rate: 100, DataSize: 4 << 10}))
 }
 
 // Declare the game's processes, run it, talk to a process through its
@@ -96,7 +96,7 @@ func Example() {
 	// The counter runs in a child process: connect once it has created
 	// its channel.
 	channel := instance + ".counter"
-	slice := engine.MustSlice[totals, entry]()
+	slice := engine.MustSchema[totals, entry]()
 	deadline := time.Now().Add(20 * time.Second)
 	var c *engine.Client[totals, entry]
 	for {

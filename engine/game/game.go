@@ -1,5 +1,5 @@
 // Package game is venomrt's game API. A program declares its processes —
-// each a name, a slice, a constructor of its engine.Proc from the game's
+// each a name, a slice, a constructor of its engine.Sim from the game's
 // flags, a rate and a child spec — and hands over os.Args; it gets the
 // whole command line for them:
 //
@@ -15,7 +15,7 @@
 //
 //	g := game.New("sandbox")
 //	g.Flags(func(fs *flag.FlagSet) { fs.IntVar(&cells, "cells", 1000, "cells in a fresh world") })
-//	g.Add(game.Proc("sand", newSand, engine.Options{Rate: 60}))
+//	g.Add(game.Sim("sand", newSand, engine.Options{Rate: 60}))
 //	g.Main(os.Args)
 //
 // Every child is a real OS process: the program re-executes itself as

@@ -18,15 +18,15 @@ type item struct{ V float64 }
 
 type loose struct{ Name string } // a string: not fixed-layout
 
-// idle is a Proc that does nothing.
+// idle is a Sim that does nothing.
 type idle struct{}
 
 func (idle) Restore(*engine.Frame[meta, item]) error { return nil }
 func (idle) Handle(engine.Command) error             { return nil }
 func (idle) Step(time.Duration)                      {}
 func (idle) Snapshot(m *meta, items []item) []item   { return items }
-func newIdle(Env) (engine.Proc[meta, item], error)   { return idle{}, nil }
-func newLoose(Env) (engine.Proc[meta, loose], error) { return nil, nil }
+func newIdle(Env) (engine.Sim[meta, item], error)    { return idle{}, nil }
+func newLoose(Env) (engine.Sim[meta, loose], error)  { return nil, nil }
 
 // TestBadDeclarations: each mistake is a clear error from Command before
 // anything starts, and no segment is left behind.
@@ -38,13 +38,13 @@ func TestBadDeclarations(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"declared twice", New("x").Add(Proc("sim", newIdle, engine.Options{}), Proc("sim", newIdle, engine.Options{})), ErrDuplicate, `"sim"`},
-		{"name with a capital", New("x").Add(Proc("Sim", newIdle, engine.Options{})), ErrName, `"Sim"`},
-		{"name too long", New("x").Add(Proc("a-very-long-name-indeed", newIdle, engine.Options{})), ErrName, "a-very-long-name-indeed"},
-		{"the renderer's name", New("x").Add(Proc("render", newIdle, engine.Options{})), ErrDuplicate, `"render"`},
-		{"a string in the slice", New("x").Add(Proc("sim", newLoose, engine.Options{})), engine.ErrLayout, "Name is string"},
+		{"declared twice", New("x").Add(Sim("sim", newIdle, engine.Options{}), Sim("sim", newIdle, engine.Options{})), ErrDuplicate, `"sim"`},
+		{"name with a capital", New("x").Add(Sim("Sim", newIdle, engine.Options{})), ErrName, `"Sim"`},
+		{"name too long", New("x").Add(Sim("a-very-long-name-indeed", newIdle, engine.Options{})), ErrName, "a-very-long-name-indeed"},
+		{"the renderer's name", New("x").Add(Sim("render", newIdle, engine.Options{})), ErrDuplicate, `"render"`},
+		{"a string in the slice", New("x").Add(Sim("sim", newLoose, engine.Options{})), engine.ErrLayout, "Name is string"},
 		{"nothing declared", New("x"), ErrDeclare, "no process"},
-		{"a renderer without Run", New("x").Add(Proc("sim", newIdle, engine.Options{})).Render(Renderer{}), ErrDeclare, "renderer"},
+		{"a renderer without Run", New("x").Add(Sim("sim", newIdle, engine.Options{})).Render(Renderer{}), ErrDeclare, "renderer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
@@ -64,7 +64,7 @@ func TestBadDeclarations(t *testing.T) {
 
 // TestBadCommandLines: unknown subcommands, processes and fault kinds.
 func TestBadCommandLines(t *testing.T) {
-	g := New("x").Add(Proc("sim", newIdle, engine.Options{}))
+	g := New("x").Add(Sim("sim", newIdle, engine.Options{}))
 	for _, args := range [][]string{
 		{"launch"},
 		{"fault", "nosuch", "panic", "--instance", "gamebad"},

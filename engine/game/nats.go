@@ -55,7 +55,7 @@ func (n *natsFlags) register(fs *flag.FlagSet, cmd string) {
 // slices are what a bridge publishes and an edge mirrors: every
 // process's slice and the supervisor's status.
 func (g *Game) slices() []bridge.Slice {
-	out := []bridge.Slice{{Name: "sup", Check: engine.StatusSlice.DecodeHeader}}
+	out := []bridge.Slice{{Name: "sup", Check: engine.StatusSchema.DecodeHeader}}
 	for _, p := range g.procs {
 		out = append(out, bridge.Slice{Name: p.Name, Check: p.header})
 	}

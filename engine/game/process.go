@@ -12,8 +12,8 @@ import (
 	"github.com/venomrt/venomrt/venom"
 )
 
-// Process declares one child process of the game. Build it with Proc
-// (a engine.Proc on engine.Run, the usual case) or Custom (a process
+// Process declares one child process of the game. Build it with Sim
+// (a engine.Sim on engine.Run, the usual case) or Custom (a process
 // with a main of its own), then adjust Spec.
 type Process struct {
 	// Name names the process, its channel ("<instance>.<name>") and its
@@ -38,7 +38,7 @@ type Process struct {
 	//
 	// Spec.Standby keeps a hot standby of the process (see
 	// engine.ChildSpec.Standby): on by default for a process declared
-	// with Proc, whose standby waits inside engine.Run on its channel's
+	// with Sim, whose standby waits inside engine.Run on its channel's
 	// ownership lock and takes over the instant the process dies; set it
 	// false to turn it off (`run --standby=false` turns every one off).
 	// A Custom process may turn it on: its standby is started ahead, but
@@ -49,14 +49,14 @@ type Process struct {
 	// Segment is the shape of the process's channel, the venom.Config
 	// its segment is created with: run adds up every channel's
 	// venom.SegmentSize and refuses to start a game /dev/shm cannot hold.
-	// Proc fills it from its engine.Options; a Custom process sets it
+	// Sim fills it from its engine.Options; a Custom process sets it
 	// (engine.ChannelConfig of its Options, for one on engine.Run). Zero
 	// counts as engine.Run's channel with default Options.
 	Segment venom.Config
 
 	header func(b []byte) (engine.Header, error) // checks a snapshot of its slice
 	err    error                                 // from the slice's layout check
-	inRun  bool                                  // Proc: its main is engine.Run, which takes a standby's line itself
+	inRun  bool                                  // Sim: its main is engine.Run, which takes a standby's line itself
 }
 
 // Env is what a process, the renderer and a Watcher get from the game:
@@ -75,14 +75,14 @@ func (e Env) Channel(process string) string { return e.Instance + "." + process 
 // Status is the channel of the supervisor's status slice.
 func (e Env) Status() string { return engine.StatusChannel(e.Instance) }
 
-// Proc declares a process that runs newProc's engine.Proc on engine.Run.
+// Sim declares a process that runs newProc's engine.Sim on engine.Run.
 // newProc is called in the child, after the game's flags are parsed; a
-// Proc with a Close method is closed when Run returns.
+// Sim with a Close method is closed when Run returns.
 // o sets the rate, the snapshot size and the rest; its Channel, Fresh and
 // Log are the game's. A slice type the engine refuses (a pointer, a
 // string, a bool…) makes the declaration an error.
-func Proc[M, T any](name string, newProc func(env Env) (engine.Proc[M, T], error), o engine.Options) Process {
-	sl, err := engine.NewSlice[M, T]()
+func Sim[M, T any](name string, newProc func(env Env) (engine.Sim[M, T], error), o engine.Options) Process {
+	sl, err := engine.NewSchema[M, T]()
 	if o.Rate <= 0 {
 		o.Rate = 60
 	}
@@ -107,7 +107,7 @@ func Proc[M, T any](name string, newProc func(env Env) (engine.Proc[M, T], error
 // carries snapshots of Slice[M, T] (for example one that runs engine.Run
 // beside a socket server; then set Inputs). rate is its ticks per second.
 func Custom[M, T any](name string, rate int, run func(ctx context.Context, env Env) error) Process {
-	sl, err := engine.NewSlice[M, T]()
+	sl, err := engine.NewSchema[M, T]()
 	return Process{Name: name, Run: run, Rate: rate, Spec: engine.ChildSpec{Restart: engine.Permanent},
 		header: sl.DecodeHeader, err: err}
 }

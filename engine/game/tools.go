@@ -88,7 +88,7 @@ func readStatus(instance string) []engine.ChildStatus {
 	if info, err := venom.Inspect(ch); err != nil || !info.Owned {
 		return nil
 	}
-	c, err := engine.Connect(ch, engine.StatusSlice)
+	c, err := engine.Connect(ch, engine.StatusSchema)
 	if err != nil {
 		return nil
 	}

@@ -14,7 +14,7 @@ import (
 // program, else on PATH, and says why there is none.
 func TestFindWindow(t *testing.T) {
 	const windowName = "example-window"
-	g := New("x").Add(Proc("sim", newIdle, engine.Options{})).
+	g := New("x").Add(Sim("sim", newIdle, engine.Options{})).
 		Render(Renderer{Run: func(context.Context, Env) error { return nil }, Window: windowName})
 	find := func(window string, headless bool) (string, string) {
 		f := g.newFlags("run", "", false)

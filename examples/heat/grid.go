@@ -65,8 +65,8 @@ type GridMeta struct {
 	Max         float32 // hottest cell, for readers (recomputed on restore)
 }
 
-// GridSlice is the shape of the grid's channel.
-var GridSlice = engine.MustSlice[GridMeta, Cell]()
+// GridSchema is the shape of the grid's channel.
+var GridSchema = engine.MustSchema[GridMeta, Cell]()
 
 // Grid is the grid's simulation, with no process around it: a
 // temperature field that diffuses, cools and takes the heaters' power.
@@ -250,7 +250,7 @@ type GridProc struct {
 // is nil. A snapshot that does not check out is refused with an error.
 func (p *GridProc) Restore(f *engine.Frame[GridMeta, Cell]) error {
 	if p.heaters == nil && p.Heaters != "" {
-		p.heaters = NewSource(p.Heaters, HeatersSlice)
+		p.heaters = NewSource(p.Heaters, HeatersSchema)
 	}
 	var err error
 	if f == nil {

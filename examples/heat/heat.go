@@ -81,12 +81,12 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 		return nil
 	})
 	g.Add(
-		game.Proc("grid", func(env game.Env) (engine.Proc[GridMeta, Cell], error) {
+		game.Sim("grid", func(env game.Env) (engine.Sim[GridMeta, Cell], error) {
 			return &GridProc{Seed: f.seed, Width: f.width, Height: height(), Heaters: env.Channel("heaters")}, nil
-		}, engine.Options{Rate: 60, DataSize: GridSlice.Size(MaxCells)}),
-		game.Proc("heaters", func(env game.Env) (engine.Proc[HeatersMeta, Heater], error) {
+		}, engine.Options{Rate: 60, DataSize: GridSchema.Size(MaxCells)}),
+		game.Sim("heaters", func(env game.Env) (engine.Sim[HeatersMeta, Heater], error) {
 			return &HeatersProc{Seed: f.seed, N: f.heaters, Width: f.width, Height: height(), Grid: env.Channel("grid")}, nil
-		}, engine.Options{Rate: 30, DataSize: HeatersSlice.Size(MaxHeaters)}),
+		}, engine.Options{Rate: 30, DataSize: HeatersSchema.Size(MaxHeaters)}),
 	)
 	// bench --width 64,128,256 runs the game at each width (the height
 	// follows, three quarters of it, unless --height is given).

@@ -42,8 +42,8 @@ func newHeatersProc(t *testing.T) *HeatersProc {
 	return p
 }
 
-// encode is what the engine publishes of a Proc: its snapshot's bytes.
-func encode[M, T any](t testing.TB, sl engine.Slice[M, T], p engine.Proc[M, T], tick uint64) []byte {
+// encode is what the engine publishes of a Sim: its snapshot's bytes.
+func encode[M, T any](t testing.TB, sl engine.Schema[M, T], p engine.Sim[M, T], tick uint64) []byte {
 	t.Helper()
 	var m M
 	items := p.Snapshot(&m, nil)
@@ -78,11 +78,11 @@ func TestBadCommands(t *testing.T) {
 		{"radius too big", engine.Cmd(OpHeat, 1, 2, 5, MaxRadius+1), engine.ErrBadArg},
 	} {
 		p := newGridProc(t)
-		before := encode(t, GridSlice, engine.Proc[GridMeta, Cell](p), 1)
+		before := encode(t, GridSchema, engine.Sim[GridMeta, Cell](p), 1)
 		if err := p.Handle(tc.cmd); !errors.Is(err, tc.want) {
 			t.Errorf("grid %s: %v, want %v", tc.name, err, tc.want)
 		}
-		if after := encode(t, GridSlice, engine.Proc[GridMeta, Cell](p), 1); !bytes.Equal(before, after) {
+		if after := encode(t, GridSchema, engine.Sim[GridMeta, Cell](p), 1); !bytes.Equal(before, after) {
 			t.Errorf("grid %s changed the state", tc.name)
 		}
 	}
@@ -100,11 +100,11 @@ func TestBadCommands(t *testing.T) {
 		{"setpoint too hot", engine.Cmd(OpSetpoint, MaxSetpoint+1), engine.ErrBadArg},
 	} {
 		p := newHeatersProc(t)
-		before := encode(t, HeatersSlice, engine.Proc[HeatersMeta, Heater](p), 1)
+		before := encode(t, HeatersSchema, engine.Sim[HeatersMeta, Heater](p), 1)
 		if err := p.Handle(tc.cmd); !errors.Is(err, tc.want) {
 			t.Errorf("heaters %s: %v, want %v", tc.name, err, tc.want)
 		}
-		if after := encode(t, HeatersSlice, engine.Proc[HeatersMeta, Heater](p), 1); !bytes.Equal(before, after) {
+		if after := encode(t, HeatersSchema, engine.Sim[HeatersMeta, Heater](p), 1); !bytes.Equal(before, after) {
 			t.Errorf("heaters %s changed the state", tc.name)
 		}
 	}
@@ -263,13 +263,13 @@ func TestDeterministicAndWarmRestartExact(t *testing.T) {
 	snap := func(g *Grid, s *Heaters) []byte {
 		var b []byte
 		gm, sm := g.Meta(), s.Meta()
-		buf := make([]byte, GridSlice.Size(len(g.Cells()))+HeatersSlice.Size(len(s.All())))
-		n, err := GridSlice.Encode(buf, engine.Header{}, &gm, g.Cells())
+		buf := make([]byte, GridSchema.Size(len(g.Cells()))+HeatersSchema.Size(len(s.All())))
+		n, err := GridSchema.Encode(buf, engine.Header{}, &gm, g.Cells())
 		if err != nil {
 			t.Fatal(err)
 		}
 		b = append(b, buf[:n]...)
-		n, err = HeatersSlice.Encode(buf, engine.Header{}, &sm, s.All())
+		n, err = HeatersSchema.Encode(buf, engine.Header{}, &sm, s.All())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,14 +287,14 @@ func TestDeterministicAndWarmRestartExact(t *testing.T) {
 	}
 
 	// A warm restart: decode what was published, Restore, go on.
-	gb, hb := encode(t, GridSlice, engine.Proc[GridMeta, Cell](&GridProc{g: g1}), 300),
-		encode(t, HeatersSlice, engine.Proc[HeatersMeta, Heater](&HeatersProc{s: s1}), 150)
+	gb, hb := encode(t, GridSchema, engine.Sim[GridMeta, Cell](&GridProc{g: g1}), 300),
+		encode(t, HeatersSchema, engine.Sim[HeatersMeta, Heater](&HeatersProc{s: s1}), 150)
 	var gf engine.Frame[GridMeta, Cell]
 	var hf engine.Frame[HeatersMeta, Heater]
-	if err := GridSlice.Decode(gb, &gf); err != nil {
+	if err := GridSchema.Decode(gb, &gf); err != nil {
 		t.Fatal(err)
 	}
-	if err := HeatersSlice.Decode(hb, &hf); err != nil {
+	if err := HeatersSchema.Decode(hb, &hf); err != nil {
 		t.Fatal(err)
 	}
 	gp, hp := &GridProc{}, &HeatersProc{}
@@ -377,11 +377,11 @@ func FuzzCommand(f *testing.F) {
 // FuzzRestore: whatever bytes a snapshot holds, decoding and restoring
 // it gives an error or a world, never a panic.
 func FuzzRestore(f *testing.F) {
-	f.Add(encode(f, GridSlice, engine.Proc[GridMeta, Cell](&GridProc{g: must(NewGrid(1, 4, 4))}), 1))
+	f.Add(encode(f, GridSchema, engine.Sim[GridMeta, Cell](&GridProc{g: must(NewGrid(1, 4, 4))}), 1))
 	f.Add([]byte("short"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fr engine.Frame[GridMeta, Cell]
-		if GridSlice.Decode(b, &fr) != nil {
+		if GridSchema.Decode(b, &fr) != nil {
 			return
 		}
 		if g, err := RestoreGrid(fr.Meta, fr.Items); err == nil {

@@ -52,8 +52,8 @@ type HeatersMeta struct {
 	Setpoint float32 // degrees the heaters aim at
 }
 
-// HeatersSlice is the shape of the heaters' channel.
-var HeatersSlice = engine.MustSlice[HeatersMeta, Heater]()
+// HeatersSchema is the shape of the heaters' channel.
+var HeatersSchema = engine.MustSchema[HeatersMeta, Heater]()
 
 // Heaters is the heaters' simulation: movers that sample the grid around
 // them, steer toward the coldest side, keep apart, and set their power by
@@ -243,7 +243,7 @@ type HeatersProc struct {
 // Restore resumes from the last snapshot, or places N heaters.
 func (p *HeatersProc) Restore(f *engine.Frame[HeatersMeta, Heater]) error {
 	if p.grid == nil && p.Grid != "" {
-		p.grid = NewSource(p.Grid, GridSlice)
+		p.grid = NewSource(p.Grid, GridSchema)
 	}
 	var err error
 	if f == nil {

@@ -49,7 +49,7 @@ func removeSegments(prefix string) {
 }
 
 // connect waits for a channel to publish and connects to it.
-func connect[M, T any](t *testing.T, ch string, sl engine.Slice[M, T]) *engine.Client[M, T] {
+func connect[M, T any](t *testing.T, ch string, sl engine.Schema[M, T]) *engine.Client[M, T] {
 	t.Helper()
 	var c *engine.Client[M, T]
 	proctest.Eventually(t, 30*time.Second, ch+" publishes", func() bool {
@@ -105,7 +105,7 @@ func gone(pid int) bool {
 // command applied exactly once. It returns the newest snapshot once the
 // process is dead (its last, or the same state restored by its
 // successor) and the first of the successor's that holds every command.
-func killAndResume[M, T any](t *testing.T, inst, name string, sl engine.Slice[M, T], cmd func(seq uint64) engine.Command) (last, after engine.Frame[M, T]) {
+func killAndResume[M, T any](t *testing.T, inst, name string, sl engine.Schema[M, T], cmd func(seq uint64) engine.Command) (last, after engine.Frame[M, T]) {
 	t.Helper()
 	ch := inst + "." + name
 	c := connect(t, ch, sl)
@@ -167,7 +167,7 @@ func TestKilledProcessesResume(t *testing.T) {
 	run := proctest.StartCmd(t, self("run", "--headless", "--instance", inst, "--duration", "5m"))
 
 	const amount = 3
-	last, after := killAndResume(t, inst, "grid", GridSlice, func(seq uint64) engine.Command {
+	last, after := killAndResume(t, inst, "grid", GridSchema, func(seq uint64) engine.Command {
 		c := engine.Cmd(OpHeat, float64(seq%8), 2, amount)
 		c.Seq = seq
 		return c
@@ -180,7 +180,7 @@ func TestKilledProcessesResume(t *testing.T) {
 		t.Errorf("grid: %dx%d after, %dx%d before", after.Meta.Width, after.Meta.Height, last.Meta.Width, last.Meta.Height)
 	}
 
-	hl, ha := killAndResume(t, inst, "heaters", HeatersSlice, func(seq uint64) engine.Command {
+	hl, ha := killAndResume(t, inst, "heaters", HeatersSchema, func(seq uint64) engine.Command {
 		c := engine.Cmd(OpSetpoint, 20+float64(seq))
 		c.Seq = seq
 		return c
@@ -194,9 +194,9 @@ func TestKilledProcessesResume(t *testing.T) {
 
 	// Each reads the other again: the grid applies the new heaters'
 	// snapshots, the heaters read the new grid's.
-	g := connect(t, inst+".grid", GridSlice)
+	g := connect(t, inst+".grid", GridSchema)
 	read(t, g, "the grid reading the restarted heaters", func(f *engine.Frame[GridMeta, Cell]) bool { return f.Meta.HeatersTick > ha.Tick })
-	h := connect(t, inst+".heaters", HeatersSlice)
+	h := connect(t, inst+".heaters", HeatersSchema)
 	read(t, h, "the heaters reading the restarted grid", func(f *engine.Frame[HeatersMeta, Heater]) bool { return f.Meta.GridTick > after.Tick })
 
 	select {
@@ -416,13 +416,13 @@ func TestCorruptSnapshotRefused(t *testing.T) {
 			cells := tc.spoil(&m, append([]Cell(nil), g.Cells()...))
 			// The channel as engine.Run makes it, holding the snapshot of
 			// a process that died.
-			cfg := venom.Config{DataSize: GridSlice.Size(MaxCells), CmdSize: engine.CommandSize, CmdSlots: 256, CommitOnPublish: true}
+			cfg := venom.Config{DataSize: GridSchema.Size(MaxCells), CmdSize: engine.CommandSize, CmdSlots: 256, CommitOnPublish: true}
 			d, err := venom.Create(ch, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			buf := make([]byte, GridSlice.Size(len(cells)))
-			n, err := GridSlice.Encode(buf, engine.Header{Tick: tick, Epoch: d.Epoch()}, &m, cells)
+			buf := make([]byte, GridSchema.Size(len(cells)))
+			n, err := GridSchema.Encode(buf, engine.Header{Tick: tick, Epoch: d.Epoch()}, &m, cells)
 			if err == nil {
 				_, err = d.Publish(buf[:n])
 			}
@@ -440,7 +440,7 @@ func TestCorruptSnapshotRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			c := connect(t, ch, GridSlice)
+			c := connect(t, ch, GridSchema)
 			f := read(t, c, "the grid's own snapshot", func(f *engine.Frame[GridMeta, Cell]) bool { return f.Epoch > epoch })
 			if tc.resume {
 				if f.Tick < tick || f.Meta.Heats != 7 {

@@ -51,8 +51,8 @@ type ReadStat struct {
 	Errors uint64  // failed reads
 }
 
-// RenderSlice is the shape of the renderer's channel.
-var RenderSlice = engine.MustSlice[RenderMeta, ReadStat]()
+// RenderSchema is the shape of the renderer's channel.
+var RenderSchema = engine.MustSchema[RenderMeta, ReadStat]()
 
 // renderConfig is the renderer's channel: small snapshots, few commands
 // (faults, from the fault and chaos tools).
@@ -100,15 +100,15 @@ func OpenView(instance string, log *slog.Logger) (*View, error) {
 		return nil, fmt.Errorf("heat: render channel %s: %w", ch, err)
 	}
 	v := &View{
-		Grid:    NewSource(instance+".grid", GridSlice),
-		Heaters: NewSource(instance+".heaters", HeatersSlice),
-		Status:  NewSource(engine.StatusChannel(instance), engine.StatusSlice),
+		Grid:    NewSource(instance+".grid", GridSchema),
+		Heaters: NewSource(instance+".heaters", HeatersSchema),
+		Status:  NewSource(engine.StatusChannel(instance), engine.StatusSchema),
 		d:       d, buf: make([]byte, renderConfig.DataSize), log: log,
 	}
 	if d.Adopted() {
 		// Carry the frame counter on from the renderer that died.
 		var f engine.Frame[RenderMeta, ReadStat]
-		if n, _, err := d.Read(v.buf); err == nil && RenderSlice.Decode(v.buf[:n], &f) == nil {
+		if n, _, err := d.Read(v.buf); err == nil && RenderSchema.Decode(v.buf[:n], &f) == nil {
 			v.Frames, v.h = f.Meta.Frames, f.Header
 		}
 	}
@@ -142,7 +142,7 @@ func (v *View) Frame(headless bool, fps float64) {
 		v.stats = append(v.stats, st)
 	}
 	v.h.Tick, v.h.Mono, v.h.Rate, v.h.Epoch = v.Frames, venom.Monotonic(), 60, v.d.Epoch()
-	n, err := RenderSlice.Encode(v.buf, v.h, &m, v.stats)
+	n, err := RenderSchema.Encode(v.buf, v.h, &m, v.stats)
 	if err == nil {
 		_, err = v.d.Publish(v.buf[:n])
 	}

@@ -33,14 +33,14 @@ type Source[M, T any] struct {
 	Errors  uint64             // failed reads (another shape, a corrupt snapshot)
 	Moved   time.Time          // when Frame's tick last changed
 
-	sl    engine.Slice[M, T]
+	sl    engine.Schema[M, T]
 	c     *engine.Client[M, T]
 	retry time.Time // no connect before this
 }
 
 // NewSource makes a Source for a channel of slice sl; it connects on its
 // first Read.
-func NewSource[M, T any](channel string, sl engine.Slice[M, T]) *Source[M, T] {
+func NewSource[M, T any](channel string, sl engine.Schema[M, T]) *Source[M, T] {
 	return &Source[M, T]{Channel: channel, sl: sl}
 }
 

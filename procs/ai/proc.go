@@ -20,12 +20,12 @@ const (
 	OpReset
 )
 
-// Slice is the shape of the ai channel's snapshots.
-var Slice = engine.MustSlice[Params, Agent]()
+// Schema is the shape of the ai channel's snapshots.
+var Schema = engine.MustSchema[Params, Agent]()
 
-// Proc is the ai process: agents that read the physics slice every tick,
+// Sim is the ai process: agents that read the physics slice every tick,
 // steer, and push bodies through commands to physics.
-type Proc struct {
+type Sim struct {
 	Seed    uint64
 	Agents  int
 	Physics string // the physics channel
@@ -40,7 +40,7 @@ type Proc struct {
 }
 
 // Restore resumes from a snapshot, or starts fresh.
-func (p *Proc) Restore(f *engine.Frame[Params, Agent]) error {
+func (p *Sim) Restore(f *engine.Frame[Params, Agent]) error {
 	if f != nil {
 		w, err := Restore(f.Meta, f.Items)
 		if err != nil {
@@ -52,7 +52,7 @@ func (p *Proc) Restore(f *engine.Frame[Params, Agent]) error {
 	return p.fresh(p.Agents)
 }
 
-func (p *Proc) fresh(n int) error {
+func (p *Sim) fresh(n int) error {
 	params := DefaultParams()
 	params.Seed, params.RNG = p.Seed, p.Seed
 	w, err := New(params, n)
@@ -64,7 +64,7 @@ func (p *Proc) fresh(n int) error {
 }
 
 // Handle applies one command.
-func (p *Proc) Handle(c engine.Command) error {
+func (p *Sim) Handle(c engine.Command) error {
 	switch c.Op {
 	case OpSpawn:
 		if c.Argc < 3 {
@@ -90,7 +90,7 @@ func (p *Proc) Handle(c engine.Command) error {
 
 // Step reads the newest physics snapshot, steers, and sends the pushes.
 // With physics down it steps on without bodies: agents wander.
-func (p *Proc) Step(dt time.Duration) {
+func (p *Sim) Step(dt time.Duration) {
 	bodies := p.readPhysics()
 	for _, push := range p.w.Step(dt.Seconds(), bodies) {
 		if p.phys == nil {
@@ -102,12 +102,12 @@ func (p *Proc) Step(dt time.Duration) {
 	}
 }
 
-func (p *Proc) readPhysics() []physics.Body {
+func (p *Sim) readPhysics() []physics.Body {
 	if p.phys == nil {
 		if time.Now().Before(p.retry) || p.Physics == "" {
 			return nil
 		}
-		c, err := engine.Connect(p.Physics, physics.Slice)
+		c, err := engine.Connect(p.Physics, physics.Schema)
 		if err != nil {
 			p.retry = time.Now().Add(500 * time.Millisecond)
 			return nil
@@ -130,13 +130,13 @@ func (p *Proc) readPhysics() []physics.Body {
 }
 
 // Snapshot publishes the params and every agent.
-func (p *Proc) Snapshot(m *Params, items []Agent) []Agent {
+func (p *Sim) Snapshot(m *Params, items []Agent) []Agent {
 	*m = p.w.Params()
 	return append(items, p.w.Agents()...)
 }
 
 // Close lets go of the physics channel.
-func (p *Proc) Close() {
+func (p *Sim) Close() {
 	if p.phys != nil {
 		p.phys.Close()
 	}
@@ -144,7 +144,7 @@ func (p *Proc) Close() {
 
 // Run runs the ai process on channel until ctx ends.
 func Run(ctx context.Context, channel, physicsChannel string, seed uint64, agents int, log *slog.Logger) error {
-	p := &Proc{Seed: seed, Agents: agents, Physics: physicsChannel, Log: log}
+	p := &Sim{Seed: seed, Agents: agents, Physics: physicsChannel, Log: log}
 	defer p.Close()
-	return engine.Run(ctx, Slice, p, engine.Options{Channel: channel, Rate: 30, DataSize: Slice.Size(MaxAgents), Log: log})
+	return engine.Run(ctx, Schema, p, engine.Options{Channel: channel, Rate: 30, DataSize: Schema.Size(MaxAgents), Log: log})
 }

@@ -56,13 +56,13 @@ type SliceStats struct {
 	LastInput uint64 // the newest command's stream sequence queued
 }
 
-// StatsSlice is the shape of the bridge's channel.
-var StatsSlice = engine.MustSlice[Meta, SliceStats]()
+// StatsSchema is the shape of the bridge's channel.
+var StatsSchema = engine.MustSchema[Meta, SliceStats]()
 
 // EngineOptions are the engine options of a bridge of slices slices: its
 // loop, which publishes its stats and beats, and its channel's shape.
 func (o Options) EngineOptions(slices int) engine.Options {
-	return engine.Options{Rate: 10, DataSize: StatsSlice.Size(slices)}
+	return engine.Options{Rate: 10, DataSize: StatsSchema.Size(slices)}
 }
 
 // streamEvery is how often the bridge looks for new snapshots: a look is
@@ -104,7 +104,7 @@ func Run(ctx context.Context, o Options) error {
 	wg.Go(func() { b.stream(ctx) })
 	eo := o.EngineOptions(len(o.Slices))
 	eo.Channel, eo.Log = o.Channel, o.Log
-	err = engine.Run(ctx, StatsSlice, b, eo)
+	err = engine.Run(ctx, StatsSchema, b, eo)
 	cancel()
 	wg.Wait()
 	for _, s := range b.out {

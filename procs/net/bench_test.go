@@ -435,7 +435,7 @@ func BenchmarkInputToVisible(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	phys, err := engine.Connect(name+".physics", physics.Slice)
+	phys, err := engine.Connect(name+".physics", physics.Schema)
 	if err != nil {
 		b.Fatal(err)
 	}

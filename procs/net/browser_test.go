@@ -123,7 +123,7 @@ const litPixels = `(() => {
 // physicsBodies reads the number of bodies in physics' slice.
 func physicsBodies(t testing.TB, name string) int {
 	t.Helper()
-	c, err := engine.Connect(name+".physics", physics.Slice)
+	c, err := engine.Connect(name+".physics", physics.Schema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestBrowserPlays(t *testing.T) {
 	waitJS(t, ctx, 10*time.Second, "the spawned bodies on the page", fmt.Sprintf(`window.venom.bodies >= %d`, n0+SpawnCount))
 
 	// A right-click is an explosion: net forwards one more command.
-	nc, err := engine.Connect(g.name+".net", Slice)
+	nc, err := engine.Connect(g.name+".net", Schema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ ws.onclose = (e) => { window.result = window.result || ('closed ' + e.code); };
 	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("a foreign Origin: %v (response %v), want 403", err, resp)
 	}
-	nc, err := engine.Connect(g.name+".net", Slice)
+	nc, err := engine.Connect(g.name+".net", Schema)
 	if err != nil {
 		t.Fatal(err)
 	}

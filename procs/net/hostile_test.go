@@ -118,7 +118,7 @@ func wsFrom(ip string) *websocket.DialOptions {
 // netMeta reads net's counters.
 func netMeta(t testing.TB, name string) Meta {
 	t.Helper()
-	c, err := engine.Connect(name+".net", Slice)
+	c, err := engine.Connect(name+".net", Schema)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -344,7 +344,7 @@ func TestFloodRateLimited(t *testing.T) {
 			}
 		}
 	}()
-	nc, err := engine.Connect(g.name+".net", Slice)
+	nc, err := engine.Connect(g.name+".net", Schema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func publishStatus(t *testing.T, name string, children ...engine.ChildStatus) {
 		venom.Remove(name + ".sup") // Close leaves it for a successor; a test has none
 	})
 	buf := make([]byte, 4096)
-	n, err := engine.StatusSlice.Encode(buf, engine.Header{Tick: 1, Mono: venom.Monotonic()},
+	n, err := engine.StatusSchema.Encode(buf, engine.Header{Tick: 1, Mono: venom.Monotonic()},
 		&engine.SupMeta{Pid: uint32(os.Getpid()), Children: uint32(len(children))}, children)
 	if err != nil {
 		t.Fatal(err)
@@ -486,7 +486,7 @@ func TestInputWaitsForPhysics(t *testing.T) {
 	if err := c.Input(Input{Cursor: [2]float32{300, 200}, HasCursor: true, Spawn: true}); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := engine.Connect(g.name+".net", Slice)
+	nc, err := engine.Connect(g.name+".net", Schema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,7 +521,7 @@ func TestStalledClient(t *testing.T) {
 	}}
 	stalled := rawJoinWith(t, ctx, g.url, &websocket.DialOptions{HTTPClient: &http.Client{
 		Transport: &http.Transport{DialContext: small.DialContext}}})
-	nc, err := engine.Connect(g.name+".net", Slice)
+	nc, err := engine.Connect(g.name+".net", Schema)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,8 +55,8 @@ func (p *Player) NameString() string {
 	return string(p.Name[:n])
 }
 
-// Slice is the shape of the net channel's snapshots.
-var Slice = engine.MustSlice[Meta, Player]()
+// Schema is the shape of the net channel's snapshots.
+var Schema = engine.MustSchema[Meta, Player]()
 
 // Commands net sends to physics for a player's input.
 const (
@@ -96,7 +96,7 @@ type Options struct {
 // the owner is down.
 type feed[M, T any] struct {
 	channel string
-	sl      engine.Slice[M, T]
+	sl      engine.Schema[M, T]
 	c       *engine.Client[M, T]
 	f, tmp  engine.Frame[M, T]
 	have    bool
@@ -185,7 +185,7 @@ func (o *outgoing) welcome(id uint32) ([]byte, error) {
 	return welcomeFrom(full, id), nil
 }
 
-// Proc is the net process: an engine.Proc that owns the WebSocket server.
+// Proc is the net process: an engine.Sim that owns the WebSocket server.
 type Proc struct {
 	o      Options
 	inputs chan engine.Command // from the connections, for physics
@@ -229,9 +229,9 @@ func New(o Options) *Proc {
 	}
 	return &Proc{o: o, inputs: make(chan engine.Command, inputQueue), conns: map[uint32]*conn{},
 		closing: make(chan struct{}, maxClosing),
-		physics: &feed[physics.Params, physics.Body]{channel: o.Physics, sl: physics.Slice},
-		ai:      &feed[ai.Params, ai.Agent]{channel: o.AI, sl: ai.Slice},
-		sup:     &feed[engine.SupMeta, engine.ChildStatus]{channel: o.Status, sl: engine.StatusSlice},
+		physics: &feed[physics.Params, physics.Body]{channel: o.Physics, sl: physics.Schema},
+		ai:      &feed[ai.Params, ai.Agent]{channel: o.AI, sl: ai.Schema},
+		sup:     &feed[engine.SupMeta, engine.ChildStatus]{channel: o.Status, sl: engine.StatusSchema},
 	}
 }
 
@@ -421,8 +421,8 @@ func Run(ctx context.Context, o Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { p.serve(ctx) })
-	err := engine.Run(ctx, Slice, p, engine.Options{Channel: p.o.Channel, Rate: p.o.Rate, Fresh: p.o.Fresh,
-		DataSize: max(Slice.Size(p.o.MaxPlayers), 4096), Log: p.o.Log})
+	err := engine.Run(ctx, Schema, p, engine.Options{Channel: p.o.Channel, Rate: p.o.Rate, Fresh: p.o.Fresh,
+		DataSize: max(Schema.Size(p.o.MaxPlayers), 4096), Log: p.o.Log})
 	cancel()
 	wg.Wait()
 	return err

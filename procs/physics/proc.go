@@ -27,21 +27,21 @@ const (
 	OpReset
 )
 
-// Slice is the shape of the physics channel's snapshots.
-var Slice = engine.MustSlice[Params, Body]()
+// Schema is the shape of the physics channel's snapshots.
+var Schema = engine.MustSchema[Params, Body]()
 
 // DataSize is the snapshot buffer the physics channel needs: MaxBodies.
-var DataSize = Slice.Size(MaxBodies)
+var DataSize = Schema.Size(MaxBodies)
 
-// Proc is the physics process: an engine.Proc over a World.
-type Proc struct {
+// Sim is the physics process: an engine.Sim over a World.
+type Sim struct {
 	Seed   uint64 // seed of a fresh world
 	Bodies int    // bodies of a fresh world
 	w      *World
 }
 
 // Restore resumes from a snapshot, or starts a fresh world.
-func (p *Proc) Restore(f *engine.Frame[Params, Body]) error {
+func (p *Sim) Restore(f *engine.Frame[Params, Body]) error {
 	if f != nil {
 		w, err := Restore(f.Meta, f.Items)
 		if err != nil {
@@ -53,7 +53,7 @@ func (p *Proc) Restore(f *engine.Frame[Params, Body]) error {
 	return p.fresh(p.Bodies)
 }
 
-func (p *Proc) fresh(n int) error {
+func (p *Sim) fresh(n int) error {
 	params := DefaultParams()
 	params.Seed, params.RNG = p.Seed, p.Seed
 	w, err := New(params, n)
@@ -65,7 +65,7 @@ func (p *Proc) fresh(n int) error {
 }
 
 // Handle applies one command.
-func (p *Proc) Handle(c engine.Command) error {
+func (p *Sim) Handle(c engine.Command) error {
 	a := func(i int) float32 { return float32(c.Arg(i, 0)) }
 	need := func(n int) error {
 		if c.Argc < n {
@@ -120,19 +120,19 @@ func (p *Proc) Handle(c engine.Command) error {
 }
 
 // Step advances the world.
-func (p *Proc) Step(dt time.Duration) { p.w.Step(dt.Seconds()) }
+func (p *Sim) Step(dt time.Duration) { p.w.Step(dt.Seconds()) }
 
 // Snapshot publishes the params and every body.
-func (p *Proc) Snapshot(m *Params, items []Body) []Body {
+func (p *Sim) Snapshot(m *Params, items []Body) []Body {
 	*m = p.w.Params()
 	return append(items, p.w.Bodies()...)
 }
 
 // World is the simulation, for tests and benchmarks.
-func (p *Proc) World() *World { return p.w }
+func (p *Sim) World() *World { return p.w }
 
 // Run runs the physics process on channel until ctx ends.
 func Run(ctx context.Context, channel string, seed uint64, bodies int, log *slog.Logger) error {
-	p := &Proc{Seed: seed, Bodies: bodies}
-	return engine.Run(ctx, Slice, p, engine.Options{Channel: channel, Rate: 60, DataSize: DataSize, Log: log})
+	p := &Sim{Seed: seed, Bodies: bodies}
+	return engine.Run(ctx, Schema, p, engine.Options{Channel: channel, Rate: 60, DataSize: DataSize, Log: log})
 }

@@ -16,7 +16,7 @@ import (
 func BenchmarkTick(b *testing.B) {
 	for _, n := range []int{1000, 2000, 10000} {
 		b.Run(fmt.Sprintf("bodies=%d", n), func(b *testing.B) {
-			p := &Proc{Seed: 1, Bodies: n}
+			p := &Sim{Seed: 1, Bodies: n}
 			if err := p.Restore(nil); err != nil {
 				b.Fatal(err)
 			}
@@ -27,7 +27,7 @@ func BenchmarkTick(b *testing.B) {
 				start := time.Now()
 				p.Step(time.Second / 60)
 				items = p.Snapshot(&meta, items[:0])
-				if _, err := Slice.Encode(buf, engine.Header{}, &meta, items); err != nil {
+				if _, err := Schema.Encode(buf, engine.Header{}, &meta, items); err != nil {
 					b.Fatal(err)
 				}
 				return time.Since(start)
@@ -44,7 +44,7 @@ func BenchmarkTick(b *testing.B) {
 			b.ReportMetric(q(0.5), "p50-ns")
 			b.ReportMetric(q(0.99), "p99-ns")
 			b.ReportMetric(q(1), "max-ns")
-			size := Slice.Size(n)
+			size := Schema.Size(n)
 			dst := make([]byte, size)
 			src := buf[:size]
 			start := time.Now()
