@@ -12,6 +12,7 @@ import (
 	"github.com/venomrt/venomrt/demo"
 	"github.com/venomrt/venomrt/demo/demotest"
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/ai"
 	netproc "github.com/venomrt/venomrt/procs/net"
@@ -199,9 +200,9 @@ func benchMemcpy(n int) float64 {
 // 100 ms until the benchmark ends, as a supervisor does.
 func benchStatus(b *testing.B, inst string) {
 	b.Helper()
-	ch := engine.StatusChannel(inst)
+	ch := supervisor.StatusChannel(inst)
 	venom.Remove(ch)
-	d, err := venom.Create(ch, venom.Config{DataSize: engine.StatusSchema.Size(8), CmdSlots: 2, CmdSize: 64, RespSize: 64, MaxClients: 8})
+	d, err := venom.Create(ch, venom.Config{DataSize: supervisor.StatusSchema.Size(8), CmdSlots: 2, CmdSize: 64, RespSize: 64, MaxClients: 8})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -210,14 +211,14 @@ func benchStatus(b *testing.B, inst string) {
 	b.Cleanup(func() { cancel(); <-done; d.Close() })
 	go func() {
 		defer close(done)
-		var kids []engine.ChildStatus
+		var kids []supervisor.ChildStatus
 		for _, name := range []string{"physics", "ai", "net", "render"} {
-			var c engine.ChildStatus
+			var c supervisor.ChildStatus
 			copy(c.Name[:], name)
-			c.State = engine.ChildRunning
+			c.State = supervisor.ChildRunning
 			kids = append(kids, c)
 		}
-		buf := make([]byte, engine.StatusSchema.Size(len(kids)))
+		buf := make([]byte, supervisor.StatusSchema.Size(len(kids)))
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for i := uint64(1); ; i++ {
@@ -225,7 +226,7 @@ func benchStatus(b *testing.B, inst string) {
 			for j := range kids {
 				kids[j].Tick, kids[j].TickMono = i, now
 			}
-			n, _ := engine.StatusSchema.Encode(buf, engine.Header{Tick: i, Mono: now, Rate: 10}, &engine.SupMeta{Children: uint32(len(kids))}, kids)
+			n, _ := supervisor.StatusSchema.Encode(buf, engine.Header{Tick: i, Mono: now, Rate: 10}, &supervisor.Meta{Children: uint32(len(kids))}, kids)
 			d.Publish(buf[:n])
 			select {
 			case <-ctx.Done():
@@ -274,7 +275,7 @@ func benchTwoCopy(b *testing.B, inst string) func() time.Duration {
 		cur, prev engine.Frame[physics.Params, physics.Body]
 		agents    engine.Frame[ai.Params, ai.Agent]
 		players   engine.Frame[netproc.Meta, netproc.Player]
-		status    engine.Frame[engine.SupMeta, engine.ChildStatus]
+		status    engine.Frame[supervisor.Meta, supervisor.ChildStatus]
 	)
 	return func() time.Duration {
 		start := venom.Monotonic()
@@ -291,7 +292,7 @@ func benchTwoCopy(b *testing.B, inst string) func() time.Duration {
 			netproc.Schema.Decode(bufs[2][:n], &players)
 		}
 		if n, _, err := shells[3].Read(bufs[3]); err == nil {
-			engine.StatusSchema.Decode(bufs[3][:n], &status)
+			supervisor.StatusSchema.Decode(bufs[3][:n], &status)
 		}
 		return time.Duration(venom.Monotonic() - start)
 	}

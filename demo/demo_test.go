@@ -16,6 +16,7 @@ import (
 	"github.com/venomrt/venomrt/demo"
 	"github.com/venomrt/venomrt/demo/demotest"
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/ai"
 	netproc "github.com/venomrt/venomrt/procs/net"
@@ -33,11 +34,11 @@ func quiet() *slog.Logger { return demotest.Quiet() }
 func TestHeadlessReadsEverySlice(t *testing.T) {
 	inst := proctest.Name(t)
 	demotest.Cleanup(t, inst)
-	spec := func(name string) engine.ChildSpec {
-		return engine.ChildSpec{Name: name, Channel: inst + "." + name, Restart: engine.Permanent,
+	spec := func(name string) supervisor.ChildSpec {
+		return supervisor.ChildSpec{Name: name, Channel: inst + "." + name, Restart: supervisor.Permanent,
 			Command: func() *exec.Cmd { return proctest.Command(name, inst) }}
 	}
-	sup, err := engine.NewSupervisor(engine.SupervisorOptions{Instance: inst, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
+	sup, err := supervisor.New(supervisor.Options{Instance: inst, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		spec("physics"), spec("ai"))
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/procs/ai"
 	netproc "github.com/venomrt/venomrt/procs/net"
 	"github.com/venomrt/venomrt/procs/physics"
@@ -294,7 +295,7 @@ type Reader struct {
 	Instance string
 	Physics  *Source[physics.Params, physics.Body]
 	AI       *Source[ai.Params, ai.Agent]
-	Sup      *Source[engine.SupMeta, engine.ChildStatus]
+	Sup      *Source[supervisor.Meta, supervisor.ChildStatus]
 	Net      *Source[netproc.Meta, netproc.Player] // the players
 
 	// ReadNanos is the time the last Frame spent reading every slice.
@@ -313,7 +314,7 @@ func NewReader(instance string) *Reader {
 		Instance: instance,
 		Physics:  newSource(instance, "physics", physics.Schema, true),
 		AI:       newSource(instance, "ai", ai.Schema, false),
-		Sup:      newSource(instance, "sup", engine.StatusSchema, false),
+		Sup:      newSource(instance, "sup", supervisor.StatusSchema, false),
 		Net:      newSource(instance, "net", netproc.Schema, false),
 		rates:    map[string]*rateMeter{},
 	}
@@ -390,16 +391,16 @@ func (r *Reader) Bodies(now int64) []physics.Body {
 }
 
 // Child returns the supervisor's status of a child, if there is one.
-func (r *Reader) Child(name string) (engine.ChildStatus, bool) {
+func (r *Reader) Child(name string) (supervisor.ChildStatus, bool) {
 	if !r.Sup.Have {
-		return engine.ChildStatus{}, false
+		return supervisor.ChildStatus{}, false
 	}
 	for _, c := range r.Sup.Cur.Items {
 		if c.NameString() == name {
 			return c, true
 		}
 	}
-	return engine.ChildStatus{}, false
+	return supervisor.ChildStatus{}, false
 }
 
 // Down says why a child's slice should be drawn dimmed: "" when its owner
@@ -408,11 +409,11 @@ func (r *Reader) Child(name string) (engine.ChildStatus, bool) {
 func (r *Reader) Down(name string, changed int64, have bool, now int64) string {
 	if c, ok := r.Child(name); ok {
 		switch c.State {
-		case engine.ChildRunning:
+		case supervisor.ChildRunning:
 			return ""
-		case engine.ChildFailed:
+		case supervisor.ChildFailed:
 			return "failed"
-		case engine.ChildExited, engine.ChildStopped, engine.ChildStopping:
+		case supervisor.ChildExited, supervisor.ChildStopped, supervisor.ChildStopping:
 			return c.StateName()
 		}
 		return "restarting"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/procs/ai"
 	netproc "github.com/venomrt/venomrt/procs/net"
 	"github.com/venomrt/venomrt/procs/physics"
@@ -90,9 +91,9 @@ func (m *remote) frame(r *Reader, now int64) {
 		})
 	}
 	if len(s.Children) > 0 {
-		r.Sup.take(now, func(f *engine.Frame[engine.SupMeta, engine.ChildStatus]) {
+		r.Sup.take(now, func(f *engine.Frame[supervisor.Meta, supervisor.ChildStatus]) {
 			f.Header = engine.Header{Tick: s.Tick, Mono: now}
-			f.Meta = engine.SupMeta{Children: uint32(len(s.Children))}
+			f.Meta = supervisor.Meta{Children: uint32(len(s.Children))}
 			f.Items = f.Items[:0]
 			for _, c := range s.Children {
 				f.Items = append(f.Items, childStatus(c, now))
@@ -117,9 +118,9 @@ func px(v int32) float32 { return float32(v) / netproc.Subpixel }
 // childStatus is a child of the stream as the supervisor's status slice
 // has it. Its snapshot age was measured on the server; it is taken as of
 // now.
-func childStatus(c netproc.Child, now int64) engine.ChildStatus {
-	st := engine.ChildStatus{Pid: c.Pid, Restarts: c.Restarts, Tick: c.Tick}
-	st.State, _ = engine.ParseChildState(c.State) // an unknown name: stopped
+func childStatus(c netproc.Child, now int64) supervisor.ChildStatus {
+	st := supervisor.ChildStatus{Pid: c.Pid, Restarts: c.Restarts, Tick: c.Tick}
+	st.State, _ = supervisor.ParseChildState(c.State) // an unknown name: stopped
 	copy(st.Name[:], c.Name)
 	copy(st.Reason[:], c.Reason)
 	if c.Age >= 0 {

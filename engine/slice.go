@@ -1,7 +1,7 @@
 // Package engine turns venom channels into a game runtime: typed snapshot
-// slices, the fixed-timestep process loop with warm restarts, binary
-// commands and faults, and the supervisor that restarts crashed or hung
-// processes.
+// schemas, the fixed-timestep process loop with warm restarts and hot
+// standbys, binary commands and faults. The supervisor that restarts
+// crashed or hung processes is package engine/supervisor.
 package engine
 
 import (
@@ -52,6 +52,12 @@ type Header struct {
 	Epoch        uint64 // venom epoch of the process that made it
 	Lag          uint64 // ticks skipped because catch-up was bounded
 	StepNanos    uint64 // wall time of the last tick: commands, step and encode
+
+	// The inputs of senders other than the shared numbering
+	// (Command.Sender), newest by use: what an Asker's question asked
+	// again after a restart is checked against (see SenderSlots).
+	senders     [SenderSlots]senderMark
+	senderClock uint64
 }
 
 // HeaderSize is the encoded size of a Header.

@@ -30,11 +30,13 @@ import (
 // child as a standby: "GOFD,READYFD".
 const StandbyEnv = "VENOMRT_STANDBY"
 
-// The bytes of the standby protocol.
+// The bytes of the standby protocol, on the pipes StandbyEnv names: a
+// standby says StandbyWaiting, then StandbyOwner; its supervisor says
+// StandbyGo.
 const (
-	standbyWaiting byte = 'w' // standby → supervisor: waiting for the owner's lock
-	standbyOwner   byte = 'o' // standby → supervisor: owns the channel, waits for go
-	standbyGo      byte = 'g' // supervisor → standby: go
+	StandbyWaiting byte = 'w' // standby → supervisor: waiting for the owner's lock
+	StandbyOwner   byte = 'o' // standby → supervisor: owns the channel, waits for go
+	StandbyGo      byte = 'g' // supervisor → standby: go
 )
 
 // ErrStandDown is what Standby.AwaitGo returns when the supervisor closes
@@ -96,11 +98,11 @@ func TakeStandby() (*Standby, error) {
 // for the owner's lock (or, for a process that does not run Run, for
 // go). A supervisor that is gone is not an error here: the parent-death
 // signal ends the standby.
-func (s *Standby) Waiting() { s.say(standbyWaiting) }
+func (s *Standby) Waiting() { s.say(StandbyWaiting) }
 
 // Owner tells the supervisor that the standby owns the channel: its
 // predecessor is gone, and it waits for go.
-func (s *Standby) Owner() { s.say(standbyOwner) }
+func (s *Standby) Owner() { s.say(StandbyOwner) }
 
 func (s *Standby) say(b byte) { s.ready.Write([]byte{b}) }
 
@@ -113,7 +115,7 @@ func (s *Standby) AwaitGo(ctx context.Context) error {
 	for {
 		n, err := s.goR.Read(b[:])
 		switch {
-		case n == 1 && b[0] == standbyGo:
+		case n == 1 && b[0] == StandbyGo:
 			return nil
 		case n == 1:
 			continue // not ours to act on

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/bridge"
 	netproc "github.com/venomrt/venomrt/procs/net"
@@ -359,7 +360,7 @@ func TestEdgeFaultsNotNoticedByTheGame(t *testing.T) {
 	_, edge := startEdge(t, "nats://"+natsAddr, game, edgeNet)
 	edgePhys := physicsClient(t, edge)
 	readPhysics(t, edgePhys, "the mirror running", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 100 })
-	status, err := engine.Connect(engine.StatusChannel(game), engine.StatusSchema)
+	status, err := engine.Connect(supervisor.StatusChannel(game), supervisor.StatusSchema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,12 +376,12 @@ func TestEdgeFaultsNotNoticedByTheGame(t *testing.T) {
 		})
 	}
 	readPhysics(t, edgePhys, "the mirror publishing again", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 100 })
-	var st engine.Frame[engine.SupMeta, engine.ChildStatus]
+	var st engine.Frame[supervisor.Meta, supervisor.ChildStatus]
 	if err := status.Read(&st); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range st.Items {
-		if c.Restarts != 0 || c.State != engine.ChildRunning {
+		if c.Restarts != 0 || c.State != supervisor.ChildRunning {
 			t.Errorf("the game noticed the edge's faults: %s %s restarts=%d", c.NameString(), c.StateName(), c.Restarts)
 		}
 	}

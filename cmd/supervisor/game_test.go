@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"
@@ -29,7 +30,7 @@ type game struct {
 	cmd  *exec.Cmd
 	log  string // path of the log file
 	done chan struct{}
-	sup  *engine.Client[engine.SupMeta, engine.ChildStatus]
+	sup  *engine.Client[supervisor.Meta, supervisor.ChildStatus]
 }
 
 // runGame starts a game on instance inst with a small world and a net
@@ -109,12 +110,12 @@ func (g *game) waitLog(t *testing.T, re string) []string {
 // status is this game's supervisor status, once its supervisor publishes
 // it: the channel "<instance>.sup" may be left by an earlier supervisor
 // of the instance, whose status is not this game's.
-func (g *game) status(t *testing.T) engine.Frame[engine.SupMeta, engine.ChildStatus] {
+func (g *game) status(t *testing.T) engine.Frame[supervisor.Meta, supervisor.ChildStatus] {
 	t.Helper()
-	var f engine.Frame[engine.SupMeta, engine.ChildStatus]
+	var f engine.Frame[supervisor.Meta, supervisor.ChildStatus]
 	proctest.Eventually(t, 20*time.Second, "the status of supervisor pid "+itoa(g.cmd.Process.Pid), func() bool {
 		if g.sup == nil {
-			c, err := engine.Connect(engine.StatusChannel(g.inst), engine.StatusSchema)
+			c, err := engine.Connect(supervisor.StatusChannel(g.inst), supervisor.StatusSchema)
 			if err != nil {
 				return false
 			}
@@ -133,9 +134,9 @@ func (g *game) status(t *testing.T) engine.Frame[engine.SupMeta, engine.ChildSta
 
 // child waits until the status of the named child satisfies cond and
 // returns it.
-func (g *game) child(t *testing.T, name, what string, cond func(c engine.ChildStatus) bool) engine.ChildStatus {
+func (g *game) child(t *testing.T, name, what string, cond func(c supervisor.ChildStatus) bool) supervisor.ChildStatus {
 	t.Helper()
-	var c engine.ChildStatus
+	var c supervisor.ChildStatus
 	proctest.Eventually(t, 30*time.Second, name+": "+what, func() bool {
 		var ok bool
 		c, ok = childOf(g.status(t), name)
@@ -145,18 +146,18 @@ func (g *game) child(t *testing.T, name, what string, cond func(c engine.ChildSt
 }
 
 // running waits until the named child runs and returns its status.
-func (g *game) running(t *testing.T, name string) engine.ChildStatus {
+func (g *game) running(t *testing.T, name string) supervisor.ChildStatus {
 	t.Helper()
-	return g.child(t, name, "running", func(c engine.ChildStatus) bool { return c.State == engine.ChildRunning && c.Pid != 0 })
+	return g.child(t, name, "running", func(c supervisor.ChildStatus) bool { return c.State == supervisor.ChildRunning && c.Pid != 0 })
 }
 
-func childOf(f engine.Frame[engine.SupMeta, engine.ChildStatus], name string) (engine.ChildStatus, bool) {
+func childOf(f engine.Frame[supervisor.Meta, supervisor.ChildStatus], name string) (supervisor.ChildStatus, bool) {
 	for _, c := range f.Items {
 		if c.NameString() == name {
 			return c, true
 		}
 	}
-	return engine.ChildStatus{}, false
+	return supervisor.ChildStatus{}, false
 }
 
 // physics connects to the physics channel owned by pid: after --fresh

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/venom"
 )
@@ -74,8 +75,8 @@ func BenchmarkRestartLatency(b *testing.B) {
 	b.ReportMetric(execP50, "exec-p50-ms")
 	b.Logf("SIGKILL → first publish, hot standby: %s", summary("standby", standby))
 	b.Logf("SIGKILL → first publish, plain restart (--standby=false): %s", summary("plain", plain))
-	b.Logf("SIGSTOP → first publish, hot standby (hang timeout %v): %s", engine.DefaultHangTimeout, summary("stop", stops))
-	b.Logf("OpHang sent → first publish, hot standby (hang timeout %v): %s", engine.DefaultHangTimeout, summary("hang", hangs))
+	b.Logf("SIGSTOP → first publish, hot standby (hang timeout %v): %s", supervisor.DefaultHangTimeout, summary("stop", stops))
+	b.Logf("OpHang sent → first publish, hot standby (hang timeout %v): %s", supervisor.DefaultHangTimeout, summary("hang", hangs))
 	b.Logf("baseline, exec of the binary: p50 %.1f ms", execP50)
 	for _, m := range mem {
 		b.Log(m)
@@ -135,9 +136,9 @@ func faultPhysics(b *testing.B, standby bool, faults []fault, mem *[]string) [][
 		var lat []time.Duration
 		for range f.n {
 			// Each after a stable run (the first too), with a standby ready.
-			st := physicsStatus(b, inst, func(c engine.ChildStatus) bool {
-				return c.State == engine.ChildRunning && c.Restarts == uint32(restarts) &&
-					c.Uptime > int64(engine.StableAfter+200*time.Millisecond) && (!standby || c.StandbyReady())
+			st := physicsStatus(b, inst, func(c supervisor.ChildStatus) bool {
+				return c.State == supervisor.ChildRunning && c.Restarts == uint32(restarts) &&
+					c.Uptime > int64(supervisor.StableAfter+200*time.Millisecond) && (!standby || c.StandbyReady())
 			})
 			info, err := venom.Inspect(ch)
 			if err != nil || info.Daemon.Pid != int(st.Pid) {
@@ -177,8 +178,8 @@ func faultPhysics(b *testing.B, standby bool, faults []fault, mem *[]string) [][
 	if mem != nil {
 		for _, name := range []string{"physics", "ai", "net"} {
 			want := map[string]int{"physics": restarts}[name]
-			st := standbyStatus(b, inst, name, "status", func(c engine.ChildStatus) bool {
-				return c.State == engine.ChildRunning && c.Restarts == uint32(want) && c.StandbyReady()
+			st := standbyStatus(b, inst, name, "status", func(c supervisor.ChildStatus) bool {
+				return c.State == supervisor.ChildRunning && c.Restarts == uint32(want) && c.StandbyReady()
 			})
 			*mem = append(*mem, fmt.Sprintf("memory of %s: primary %s; standby %s", name, rss(int(st.Pid)), rss(int(st.StandbyPid))))
 		}
@@ -187,7 +188,7 @@ func faultPhysics(b *testing.B, standby bool, faults []fault, mem *[]string) [][
 }
 
 // physicsStatus waits until physics's status satisfies cond.
-func physicsStatus(b *testing.B, inst string, cond func(engine.ChildStatus) bool) engine.ChildStatus {
+func physicsStatus(b *testing.B, inst string, cond func(supervisor.ChildStatus) bool) supervisor.ChildStatus {
 	b.Helper()
 	return standbyStatus(b, inst, "physics", "status", cond)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/venomrt/venomrt/engine"
 	gameapi "github.com/venomrt/venomrt/engine/game"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"
@@ -132,9 +133,9 @@ func TestSecondGameRefusedFirstRuns(t *testing.T) {
 	}
 	first, inst := startGame(t, "--net-addr", addr)
 	st := statusClient(t, inst)
-	untouched := func(f *engine.Frame[engine.SupMeta, engine.ChildStatus]) bool {
+	untouched := func(f *engine.Frame[supervisor.Meta, supervisor.ChildStatus]) bool {
 		for _, c := range f.Items {
-			if c.State != engine.ChildRunning || c.Restarts != 0 {
+			if c.State != supervisor.ChildRunning || c.Restarts != 0 {
 				return false
 			}
 		}
@@ -181,13 +182,13 @@ func TestSecondGameRefusedFirstRuns(t *testing.T) {
 	if err != nil || !info.Owned || info.Daemon.Pid == pid || info.Reserved < info.Size {
 		t.Errorf("physics after the SIGKILL: %+v %v, want a new owner of the whole segment", info, err)
 	}
-	waitStatus(t, st, "physics running again, the rest untouched", func(f *engine.Frame[engine.SupMeta, engine.ChildStatus]) bool {
+	waitStatus(t, st, "physics running again, the rest untouched", func(f *engine.Frame[supervisor.Meta, supervisor.ChildStatus]) bool {
 		for _, c := range f.Items {
 			want := uint32(0)
 			if c.NameString() == "physics" {
 				want = 1
 			}
-			if c.State != engine.ChildRunning || c.Restarts != want {
+			if c.State != supervisor.ChildRunning || c.Restarts != want {
 				return false
 			}
 		}
@@ -238,30 +239,30 @@ func TestProcNoSpaceExit(t *testing.T) {
 
 // run's status line says why a failed child is not coming back.
 func TestStatusLineFailedReason(t *testing.T) {
-	var c engine.ChildStatus
+	var c supervisor.ChildStatus
 	copy(c.Name[:], "physics")
 	copy(c.Reason[:], "exit 78: no space in /dev/shm")
-	c.State, c.TickAge = engine.ChildFailed, -1
-	if got, want := gameapi.StatusLine([]engine.ChildStatus{c}), `physics failed pid=0 restarts=0 tick=0 age=0s reason="exit 78: no space in /dev/shm"`; got != want {
+	c.State, c.TickAge = supervisor.ChildFailed, -1
+	if got, want := gameapi.StatusLine([]supervisor.ChildStatus{c}), `physics failed pid=0 restarts=0 tick=0 age=0s reason="exit 78: no space in /dev/shm"`; got != want {
 		t.Errorf("status line %q, want %q", got, want)
 	}
 }
 
-func statusClient(t *testing.T, inst string) *engine.Client[engine.SupMeta, engine.ChildStatus] {
+func statusClient(t *testing.T, inst string) *engine.Client[supervisor.Meta, supervisor.ChildStatus] {
 	t.Helper()
-	var c *engine.Client[engine.SupMeta, engine.ChildStatus]
+	var c *engine.Client[supervisor.Meta, supervisor.ChildStatus]
 	proctest.Eventually(t, 20*time.Second, "status channel", func() bool {
 		var err error
-		c, err = engine.Connect(engine.StatusChannel(inst), engine.StatusSchema)
+		c, err = engine.Connect(supervisor.StatusChannel(inst), supervisor.StatusSchema)
 		return err == nil
 	})
 	t.Cleanup(func() { c.Close() })
 	return c
 }
 
-func waitStatus(t *testing.T, c *engine.Client[engine.SupMeta, engine.ChildStatus], what string, cond func(f *engine.Frame[engine.SupMeta, engine.ChildStatus]) bool) engine.Frame[engine.SupMeta, engine.ChildStatus] {
+func waitStatus(t *testing.T, c *engine.Client[supervisor.Meta, supervisor.ChildStatus], what string, cond func(f *engine.Frame[supervisor.Meta, supervisor.ChildStatus]) bool) engine.Frame[supervisor.Meta, supervisor.ChildStatus] {
 	t.Helper()
-	var f engine.Frame[engine.SupMeta, engine.ChildStatus]
+	var f engine.Frame[supervisor.Meta, supervisor.ChildStatus]
 	deadline := time.Now().Add(60 * time.Second)
 	for c.Read(&f) != nil || !cond(&f) {
 		if time.Now().After(deadline) {

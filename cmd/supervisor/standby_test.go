@@ -8,22 +8,23 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/venom"
 )
 
 // standbyStatus waits until the named child of the game's status
 // satisfies cond and returns it.
-func standbyStatus(t testing.TB, inst, name, what string, cond func(c engine.ChildStatus) bool) engine.ChildStatus {
+func standbyStatus(t testing.TB, inst, name, what string, cond func(c supervisor.ChildStatus) bool) supervisor.ChildStatus {
 	t.Helper()
-	var c engine.ChildStatus
+	var c supervisor.ChildStatus
 	proctest.Eventually(t, 60*time.Second, name+": "+what, func() bool {
-		sup, err := engine.Connect(engine.StatusChannel(inst), engine.StatusSchema)
+		sup, err := engine.Connect(supervisor.StatusChannel(inst), supervisor.StatusSchema)
 		if err != nil {
 			return false
 		}
 		defer sup.Close()
-		var f engine.Frame[engine.SupMeta, engine.ChildStatus]
+		var f engine.Frame[supervisor.Meta, supervisor.ChildStatus]
 		if sup.Read(&f) != nil {
 			return false
 		}
@@ -36,8 +37,8 @@ func standbyStatus(t testing.TB, inst, name, what string, cond func(c engine.Chi
 
 // stableWithStandby: running for long enough that a failure is one after
 // a stable run, with a standby ready.
-func stableWithStandby(c engine.ChildStatus) bool {
-	return c.State == engine.ChildRunning && c.StandbyReady() && c.Uptime > int64(2*engine.StableAfter)
+func stableWithStandby(c supervisor.ChildStatus) bool {
+	return c.State == supervisor.ChildRunning && c.StandbyReady() && c.Uptime > int64(2*supervisor.StableAfter)
 }
 
 // The demo keeps physics, ai and net with a hot standby and the renderer
@@ -51,11 +52,11 @@ func TestStandbyInTheGame(t *testing.T) {
 		t.Fatal(err)
 	}
 	game, inst := startGameB(t, "--net-addr", addr)
-	before := map[string]engine.ChildStatus{}
+	before := map[string]supervisor.ChildStatus{}
 	for _, name := range []string{"physics", "ai", "net"} {
 		before[name] = standbyStatus(t, inst, name, "running stably with a standby ready", stableWithStandby)
 	}
-	r := standbyStatus(t, inst, "render", "running", func(c engine.ChildStatus) bool { return c.State == engine.ChildRunning })
+	r := standbyStatus(t, inst, "render", "running", func(c supervisor.ChildStatus) bool { return c.State == supervisor.ChildRunning })
 	if r.StandbyPid != 0 || r.StandbyString() != "-" {
 		t.Errorf("render: standby pid %d (%s), want none kept", r.StandbyPid, r.StandbyString())
 	}
@@ -66,7 +67,7 @@ func TestStandbyInTheGame(t *testing.T) {
 	proctest.Eventually(t, 30*time.Second, "ls's STANDBY column as the status has it", func() bool {
 		_, rows := lsTable(t)
 		for _, name := range []string{"physics", "ai", "net"} {
-			c := standbyStatus(t, inst, name, "status", func(engine.ChildStatus) bool { return true })
+			c := standbyStatus(t, inst, name, "status", func(supervisor.ChildStatus) bool { return true })
 			row := rows[inst+"."+name]
 			if len(row) != 9 || row[8] != fmt.Sprintf("ready %d", c.StandbyPid) {
 				t.Logf("ls %s: %q; status: standby %d %s", name, row, c.StandbyPid, c.StandbyString())
@@ -104,8 +105,8 @@ func TestStandbyInTheGame(t *testing.T) {
 		if name == "physics" {
 			send(20)
 		}
-		c2 := standbyStatus(t, inst, name, "taken over by its standby", func(x engine.ChildStatus) bool {
-			return x.Handovers > c.Handovers && x.State == engine.ChildRunning
+		c2 := standbyStatus(t, inst, name, "taken over by its standby", func(x supervisor.ChildStatus) bool {
+			return x.Handovers > c.Handovers && x.State == supervisor.ChildRunning
 		})
 		if c2.Pid != c.StandbyPid || c2.Restarts != c.Restarts+1 || c2.ReasonString() != "killed by SIGKILL" {
 			t.Errorf("%s after SIGKILL: pid %d restarts %d reason %q; want the standby's pid %d, one restart more",

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"
@@ -64,9 +65,9 @@ func exists(name string) bool {
 	return err == nil
 }
 
-// supervisor runs the supervisor binary's command line, as a person
+// runSupervisor runs the supervisor binary's command line, as a person
 // would, and returns its output.
-func supervisor(args ...string) (string, error) {
+func runSupervisor(args ...string) (string, error) {
 	out, err := execSelf(args...).CombinedOutput()
 	return string(out), err
 }
@@ -113,7 +114,7 @@ func TestLs(t *testing.T) {
 	// child restarting meanwhile is not a mismatch.
 	var header []string
 	var rows map[string][]string
-	var st engine.Frame[engine.SupMeta, engine.ChildStatus]
+	var st engine.Frame[supervisor.Meta, supervisor.ChildStatus]
 	proctest.Eventually(t, 30*time.Second, "ls between two equal statuses", func() bool {
 		st = g.status(t)
 		header, rows = lsTable(t)
@@ -196,7 +197,7 @@ func TestRm(t *testing.T) {
 	owner := ownedSegment(t, live)
 	staleSegment(t, theirs)
 
-	out, err := supervisor("rm", "--stale", "--instance", inst)
+	out, err := runSupervisor("rm", "--stale", "--instance", inst)
 	if err != nil || out != "removed "+mine+"\n" {
 		t.Fatalf("rm --stale --instance %s: %v\n%s\nwant only %s removed", inst, err, out, mine)
 	}
@@ -205,7 +206,7 @@ func TestRm(t *testing.T) {
 			inst, mine, exists(mine), live, exists(live), theirs, exists(theirs))
 	}
 
-	if out, err := supervisor("rm", theirs); err != nil || out != "removed "+theirs+"\n" || exists(theirs) {
+	if out, err := runSupervisor("rm", theirs); err != nil || out != "removed "+theirs+"\n" || exists(theirs) {
 		t.Fatalf("rm %s: %v, exists after: %v\n%s", theirs, err, exists(theirs), out)
 	}
 	for _, tc := range []struct {
@@ -242,17 +243,17 @@ func TestFault(t *testing.T) {
 	c := g.physics(t, before.Pid)
 
 	// restarted waits for the physics process after pid, running.
-	restarted := func(t *testing.T, prev engine.ChildStatus) engine.ChildStatus {
+	restarted := func(t *testing.T, prev supervisor.ChildStatus) supervisor.ChildStatus {
 		t.Helper()
-		next := g.child(t, "physics", "restarted after pid "+itoa(int(prev.Pid)), func(c engine.ChildStatus) bool {
-			return c.Restarts > prev.Restarts && c.State == engine.ChildRunning && c.Pid != 0 && c.Pid != prev.Pid
+		next := g.child(t, "physics", "restarted after pid "+itoa(int(prev.Pid)), func(c supervisor.ChildStatus) bool {
+			return c.Restarts > prev.Restarts && c.State == supervisor.ChildRunning && c.Pid != 0 && c.Pid != prev.Pid
 		})
 		proctest.Eventually(t, 10*time.Second, "the faulted physics process gone", func() bool { return gone(int(prev.Pid)) })
 		return next
 	}
 	fault := func(t *testing.T, args ...string) {
 		t.Helper()
-		out, err := supervisor(append([]string{"fault", "physics"}, append(args, "--instance", inst)...)...)
+		out, err := runSupervisor(append([]string{"fault", "physics"}, append(args, "--instance", inst)...)...)
 		if err != nil || !strings.Contains(out, "sent "+args[0]+" to "+inst+".physics") {
 			t.Fatalf("fault physics %q: %v\n%s", args, err, out)
 		}
@@ -326,14 +327,14 @@ func TestFault(t *testing.T) {
 		// Each tick longer than the hang timeout: slow, yet beating, so
 		// not hung.
 		const ms, ticks = 1500, 2
-		if time.Duration(ms)*time.Millisecond <= engine.DefaultHangTimeout {
-			t.Fatalf("a %dms tick is within the hang timeout %v: the test would prove nothing", ms, engine.DefaultHangTimeout)
+		if time.Duration(ms)*time.Millisecond <= supervisor.DefaultHangTimeout {
+			t.Fatalf("a %dms tick is within the hang timeout %v: the test would prove nothing", ms, supervisor.DefaultHangTimeout)
 		}
 		prev := g.running(t, "physics")
 		var f engine.Frame[physics.Params, physics.Body]
 		same := func() bool {
 			c, _ := childOf(g.status(t), "physics")
-			if c.Pid != prev.Pid || c.Restarts != prev.Restarts || c.State != engine.ChildRunning {
+			if c.Pid != prev.Pid || c.Restarts != prev.Restarts || c.State != supervisor.ChildRunning {
 				t.Fatalf("physics slowed down: %s pid %d, %d restarts (reason %q); want it running on, pid %d",
 					c.StateName(), c.Pid, c.Restarts, c.ReasonString(), prev.Pid)
 			}
@@ -352,7 +353,7 @@ func TestFault(t *testing.T) {
 		}
 	})
 	t.Run("unknown", func(t *testing.T) {
-		out, err := supervisor("fault", "physics", "bogus", "--instance", inst)
+		out, err := runSupervisor("fault", "physics", "bogus", "--instance", inst)
 		if err == nil || !strings.Contains(out, `unknown kind "bogus"`) {
 			t.Fatalf("fault physics bogus: %v\n%s", err, out)
 		}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/venom"
 )
 
@@ -414,33 +415,33 @@ func benchMemcpy(n int) float64 {
 }
 
 // benchStatus publishes a status slice on the instance's "sup" channel
-// every engine.DefaultStatusEvery, as the supervisor does, with every
+// every supervisor.DefaultStatusEvery, as the supervisor does, with every
 // process running; stop ends it.
 func benchStatus(inst string, bs []*benched) (stop func(), err error) {
-	ch := engine.StatusChannel(inst)
+	ch := supervisor.StatusChannel(inst)
 	venom.Remove(ch)
-	d, err := venom.Create(ch, engine.StatusConfig(len(bs)))
+	d, err := venom.Create(ch, supervisor.StatusConfig(len(bs)))
 	if err != nil {
 		return nil, err
 	}
-	kids := make([]engine.ChildStatus, len(bs))
+	kids := make([]supervisor.ChildStatus, len(bs))
 	for i, b := range bs {
 		copy(kids[i].Name[:15], b.name)
-		kids[i].State, kids[i].Flags, kids[i].ExitCode = engine.ChildRunning, engine.FlagChannel, -1
+		kids[i].State, kids[i].Flags, kids[i].ExitCode = supervisor.ChildRunning, supervisor.FlagChannel, -1
 	}
-	buf := make([]byte, engine.StatusSchema.Size(len(kids)))
+	buf := make([]byte, supervisor.StatusSchema.Size(len(kids)))
 	done, finished := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(finished)
-		tick := time.NewTicker(engine.DefaultStatusEvery)
+		tick := time.NewTicker(supervisor.DefaultStatusEvery)
 		defer tick.Stop()
 		for i := uint64(1); ; i++ {
 			now := venom.Monotonic()
 			for j := range kids {
 				kids[j].TickMono, kids[j].TickAge = now, 0
 			}
-			h := engine.Header{Tick: i, Mono: now, Rate: uint32(time.Second / engine.DefaultStatusEvery)}
-			if n, err := engine.StatusSchema.Encode(buf, h, &engine.SupMeta{Pid: uint32(os.Getpid()), Children: uint32(len(kids))}, kids); err == nil {
+			h := engine.Header{Tick: i, Mono: now, Rate: uint32(time.Second / supervisor.DefaultStatusEvery)}
+			if n, err := supervisor.StatusSchema.Encode(buf, h, &supervisor.Meta{Pid: uint32(os.Getpid()), Children: uint32(len(kids))}, kids); err == nil {
 				d.Publish(buf[:n])
 			}
 			select {

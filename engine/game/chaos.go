@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/venom"
 )
 
@@ -187,7 +188,7 @@ type chaos struct {
 	g      *Game
 	env    Env
 	game   *gameProc
-	status *engine.Client[engine.SupMeta, engine.ChildStatus]
+	status *engine.Client[supervisor.Meta, supervisor.ChildStatus]
 	epochs map[string]uint64 // each channel's epoch when the faults began
 	rng    *rand.Rand
 	kinds  []string
@@ -331,15 +332,15 @@ func (c *chaos) settled(since time.Time) bool {
 }
 
 // children is the newest status the game's supervisor published.
-func (c *chaos) children() []engine.ChildStatus {
+func (c *chaos) children() []supervisor.ChildStatus {
 	if c.status == nil {
-		s, err := engine.Connect(c.env.Status(), engine.StatusSchema)
+		s, err := engine.Connect(c.env.Status(), supervisor.StatusSchema)
 		if err != nil {
 			return nil
 		}
 		c.status = s
 	}
-	var f engine.Frame[engine.SupMeta, engine.ChildStatus]
+	var f engine.Frame[supervisor.Meta, supervisor.ChildStatus]
 	if c.status.Read(&f) != nil {
 		return nil
 	}
@@ -352,7 +353,7 @@ func (c *chaos) allRunning() bool {
 		return false
 	}
 	for _, s := range st {
-		if s.State != engine.ChildRunning {
+		if s.State != supervisor.ChildRunning {
 			return false
 		}
 	}
@@ -381,7 +382,7 @@ func (c *chaos) everyChannelPublished() bool {
 func (c *chaos) running(child string) bool {
 	for _, s := range c.children() {
 		if s.NameString() == child {
-			return s.State == engine.ChildRunning
+			return s.State == supervisor.ChildRunning
 		}
 	}
 	return false
@@ -588,7 +589,7 @@ func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
 	}
 	for _, s := range c.children() {
 		r.FinalStates[s.NameString()] = s.StateName()
-		if s.State != engine.ChildRunning {
+		if s.State != supervisor.ChildRunning {
 			r.Failures = append(r.Failures, fmt.Sprintf("%s ended %s", s.NameString(), s.StateName()))
 		}
 	}

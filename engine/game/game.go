@@ -19,7 +19,7 @@
 //	g.Main(os.Args)
 //
 // Every child is a real OS process: the program re-executes itself as
-// "PROGRAM proc NAME" with the game's flags, under an engine.Supervisor.
+// "PROGRAM proc NAME" with the game's flags, under an supervisor.Supervisor.
 package game
 
 import (

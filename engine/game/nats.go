@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/procs/bridge"
 	"github.com/venomrt/venomrt/venom"
 )
@@ -55,7 +56,7 @@ func (n *natsFlags) register(fs *flag.FlagSet, cmd string) {
 // slices are what a bridge publishes and an edge mirrors: every
 // process's slice and the supervisor's status.
 func (g *Game) slices() []bridge.Slice {
-	out := []bridge.Slice{{Name: "sup", Check: engine.StatusSchema.DecodeHeader}}
+	out := []bridge.Slice{{Name: "sup", Check: supervisor.StatusSchema.DecodeHeader}}
 	for _, p := range g.procs {
 		out = append(out, bridge.Slice{Name: p.Name, Check: p.header})
 	}
@@ -73,7 +74,7 @@ func (g *Game) slice(name string) (bridge.Slice, bool) {
 
 // withNATS starts the embedded server when asked and adds the bridge
 // child; stop shuts the server down after the supervisor.
-func (g *Game) withNATS(n *natsFlags, f *flags, specs []engine.ChildSpec, stderr io.Writer, log *slog.Logger) (_ []engine.ChildSpec, stop func(), err error) {
+func (g *Game) withNATS(n *natsFlags, f *flags, specs []supervisor.ChildSpec, stderr io.Writer, log *slog.Logger) (_ []supervisor.ChildSpec, stop func(), err error) {
 	stop = func() {}
 	if n.url == "" {
 		return specs, stop, nil
@@ -100,8 +101,8 @@ func (g *Game) withNATS(n *natsFlags, f *flags, specs []engine.ChildSpec, stderr
 	args := []string{"proc", BridgeName, "--instance=" + f.instance, "--nats=" + url, "--nats-rate=" + strconv.Itoa(n.rate),
 		"--nats-compress=" + strconv.FormatBool(n.compress), "--nats-replicas=" + strconv.Itoa(n.replicas)}
 	fresh := f.fresh // the first bridge of a fresh run empties the streams; its successors must not
-	specs = append(specs, engine.ChildSpec{
-		Name: BridgeName, Channel: f.instance + "." + BridgeName, Restart: engine.Permanent,
+	specs = append(specs, supervisor.ChildSpec{
+		Name: BridgeName, Channel: f.instance + "." + BridgeName, Restart: supervisor.Permanent,
 		Command: func() *exec.Cmd {
 			cmd := exec.Command(self, append(args, "--fresh="+strconv.FormatBool(fresh))...)
 			fresh = false
@@ -152,8 +153,8 @@ func (g *Game) cmdEdge(ctx context.Context, args []string, stdout, stderr io.Wri
 	n.register(f.FlagSet, "edge")
 	render := f.Bool("render", false, "run the renderer here too (the window where there is a display)")
 	duration := f.Duration("duration", 0, "stop after this long (0: until SIGINT or SIGTERM)")
-	threshold := f.Float64("failure-threshold", engine.DefaultFailureThreshold, "failure score above which a child is failed")
-	decay := f.Duration("failure-decay", engine.DefaultFailureDecay, "half-life of a child's failure score")
+	threshold := f.Float64("failure-threshold", supervisor.DefaultFailureThreshold, "failure score above which a child is failed")
+	decay := f.Duration("failure-decay", supervisor.DefaultFailureDecay, "half-life of a child's failure score")
 	pos, err := g.parse(f, args)
 	if err != nil {
 		return err
@@ -180,7 +181,7 @@ func (g *Game) cmdEdge(ctx context.Context, args []string, stdout, stderr io.Wri
 	if f.fresh {
 		g.removeSegments(f.instance)
 	}
-	var specs []engine.ChildSpec
+	var specs []supervisor.ChildSpec
 	local := map[string]bool{}
 	for _, p := range g.procs {
 		local[p.Name] = p.Edge
@@ -191,8 +192,8 @@ func (g *Game) cmdEdge(ctx context.Context, args []string, stdout, stderr io.Wri
 			continue // run here, below
 		}
 		margs := []string{"proc", "mirror", "--instance=" + f.instance, "--game=" + n.game, "--slice=" + s.Name, "--nats=" + n.url}
-		specs = append(specs, engine.ChildSpec{
-			Name: s.Name, Channel: f.instance + "." + s.Name, Restart: engine.Permanent,
+		specs = append(specs, supervisor.ChildSpec{
+			Name: s.Name, Channel: f.instance + "." + s.Name, Restart: supervisor.Permanent,
 			// Until the game publishes there is nothing to mirror.
 			StartTimeout: time.Minute, HangTimeout: 2 * time.Second,
 			Command: func() *exec.Cmd {
@@ -222,7 +223,7 @@ func (g *Game) cmdEdge(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 		specs = append(specs, rs)
 	}
-	sup, err := engine.NewSupervisor(engine.SupervisorOptions{
+	sup, err := supervisor.New(supervisor.Options{
 		Instance: f.instance, StatusChannel: f.instance + ".edge", Log: log, FailureThreshold: *threshold, FailureDecay: *decay,
 	}, specs...)
 	if err != nil {

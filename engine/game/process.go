@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/venom"
 )
 
@@ -37,7 +38,7 @@ type Process struct {
 	// Command are the game's to fill.
 	//
 	// Spec.Standby keeps a hot standby of the process (see
-	// engine.ChildSpec.Standby): on by default for a process declared
+	// supervisor.ChildSpec.Standby): on by default for a process declared
 	// with Sim, whose standby waits inside engine.Run on its channel's
 	// ownership lock and takes over the instant the process dies; set it
 	// false to turn it off (`run --standby=false` turns every one off).
@@ -45,7 +46,7 @@ type Process struct {
 	// its main runs only once the supervisor says go (its main may hold
 	// more than its channel, such as a listening socket), so it saves the
 	// process start, not the main's own.
-	Spec engine.ChildSpec
+	Spec supervisor.ChildSpec
 	// Segment is the shape of the process's channel, the venom.Config
 	// its segment is created with: run adds up every channel's
 	// venom.SegmentSize and refuses to start a game /dev/shm cannot hold.
@@ -73,7 +74,7 @@ type Env struct {
 func (e Env) Channel(process string) string { return e.Instance + "." + process }
 
 // Status is the channel of the supervisor's status slice.
-func (e Env) Status() string { return engine.StatusChannel(e.Instance) }
+func (e Env) Status() string { return supervisor.StatusChannel(e.Instance) }
 
 // Sim declares a process that runs newProc's engine.Sim on engine.Run.
 // newProc is called in the child, after the game's flags are parsed; a
@@ -86,7 +87,7 @@ func Sim[M, T any](name string, newProc func(env Env) (engine.Sim[M, T], error),
 	if o.Rate <= 0 {
 		o.Rate = 60
 	}
-	p := Process{Name: name, Rate: o.Rate, Inputs: true, Spec: engine.ChildSpec{Restart: engine.Permanent, Standby: true},
+	p := Process{Name: name, Rate: o.Rate, Inputs: true, Spec: supervisor.ChildSpec{Restart: supervisor.Permanent, Standby: true},
 		Segment: engine.ChannelConfig(o), header: sl.DecodeHeader, err: err, inRun: true}
 	p.Run = func(ctx context.Context, env Env) error {
 		proc, err := newProc(env)
@@ -108,7 +109,7 @@ func Sim[M, T any](name string, newProc func(env Env) (engine.Sim[M, T], error),
 // beside a socket server; then set Inputs). rate is its ticks per second.
 func Custom[M, T any](name string, rate int, run func(ctx context.Context, env Env) error) Process {
 	sl, err := engine.NewSchema[M, T]()
-	return Process{Name: name, Run: run, Rate: rate, Spec: engine.ChildSpec{Restart: engine.Permanent},
+	return Process{Name: name, Run: run, Rate: rate, Spec: supervisor.ChildSpec{Restart: supervisor.Permanent},
 		header: sl.DecodeHeader, err: err}
 }
 
@@ -147,7 +148,7 @@ type Renderer struct {
 	Check func(window string) error
 	// Spec is its child policy; by default Transient and Significant:
 	// closing the window ends the game, a crash restarts it.
-	Spec engine.ChildSpec
+	Spec supervisor.ChildSpec
 	// Segment is the shape of its channel, as Process.Segment: what run
 	// counts of /dev/shm for the renderer (zero: engine.Run's default
 	// channel).

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/venom"
 )
 
@@ -22,8 +23,8 @@ import (
 func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	f := g.newFlags("run", "", false)
 	duration := f.Duration("duration", 0, "stop after this long (0: until SIGINT or SIGTERM)")
-	threshold := f.Float64("failure-threshold", engine.DefaultFailureThreshold, "failure score above which a child is failed")
-	decay := f.Duration("failure-decay", engine.DefaultFailureDecay, "half-life of a child's failure score")
+	threshold := f.Float64("failure-threshold", supervisor.DefaultFailureThreshold, "failure score above which a child is failed")
+	decay := f.Duration("failure-decay", supervisor.DefaultFailureDecay, "half-life of a child's failure score")
 	standby := f.Bool("standby", true, "keep a hot standby of every process declared with one (false: plain restarts)")
 	var n natsFlags
 	n.register(f.FlagSet, "run")
@@ -59,7 +60,7 @@ func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	defer stopNATS() // after the supervisor and the bridge have stopped
-	sup, err := engine.NewSupervisor(engine.SupervisorOptions{
+	sup, err := supervisor.New(supervisor.Options{
 		Instance: f.instance, Log: log, FailureThreshold: *threshold, FailureDecay: *decay,
 	}, specs...)
 	if err != nil {
@@ -83,13 +84,13 @@ func (g *Game) removeSegments(instance string) {
 }
 
 // children are the supervisor's specs: every process, then the renderer.
-func (g *Game) children(f *flags, stdout, stderr io.Writer, log *slog.Logger) ([]engine.ChildSpec, error) {
+func (g *Game) children(f *flags, stdout, stderr io.Writer, log *slog.Logger) ([]supervisor.ChildSpec, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	args := f.childArgs()
-	var specs []engine.ChildSpec
+	var specs []supervisor.ChildSpec
 	for _, p := range g.procs {
 		spec := p.Spec
 		spec.Name, spec.Channel = p.Name, f.instance+"."+p.Name
@@ -112,7 +113,7 @@ func (g *Game) children(f *flags, stdout, stderr io.Writer, log *slog.Logger) ([
 
 // renderSpec is the renderer's child: the window binary where there is
 // one and a display, else this program's renderer headless.
-func (g *Game) renderSpec(f *flags, self string, args []string, stdout, stderr io.Writer, log *slog.Logger) (engine.ChildSpec, error) {
+func (g *Game) renderSpec(f *flags, self string, args []string, stdout, stderr io.Writer, log *slog.Logger) (supervisor.ChildSpec, error) {
 	r := g.renderer
 	spec := r.Spec
 	if reflect.ValueOf(spec).IsZero() {
@@ -120,10 +121,10 @@ func (g *Game) renderSpec(f *flags, self string, args []string, stdout, stderr i
 		// it. A window under Xvfb can stall a few seconds at start: the
 		// start timeout covers that, up to its first drawn frame (the
 		// supervisor's hang clock starts after it); then a hang is found
-		// as fast as any other child's (engine.DefaultHangTimeout). No
+		// as fast as any other child's (supervisor.DefaultHangTimeout). No
 		// standby: a second window would open.
-		spec = engine.ChildSpec{Restart: engine.Transient, Significant: true,
-			HangTimeout: engine.DefaultHangTimeout, StartTimeout: 20 * time.Second}
+		spec = supervisor.ChildSpec{Restart: supervisor.Transient, Significant: true,
+			HangTimeout: supervisor.DefaultHangTimeout, StartTimeout: 20 * time.Second}
 	}
 	spec.Name, spec.Channel = RenderName, f.instance+"."+RenderName
 	bin, err := g.pickWindow(f, log)
@@ -313,7 +314,7 @@ func (g *Game) cmdRender(ctx context.Context, args []string, stdout, stderr io.W
 
 // statusLines prints one line per second: per child its state, pid,
 // restarts, tick and snapshot age.
-func statusLines(sup *engine.Supervisor, w io.Writer, done <-chan struct{}) {
+func statusLines(sup *supervisor.Supervisor, w io.Writer, done <-chan struct{}) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -328,7 +329,7 @@ func statusLines(sup *engine.Supervisor, w io.Writer, done <-chan struct{}) {
 
 // StatusLine is the supervisor's status line: per child its state, pid,
 // restarts, tick and snapshot age, and for a failed child why.
-func StatusLine(st []engine.ChildStatus) string {
+func StatusLine(st []supervisor.ChildStatus) string {
 	var b strings.Builder
 	for i, c := range st {
 		if i > 0 {
@@ -336,7 +337,7 @@ func StatusLine(st []engine.ChildStatus) string {
 		}
 		fmt.Fprintf(&b, "%s %s pid=%d restarts=%d tick=%d age=%s", c.NameString(), c.StateName(), c.Pid, c.Restarts,
 			c.Tick, time.Duration(c.TickAge).Round(time.Millisecond))
-		if c.State == engine.ChildFailed {
+		if c.State == supervisor.ChildFailed {
 			fmt.Fprintf(&b, " reason=%q", c.ReasonString()) // why it is not coming back
 		}
 	}
@@ -382,7 +383,7 @@ func (g *Game) checkSpace(instance string, withBridge bool) error {
 			return err
 		}
 	}
-	if err := add("sup", engine.StatusConfig(len(g.childNames()))); err != nil {
+	if err := add("sup", supervisor.StatusConfig(len(g.childNames()))); err != nil {
 		return err
 	}
 	if withBridge {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/venom"
 )
 
@@ -29,7 +30,7 @@ func cmdLs(args []string, stdout io.Writer) error {
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tOWNER\tSTATE\tEPOCH\tCLIENTS\tQUEUED\tLAST PUBLISH\tSIZE\tSTANDBY")
-	statuses := map[string][]engine.ChildStatus{}
+	statuses := map[string][]supervisor.ChildStatus{}
 	for _, name := range names {
 		info, err := venom.Inspect(name)
 		if err != nil {
@@ -55,7 +56,7 @@ func cmdLs(args []string, stdout io.Writer) error {
 // PID", "none" (kept with a standby, none at the moment) or "-" (no
 // standby kept, no such child, or no supervisor status to tell). It
 // reads the instance's status channel once per instance (cache).
-func standbyColumn(name string, cache map[string][]engine.ChildStatus) string {
+func standbyColumn(name string, cache map[string][]supervisor.ChildStatus) string {
 	i := strings.LastIndexByte(name, '.')
 	if i <= 0 {
 		return "-"
@@ -83,17 +84,17 @@ func standbyColumn(name string, cache map[string][]engine.ChildStatus) string {
 // readStatus is the newest status slice of an instance's live
 // supervisor, nil when there is none to read (a dead supervisor's is
 // stale: its children died with it).
-func readStatus(instance string) []engine.ChildStatus {
-	ch := engine.StatusChannel(instance)
+func readStatus(instance string) []supervisor.ChildStatus {
+	ch := supervisor.StatusChannel(instance)
 	if info, err := venom.Inspect(ch); err != nil || !info.Owned {
 		return nil
 	}
-	c, err := engine.Connect(ch, engine.StatusSchema)
+	c, err := engine.Connect(ch, supervisor.StatusSchema)
 	if err != nil {
 		return nil
 	}
 	defer c.Close()
-	var f engine.Frame[engine.SupMeta, engine.ChildStatus]
+	var f engine.Frame[supervisor.Meta, supervisor.ChildStatus]
 	if c.Read(&f) != nil {
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/engine/game"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/venom"
 )
 
@@ -63,9 +64,9 @@ var renderConfig = venom.Config{DataSize: 1024, History: 2, CmdSlots: 16, CmdSiz
 // publishes the renderer's own slice. The headless loop and the window
 // both draw from one. It is used from one goroutine.
 type View struct {
-	Grid    *Source[GridMeta, Cell]                     // <instance>.grid
-	Heaters *Source[HeatersMeta, Heater]                // <instance>.heaters
-	Status  *Source[engine.SupMeta, engine.ChildStatus] // the supervisor's, <instance>.sup
+	Grid    *Source[GridMeta, Cell]                          // <instance>.grid
+	Heaters *Source[HeatersMeta, Heater]                     // <instance>.heaters
+	Status  *Source[supervisor.Meta, supervisor.ChildStatus] // the supervisor's, <instance>.sup
 	// Frames counts frames, carried on from the renderer before this one
 	// (the channel's Header.Tick never goes back).
 	Frames uint64
@@ -102,7 +103,7 @@ func OpenView(instance string, log *slog.Logger) (*View, error) {
 	v := &View{
 		Grid:    NewSource(instance+".grid", GridSchema),
 		Heaters: NewSource(instance+".heaters", HeatersSchema),
-		Status:  NewSource(engine.StatusChannel(instance), engine.StatusSchema),
+		Status:  NewSource(supervisor.StatusChannel(instance), supervisor.StatusSchema),
 		d:       d, buf: make([]byte, renderConfig.DataSize), log: log,
 	}
 	if d.Adopted() {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/ai"
 	"github.com/venomrt/venomrt/procs/physics"
@@ -390,7 +391,7 @@ func TestReconnectAfterKill(t *testing.T) {
 
 // publishStatus publishes a supervisor status on "<name>.sup" from the
 // test process, as a supervisor would.
-func publishStatus(t *testing.T, name string, children ...engine.ChildStatus) {
+func publishStatus(t *testing.T, name string, children ...supervisor.ChildStatus) {
 	t.Helper()
 	d, err := venom.Create(name+".sup", venom.Config{DataSize: 4096})
 	if err != nil {
@@ -401,8 +402,8 @@ func publishStatus(t *testing.T, name string, children ...engine.ChildStatus) {
 		venom.Remove(name + ".sup") // Close leaves it for a successor; a test has none
 	})
 	buf := make([]byte, 4096)
-	n, err := engine.StatusSchema.Encode(buf, engine.Header{Tick: 1, Mono: venom.Monotonic()},
-		&engine.SupMeta{Pid: uint32(os.Getpid()), Children: uint32(len(children))}, children)
+	n, err := supervisor.StatusSchema.Encode(buf, engine.Header{Tick: 1, Mono: venom.Monotonic()},
+		&supervisor.Meta{Pid: uint32(os.Getpid()), Children: uint32(len(children))}, children)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,11 +414,11 @@ func publishStatus(t *testing.T, name string, children ...engine.ChildStatus) {
 
 func TestEverySliceInStream(t *testing.T) {
 	g := &game{name: proctest.Name(t)}
-	var phys, restarting engine.ChildStatus
+	var phys, restarting supervisor.ChildStatus
 	copy(phys.Name[:], "physics")
-	phys.State, phys.Pid, phys.Tick, phys.TickMono = engine.ChildRunning, 4242, 99, venom.Monotonic()
+	phys.State, phys.Pid, phys.Tick, phys.TickMono = supervisor.ChildRunning, 4242, 99, venom.Monotonic()
 	copy(restarting.Name[:], "ai")
-	restarting.State, restarting.Restarts = engine.ChildBackoff, 3
+	restarting.State, restarting.Restarts = supervisor.ChildBackoff, 3
 	publishStatus(t, g.name, phys, restarting)
 	proctest.Start(t, "ai", g.name+".ai", g.name+".physics", "12").Expect(t, `^pid`, 10*time.Second)
 	startGameAs(t, g, 30)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/procs/ai"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"
@@ -200,7 +201,7 @@ type Proc struct {
 
 	physics *feed[physics.Params, physics.Body]
 	ai      *feed[ai.Params, ai.Agent]
-	sup     *feed[engine.SupMeta, engine.ChildStatus]
+	sup     *feed[supervisor.Meta, supervisor.ChildStatus]
 	pending []engine.Command // input not yet accepted by physics, oldest first
 	tick    uint64
 	sendAcc int
@@ -231,7 +232,7 @@ func New(o Options) *Proc {
 		closing: make(chan struct{}, maxClosing),
 		physics: &feed[physics.Params, physics.Body]{channel: o.Physics, sl: physics.Schema},
 		ai:      &feed[ai.Params, ai.Agent]{channel: o.AI, sl: ai.Schema},
-		sup:     &feed[engine.SupMeta, engine.ChildStatus]{channel: o.Status, sl: engine.StatusSchema},
+		sup:     &feed[supervisor.Meta, supervisor.ChildStatus]{channel: o.Status, sl: supervisor.StatusSchema},
 	}
 }
 

@@ -85,7 +85,7 @@ type PlayerState struct {
 // Child is one supervised process as the supervisor's status shows it.
 type Child struct {
 	Name     string
-	State    string // engine.ChildState's name: "running", "backoff", ...
+	State    string // supervisor.ChildState's name: "running", "backoff", ...
 	Pid      uint32
 	Restarts uint32
 	Tick     uint64 // newest tick of its slice

@@ -1,8 +1,9 @@
-package engine
+package supervisor
 
 import (
 	"context"
 	"fmt"
+	"github.com/venomrt/venomrt/engine"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -29,8 +30,8 @@ func helperCrashCounter(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	ticks := 0
-	return Run(ctx, counterSchema, &counter{}, Options{Channel: args[0], Rate: rate, DataSize: 8 << 10,
-		OnTick: func(*Header) {
+	return engine.Run(ctx, counterSchema, &counter{}, engine.Options{Channel: args[0], Rate: rate, DataSize: 8 << 10,
+		OnTick: func(*engine.Header) {
 			if ticks++; ticks >= n {
 				os.Exit(1)
 			}
@@ -68,9 +69,9 @@ func lockWaiter(pid uint32) bool {
 
 // settleProbe waits until every input the probe sent is applied, or 15s pass,
 // and returns the account as it then stands: lost inputs never come.
-func settleProbe(t *testing.T, probe *InputProbe) InputAccount {
+func settleProbe(t *testing.T, probe *engine.InputProbe) engine.InputAccount {
 	t.Helper()
-	var a InputAccount
+	var a engine.InputAccount
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		var err error
 		if a, err = probe.Account(); err == nil && a.Lost == 0 {
@@ -86,10 +87,10 @@ func settleProbe(t *testing.T, probe *InputProbe) InputAccount {
 // started after each handover.
 func TestStandbyTakesOverOnKill(t *testing.T) {
 	inst := instance(t)
-	h := startSupervisor(t, inst, SupervisorOptions{}, standbySpec(inst, "a"))
+	h := startSupervisor(t, inst, Options{}, standbySpec(inst, "a"))
 	h.waitChild("a", "running", 15*time.Second, running)
 	ch := inst + ".a"
-	probe, err := NewInputProbe(ch, venom.WithDaemonTimeout(time.Hour))
+	probe, err := engine.NewInputProbe(ch, venom.WithDaemonTimeout(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,13 +103,13 @@ func TestStandbyTakesOverOnKill(t *testing.T) {
 		}
 	}
 	frames := connectCounter(t, ch)
-	var last Frame[counterMeta, counterItem]
+	var last engine.Frame[counterMeta, counterItem]
 	for round := uint32(1); round <= 3; round++ {
 		c := h.waitChild("a", "running stably with a standby ready", 30*time.Second, readyStable)
 		if !lockWaiter(c.StandbyPid) {
 			t.Errorf("round %d: standby %d ready but not blocked in flock (/proc/locks)", round, c.StandbyPid)
 		}
-		before := waitFrame(t, frames, "a frame", func(*Frame[counterMeta, counterItem]) bool { return true })
+		before := waitFrame(t, frames, "a frame", func(*engine.Frame[counterMeta, counterItem]) bool { return true })
 		if before.Tick < last.Tick {
 			t.Errorf("round %d: tick went back: %d → %d", round, last.Tick, before.Tick)
 		}
@@ -131,7 +132,7 @@ func TestStandbyTakesOverOnKill(t *testing.T) {
 		if !h.logged(`msg="standby took over"`, "child=a", fmt.Sprint("pid=", c.StandbyPid), `why="stable run"`) {
 			t.Errorf("round %d: no \"standby took over\" line with why=\"stable run\" for pid %d", round, c.StandbyPid)
 		}
-		last = waitFrame(t, frames, "the successor publishing", func(f *Frame[counterMeta, counterItem]) bool { return f.Epoch > before.Epoch })
+		last = waitFrame(t, frames, "the successor publishing", func(f *engine.Frame[counterMeta, counterItem]) bool { return f.Epoch > before.Epoch })
 		if last.Tick < before.Tick {
 			t.Errorf("round %d: tick went back across the handover: %d → %d", round, before.Tick, last.Tick)
 		}
@@ -154,10 +155,10 @@ func TestStandbyAfterHang(t *testing.T) {
 		cmd.Env = append(cmd.Env, "GOTRACEBACK=single")
 		return cmd
 	}
-	h := startSupervisor(t, inst, SupervisorOptions{}, stopped, looping)
+	h := startSupervisor(t, inst, Options{}, stopped, looping)
 	s := h.waitChild("stopped", "running stably with a standby ready", 30*time.Second, readyStable)
 	l := h.waitChild("looping", "running stably with a standby ready", 30*time.Second, readyStable)
-	probe, err := NewInputProbe(inst+".stopped", venom.WithDaemonTimeout(time.Hour))
+	probe, err := engine.NewInputProbe(inst+".stopped", venom.WithDaemonTimeout(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +172,7 @@ func TestStandbyAfterHang(t *testing.T) {
 		}
 	}
 	c := connectCounter(t, inst+".looping")
-	if err := c.Send(Cmd(OpHang)); err != nil {
+	if err := c.Send(engine.Cmd(engine.OpHang)); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -216,7 +217,7 @@ func TestStandbyCrashLoopBacksOff(t *testing.T) {
 	ch := inst + ".loop"
 	sp := ChildSpec{Name: "loop", Channel: ch, Standby: true, HangTimeout: 3 * time.Second,
 		Command: func() *exec.Cmd { return quick(proctest.Command("crashcounter", ch, "100", "40")) }}
-	o := SupervisorOptions{BackoffMin: 300 * time.Millisecond, BackoffMax: 1200 * time.Millisecond,
+	o := Options{BackoffMin: 300 * time.Millisecond, BackoffMax: 1200 * time.Millisecond,
 		FailureThreshold: 1e6, FailureDecay: time.Hour}
 	h := startSupervisor(t, inst, o, sp)
 	var (
@@ -238,7 +239,7 @@ func TestStandbyCrashLoopBacksOff(t *testing.T) {
 				t.Fatal(err)
 			}
 			if n, _, err := shell.Read(buf); err == nil {
-				if hd, err := PeekHeader(buf[:n]); err == nil {
+				if hd, err := engine.PeekHeader(buf[:n]); err == nil {
 					sm.epoch, sm.snapMono = hd.Epoch, hd.Mono
 				}
 			}
@@ -335,8 +336,8 @@ func TestStandbyCrashLoopBacksOff(t *testing.T) {
 func TestStandbyStatusAndIsolation(t *testing.T) {
 	inst := instance(t)
 	ch := inst + ".a"
-	h := startSupervisor(t, inst, SupervisorOptions{StatusEvery: 20 * time.Millisecond}, standbySpec(inst, "a"), counterSpec(inst, "plain"))
-	f := waitStatus(t, inst, "a standby ready in the status slice", func(f *Frame[SupMeta, ChildStatus]) bool {
+	h := startSupervisor(t, inst, Options{StatusEvery: 20 * time.Millisecond}, standbySpec(inst, "a"), counterSpec(inst, "plain"))
+	f := waitStatus(t, inst, "a standby ready in the status slice", func(f *engine.Frame[Meta, ChildStatus]) bool {
 		return len(f.Items) == 2 && f.Items[0].StandbyReady()
 	})
 	a, plain := f.Items[0], f.Items[1]
@@ -351,9 +352,9 @@ func TestStandbyStatusAndIsolation(t *testing.T) {
 	// While the child lives, every snapshot is its own and it owns the
 	// channel, however long the standby waits.
 	c := connectCounter(t, ch)
-	var first Frame[counterMeta, counterItem]
-	waitFrame(t, c, "a frame", func(fr *Frame[counterMeta, counterItem]) bool { first = *fr; return true })
-	waitFrame(t, c, "100 ticks, every one the child's", func(fr *Frame[counterMeta, counterItem]) bool {
+	var first engine.Frame[counterMeta, counterItem]
+	waitFrame(t, c, "a frame", func(fr *engine.Frame[counterMeta, counterItem]) bool { first = *fr; return true })
+	waitFrame(t, c, "100 ticks, every one the child's", func(fr *engine.Frame[counterMeta, counterItem]) bool {
 		info, err := venom.Inspect(ch)
 		if err != nil || info.Daemon.Pid != int(a.Pid) || info.Daemon.Epoch != first.Epoch || fr.Epoch != first.Epoch {
 			t.Fatalf("owner pid %d epoch %d, snapshot epoch %d (%v): want the child's, %d at epoch %d",
@@ -397,7 +398,7 @@ func TestStandbyStatusAndIsolation(t *testing.T) {
 // and the child restarts as without one.
 func TestStoppedStandbyNotUsed(t *testing.T) {
 	inst := instance(t)
-	h := startSupervisor(t, inst, SupervisorOptions{}, standbySpec(inst, "a"))
+	h := startSupervisor(t, inst, Options{}, standbySpec(inst, "a"))
 	c := h.waitChild("a", "running stably with a standby ready", 30*time.Second, readyStable)
 	if err := syscall.Kill(int(c.StandbyPid), syscall.SIGSTOP); err != nil {
 		t.Fatal(err)

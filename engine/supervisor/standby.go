@@ -1,7 +1,8 @@
-package engine
+package supervisor
 
 import (
 	"fmt"
+	"github.com/venomrt/venomrt/engine"
 	"os"
 	"os/exec"
 	"slices"
@@ -67,7 +68,7 @@ func (s *Supervisor) launchStandby(k *child, exits chan<- exitEvent, now time.Ti
 	prepare(cmd)
 	fd := 3 + len(cmd.ExtraFiles)
 	cmd.ExtraFiles = append(cmd.ExtraFiles, goR, readyW)
-	cmd.Env = append(cmd.Environ(), fmt.Sprintf("%s=%d,%d", StandbyEnv, fd, fd+1))
+	cmd.Env = append(cmd.Environ(), fmt.Sprintf("%s=%d,%d", engine.StandbyEnv, fd, fd+1))
 	err = cmd.Start()
 	goR.Close() // the child's ends: theirs alone now
 	readyW.Close()
@@ -89,9 +90,9 @@ func (s *Supervisor) launchStandby(k *child, exits chan<- exitEvent, now time.Ti
 				return // EOF: it exited
 			}
 			switch b[0] { // anything else is not the protocol: ignored
-			case standbyWaiting:
+			case engine.StandbyWaiting:
 				sb.said.Or(saidWaiting)
-			case standbyOwner:
+			case engine.StandbyOwner:
 				sb.said.Or(saidOwner)
 			default:
 				continue
@@ -173,7 +174,7 @@ func (s *Supervisor) promote(k *child, now time.Time, why string) {
 	k.progress, k.checked = now, now
 	k.handovers++
 	s.refresh() // the status shows the handover before it happens, never after
-	_, err := sb.goW.Write([]byte{standbyGo})
+	_, err := sb.goW.Write([]byte{engine.StandbyGo})
 	sb.goW.Close()
 	if err != nil {
 		// It is gone too: its exit, now the child's, restarts it.

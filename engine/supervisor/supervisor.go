@@ -1,9 +1,10 @@
-package engine
+package supervisor
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/venomrt/venomrt/engine"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -43,7 +44,7 @@ func (r Restart) String() string {
 	return fmt.Sprintf("Restart(%d)", int(r))
 }
 
-// Defaults for a zero ChildSpec or SupervisorOptions field.
+// Defaults for a zero ChildSpec or Options field.
 const (
 	DefaultHangTimeout  = time.Second
 	DefaultQuitGrace    = 500 * time.Millisecond
@@ -113,8 +114,8 @@ type ChildSpec struct {
 	Standby bool
 }
 
-// SupervisorOptions configure a Supervisor.
-type SupervisorOptions struct {
+// Options configure a Supervisor.
+type Options struct {
 	// Instance is the game's instance name; the status is published on
 	// the channel StatusChannel(Instance), "<instance>.sup".
 	Instance string
@@ -143,7 +144,7 @@ type SupervisorOptions struct {
 // crash or hang, and publishes their status. Status may be called from
 // any goroutine; Run only once.
 type Supervisor struct {
-	o         SupervisorOptions
+	o         Options
 	log       *slog.Logger
 	kids      []*child
 	pollEvery time.Duration
@@ -160,8 +161,8 @@ type Supervisor struct {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
-// NewSupervisor checks the options and specs and fills in their defaults.
-func NewSupervisor(o SupervisorOptions, specs ...ChildSpec) (*Supervisor, error) {
+// New checks the options and specs and fills in their defaults.
+func New(o Options, specs ...ChildSpec) (*Supervisor, error) {
 	bad := func(format string, args ...any) (*Supervisor, error) {
 		return nil, fmt.Errorf("engine: supervisor: "+format, args...)
 	}
@@ -336,7 +337,7 @@ func (s *Supervisor) publishStatus(d *venom.Daemon, done <-chan struct{}) {
 	defer t.Stop()
 	buf := make([]byte, StatusSchema.Size(len(s.kids)))
 	items := make([]ChildStatus, len(s.kids))
-	h := Header{Rate: uint32(max(1, time.Second/s.o.StatusEvery)), Epoch: d.Epoch()}
+	h := engine.Header{Rate: uint32(max(1, time.Second/s.o.StatusEvery)), Epoch: d.Epoch()}
 	ignore := func(venom.ClientID, []byte, []byte) int { return 0 }
 	failing := false
 	publish := func() {
@@ -374,14 +375,14 @@ func (s *Supervisor) Status() []ChildStatus {
 }
 
 // status fills items and returns the meta, as of now.
-func (s *Supervisor) status(items []ChildStatus) SupMeta {
+func (s *Supervisor) status(items []ChildStatus) Meta {
 	now, mono := time.Now(), venom.Monotonic()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, v := range s.view {
 		items[i] = v.at(now, mono, s.o.FailureDecay)
 	}
-	meta := SupMeta{Pid: uint32(os.Getpid()), Children: uint32(len(items)), Started: s.startMono}
+	meta := Meta{Pid: uint32(os.Getpid()), Children: uint32(len(items)), Started: s.startMono}
 	if s.stopping {
 		meta.Stopping = 1
 	}

@@ -1,8 +1,9 @@
-package engine
+package supervisor
 
 import (
 	"bytes"
 	"fmt"
+	"github.com/venomrt/venomrt/engine"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -91,8 +92,8 @@ type ChildStatus struct {
 	Backoff    int64   // ns left until a scheduled restart (state ChildBackoff)
 }
 
-// SupMeta is the supervisor-wide part of the status slice.
-type SupMeta struct {
+// Meta is the supervisor-wide part of the status slice.
+type Meta struct {
 	Pid      uint32 // the supervisor's process id
 	Children uint32 // number of children (the slice's item count)
 	Stopping uint32 // 1 once the supervisor is stopping its children
@@ -101,8 +102,8 @@ type SupMeta struct {
 }
 
 // StatusSchema is the shape of the status channel, StatusChannel(instance),
-// which the supervisor publishes every SupervisorOptions.StatusEvery.
-var StatusSchema = MustSchema[SupMeta, ChildStatus]()
+// which the supervisor publishes every Options.StatusEvery.
+var StatusSchema = engine.MustSchema[Meta, ChildStatus]()
 
 // StatusChannel is the name of the channel an instance's supervisor
 // publishes its status on: "<instance>.sup".
@@ -158,17 +159,4 @@ func putString(dst []byte, s string) {
 		s = s[:n]
 	}
 	copy(dst, s)
-}
-
-// PeekHeader reads the Header at the start of an encoded snapshot of any
-// slice, checking only that src is long enough: it is for tools (the
-// supervisor, `supervisor ls`) that need a channel's tick and time without
-// knowing its types. Use Slice.DecodeHeader to trust the rest.
-func PeekHeader(src []byte) (Header, error) {
-	var h Header
-	if len(src) < HeaderSize {
-		return h, fmt.Errorf("%w: snapshot of %d bytes, shorter than its header", ErrCorrupt, len(src))
-	}
-	copy(asBytes(&h, HeaderSize), src)
-	return h, nil
 }

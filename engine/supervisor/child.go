@@ -1,10 +1,11 @@
-package engine
+package supervisor
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/venomrt/venomrt/engine"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -368,7 +369,7 @@ func (s *Supervisor) watch(k *child, now time.Time, stalled bool) {
 		info, _ = k.shell.Daemon()
 		if info.Latest != k.seen {
 			if n, _, err := k.shell.Read(k.buf); err == nil {
-				if h, err := PeekHeader(k.buf[:n]); err == nil {
+				if h, err := engine.PeekHeader(k.buf[:n]); err == nil {
 					k.tick, k.tickMono = h.Tick, h.Mono
 				}
 			}
@@ -485,7 +486,7 @@ func (s *Supervisor) exited(ev exitEvent, now time.Time) (stop bool) {
 		k.state, k.reason, k.exitCode = ChildExited, desc, code
 		return true
 	}
-	if code == ExitNoSpace && k.cause == "" {
+	if code == engine.ExitNoSpace && k.cause == "" {
 		// It said so itself: no restart can succeed.
 		s.failNow(k, code, desc+": no space in /dev/shm")
 		return false

@@ -1,10 +1,11 @@
-package engine
+package supervisor
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/venomrt/venomrt/engine"
 	"io"
 	"log/slog"
 	"os"
@@ -38,7 +39,7 @@ func helperSleeper([]string) error {
 // supervisor INSTANCE: supervises counters "a" and "b" until SIGTERM.
 func helperSupervisor(args []string) error {
 	inst := args[0]
-	s, err := NewSupervisor(SupervisorOptions{Instance: inst}, counterSpec(inst, "a"), counterSpec(inst, "b"))
+	s, err := New(Options{Instance: inst}, counterSpec(inst, "a"), counterSpec(inst, "b"))
 	if err != nil {
 		return err
 	}
@@ -117,12 +118,12 @@ func (l *logBuf) lines() []string {
 	return strings.Split(l.b.String(), "\n")
 }
 
-func startSupervisor(t *testing.T, inst string, o SupervisorOptions, specs ...ChildSpec) *harness {
+func startSupervisor(t *testing.T, inst string, o Options, specs ...ChildSpec) *harness {
 	t.Helper()
 	lb := &logBuf{}
 	o.Instance = inst
 	o.Log = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), lb), nil))
-	s, err := NewSupervisor(o, specs...)
+	s, err := New(o, specs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,11 +227,11 @@ func gone(pid int, zombieOK bool) bool {
 
 func TestSupervisorRestartsKilledChild(t *testing.T) {
 	inst := instance(t)
-	h := startSupervisor(t, inst, SupervisorOptions{}, counterSpec(inst, "a"), counterSpec(inst, "b"))
+	h := startSupervisor(t, inst, Options{}, counterSpec(inst, "a"), counterSpec(inst, "b"))
 	a := h.waitChild("a", "running", 15*time.Second, running)
 	h.waitChild("b", "running", 15*time.Second, running)
 	c := connectCounter(t, inst+".a")
-	before := waitFrame(t, c, "ticking", func(f *Frame[counterMeta, counterItem]) bool { return f.Tick > 10 })
+	before := waitFrame(t, c, "ticking", func(f *engine.Frame[counterMeta, counterItem]) bool { return f.Tick > 10 })
 
 	if err := syscall.Kill(int(a.Pid), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -239,7 +240,7 @@ func TestSupervisorRestartsKilledChild(t *testing.T) {
 	if a2.Restarts != 1 || a2.Pid == a.Pid || a2.ReasonString() != "killed by SIGKILL" || a2.ExitCode != 128+9 {
 		t.Errorf("after SIGKILL: %s exit code %d, want a new pid and reason \"killed by SIGKILL\"", describeChild(a2), a2.ExitCode)
 	}
-	after := waitFrame(t, c, "the successor publishing", func(f *Frame[counterMeta, counterItem]) bool { return f.Epoch > before.Epoch })
+	after := waitFrame(t, c, "the successor publishing", func(f *engine.Frame[counterMeta, counterItem]) bool { return f.Epoch > before.Epoch })
 	if after.Tick < before.Tick {
 		t.Errorf("tick went back across the restart: %d → %d", before.Tick, after.Tick)
 	}
@@ -262,7 +263,7 @@ func TestSupervisorHungChildren(t *testing.T) {
 		cmd.Env = append(cmd.Env, "GOTRACEBACK=single")
 		return cmd
 	}
-	h := startSupervisor(t, inst, SupervisorOptions{}, stopped, looping, healthy)
+	h := startSupervisor(t, inst, Options{}, stopped, looping, healthy)
 	s := h.waitChild("stopped", "running", 15*time.Second, running)
 	l := h.waitChild("looping", "running", 15*time.Second, running)
 	w := h.waitChild("healthy", "running", 15*time.Second, running)
@@ -273,7 +274,7 @@ func TestSupervisorHungChildren(t *testing.T) {
 	}
 	// OpHang: the loop stops ticking; Go's SIGQUIT handler ends it.
 	c := connectCounter(t, inst+".looping")
-	if err := c.Send(Cmd(OpHang)); err != nil {
+	if err := c.Send(engine.Cmd(engine.OpHang)); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -309,7 +310,7 @@ func TestSupervisorCrashLoopFails(t *testing.T) {
 	bad := helperSpec("bad", "crasher")
 	bad.Channel = inst + ".bad" // never created
 	// The score does not decay noticeably however slow the launches are.
-	o := SupervisorOptions{BackoffMin: 5 * time.Millisecond, BackoffMax: 40 * time.Millisecond, FailureThreshold: 3, FailureDecay: time.Hour}
+	o := Options{BackoffMin: 5 * time.Millisecond, BackoffMax: 40 * time.Millisecond, FailureThreshold: 3, FailureDecay: time.Hour}
 	h := startSupervisor(t, inst, o, bad, counterSpec(inst, "good"))
 	b := h.waitChild("bad", "failed", 15*time.Second, func(c ChildStatus) bool { return c.State == ChildFailed })
 	// Scores 1, 2, 3 and then 4 > 3: four launches.
@@ -318,9 +319,9 @@ func TestSupervisorCrashLoopFails(t *testing.T) {
 	}
 	h.waitChild("good", "running", 15*time.Second, running)
 	c := connectCounter(t, inst+".good")
-	var f Frame[counterMeta, counterItem]
-	waitFrame(t, c, "good ticking", func(g *Frame[counterMeta, counterItem]) bool { f = *g; return true })
-	waitFrame(t, c, "good still ticking", func(g *Frame[counterMeta, counterItem]) bool { return g.Tick > f.Tick+20 })
+	var f engine.Frame[counterMeta, counterItem]
+	waitFrame(t, c, "good ticking", func(g *engine.Frame[counterMeta, counterItem]) bool { f = *g; return true })
+	waitFrame(t, c, "good still ticking", func(g *engine.Frame[counterMeta, counterItem]) bool { return g.Tick > f.Tick+20 })
 	if b := h.child("bad"); b.State != ChildFailed || b.Restarts != 3 {
 		t.Errorf("failed child restarted: %s", describeChild(b))
 	}
@@ -341,7 +342,7 @@ func TestSupervisorStartTimeout(t *testing.T) {
 	slow.StartTimeout, slow.QuitGrace = 300*time.Millisecond, 200*time.Millisecond
 	// With a healthy child beside it: a supervisor whose permanent
 	// children have all failed ends (ErrAllFailed).
-	h := startSupervisor(t, inst, SupervisorOptions{BackoffMin: 5 * time.Millisecond, FailureThreshold: 1, FailureDecay: time.Hour},
+	h := startSupervisor(t, inst, Options{BackoffMin: 5 * time.Millisecond, FailureThreshold: 1, FailureDecay: time.Hour},
 		slow, helperSpec("healthy", "sleeper"))
 	s := h.waitChild("slow", "failed", 15*time.Second, func(c ChildStatus) bool { return c.State == ChildFailed })
 	if s.Restarts != 1 || !strings.HasPrefix(s.ReasonString(), "start timeout: ") {
@@ -352,13 +353,13 @@ func TestSupervisorStartTimeout(t *testing.T) {
 func TestSupervisorRestartPolicies(t *testing.T) {
 	inst := instance(t)
 	spec := func(name string, r Restart) ChildSpec { sp := counterSpec(inst, name); sp.Restart = r; return sp }
-	h := startSupervisor(t, inst, SupervisorOptions{},
+	h := startSupervisor(t, inst, Options{},
 		spec("perm", Permanent), spec("trans0", Transient), spec("trans3", Transient), spec("temp", Temporary))
 	exit := map[string]float64{"perm": 0, "trans0": 0, "trans3": 3, "temp": 3}
 	for name, code := range exit {
 		h.waitChild(name, "running", 15*time.Second, running)
 		c := connectCounter(t, inst+"."+name)
-		if err := c.Send(Cmd(OpExit, code)); err != nil {
+		if err := c.Send(engine.Cmd(engine.OpExit, code)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -381,13 +382,13 @@ func TestSupervisorSignificantExit(t *testing.T) {
 	inst := instance(t)
 	render := counterSpec(inst, "render")
 	render.Restart, render.Significant = Transient, true
-	h := startSupervisor(t, inst, SupervisorOptions{}, render, counterSpec(inst, "sim"), helperSpec("idle", "sleeper"))
+	h := startSupervisor(t, inst, Options{}, render, counterSpec(inst, "sim"), helperSpec("idle", "sleeper"))
 	var pids []int
 	for _, name := range []string{"render", "sim", "idle"} {
 		pids = append(pids, int(h.waitChild(name, "running", 15*time.Second, running).Pid))
 	}
 	c := connectCounter(t, inst+".render")
-	if err := c.Send(Cmd(OpExit, 0)); err != nil {
+	if err := c.Send(engine.Cmd(engine.OpExit, 0)); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.result(15 * time.Second); err != nil {
@@ -411,21 +412,21 @@ func TestSupervisorSignificantExit(t *testing.T) {
 
 // connectStatus connects to a supervisor's status channel and waits until
 // its frame satisfies cond.
-func waitStatus(t *testing.T, inst, what string, cond func(f *Frame[SupMeta, ChildStatus]) bool) Frame[SupMeta, ChildStatus] {
+func waitStatus(t *testing.T, inst, what string, cond func(f *engine.Frame[Meta, ChildStatus]) bool) engine.Frame[Meta, ChildStatus] {
 	t.Helper()
-	var c *Client[SupMeta, ChildStatus]
+	var c *engine.Client[Meta, ChildStatus]
 	proctest.Eventually(t, 15*time.Second, "status channel exists", func() bool {
 		var err error
-		c, err = Connect(StatusChannel(inst), StatusSchema)
+		c, err = engine.Connect(StatusChannel(inst), StatusSchema)
 		return err == nil
 	})
 	defer c.Close()
-	var f Frame[SupMeta, ChildStatus]
+	var f engine.Frame[Meta, ChildStatus]
 	proctest.Eventually(t, 15*time.Second, what, func() bool { return c.Read(&f) == nil && cond(&f) })
 	return f
 }
 
-func allRunning(f *Frame[SupMeta, ChildStatus]) bool {
+func allRunning(f *engine.Frame[Meta, ChildStatus]) bool {
 	for _, c := range f.Items {
 		if !running(c) {
 			return false
@@ -438,8 +439,8 @@ func TestSupervisorStatusSlice(t *testing.T) {
 	inst := instance(t)
 	render := counterSpec(inst, "render")
 	render.Restart, render.Significant = Transient, true
-	h := startSupervisor(t, inst, SupervisorOptions{StatusEvery: 20 * time.Millisecond}, render, helperSpec("idle", "sleeper"))
-	f := waitStatus(t, inst, "children running, render ticking", func(f *Frame[SupMeta, ChildStatus]) bool {
+	h := startSupervisor(t, inst, Options{StatusEvery: 20 * time.Millisecond}, render, helperSpec("idle", "sleeper"))
+	f := waitStatus(t, inst, "children running, render ticking", func(f *engine.Frame[Meta, ChildStatus]) bool {
 		return allRunning(f) && f.Items[0].Tick > 0
 	})
 	if f.Meta.Pid != uint32(os.Getpid()) || f.Meta.Children != 2 || f.Meta.Stopping != 0 || f.Meta.Started == 0 || f.Count != 2 {
@@ -457,7 +458,7 @@ func TestSupervisorStatusSlice(t *testing.T) {
 		t.Errorf("idle: %+v", i)
 	}
 	// A second supervisor of the instance is refused before it starts anything.
-	s2, err := NewSupervisor(SupervisorOptions{Instance: inst}, helperSpec("idle", "sleeper"))
+	s2, err := New(Options{Instance: inst}, helperSpec("idle", "sleeper"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,21 +521,21 @@ func TestSupervisorGracefulStop(t *testing.T) {
 func TestNewSupervisorRefuses(t *testing.T) {
 	ok := helperSpec("ok", "sleeper")
 	for name, tc := range map[string]struct {
-		o     SupervisorOptions
+		o     Options
 		specs []ChildSpec
 	}{
-		"no instance":   {SupervisorOptions{}, []ChildSpec{ok}},
-		"bad instance":  {SupervisorOptions{Instance: "a/b"}, []ChildSpec{ok}},
-		"no children":   {SupervisorOptions{Instance: "x"}, nil},
-		"long name":     {SupervisorOptions{Instance: "x"}, []ChildSpec{{Name: "sixteen-bytes-xx", Command: ok.Command}}},
-		"no command":    {SupervisorOptions{Instance: "x"}, []ChildSpec{{Name: "a"}}},
-		"twice":         {SupervisorOptions{Instance: "x"}, []ChildSpec{ok, ok}},
-		"bad channel":   {SupervisorOptions{Instance: "x"}, []ChildSpec{{Name: "a", Command: ok.Command, Channel: "a b"}}},
-		"sup channel":   {SupervisorOptions{Instance: "x"}, []ChildSpec{{Name: "a", Command: ok.Command, Channel: "x.sup"}}},
-		"bad policy":    {SupervisorOptions{Instance: "x"}, []ChildSpec{{Name: "a", Command: ok.Command, Restart: 7}}},
-		"negative wait": {SupervisorOptions{Instance: "x", BackoffMin: -1}, []ChildSpec{ok}},
+		"no instance":   {Options{}, []ChildSpec{ok}},
+		"bad instance":  {Options{Instance: "a/b"}, []ChildSpec{ok}},
+		"no children":   {Options{Instance: "x"}, nil},
+		"long name":     {Options{Instance: "x"}, []ChildSpec{{Name: "sixteen-bytes-xx", Command: ok.Command}}},
+		"no command":    {Options{Instance: "x"}, []ChildSpec{{Name: "a"}}},
+		"twice":         {Options{Instance: "x"}, []ChildSpec{ok, ok}},
+		"bad channel":   {Options{Instance: "x"}, []ChildSpec{{Name: "a", Command: ok.Command, Channel: "a b"}}},
+		"sup channel":   {Options{Instance: "x"}, []ChildSpec{{Name: "a", Command: ok.Command, Channel: "x.sup"}}},
+		"bad policy":    {Options{Instance: "x"}, []ChildSpec{{Name: "a", Command: ok.Command, Restart: 7}}},
+		"negative wait": {Options{Instance: "x", BackoffMin: -1}, []ChildSpec{ok}},
 	} {
-		if _, err := NewSupervisor(tc.o, tc.specs...); err == nil {
+		if _, err := New(tc.o, tc.specs...); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -542,15 +543,15 @@ func TestNewSupervisorRefuses(t *testing.T) {
 
 func TestPeekHeader(t *testing.T) {
 	buf := make([]byte, counterSchema.Size(1))
-	n, err := counterSchema.Encode(buf, Header{Tick: 42, Mono: 7}, &counterMeta{}, []counterItem{{Value: 1}})
+	n, err := counterSchema.Encode(buf, engine.Header{Tick: 42, Mono: 7}, &counterMeta{}, []counterItem{{Value: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := PeekHeader(buf[:n])
+	h, err := engine.PeekHeader(buf[:n])
 	if err != nil || h.Tick != 42 || h.Mono != 7 || h.Count != 1 || h.Schema != counterSchema.Schema() {
 		t.Fatalf("PeekHeader: %+v %v", h, err)
 	}
-	if _, err := PeekHeader(buf[:HeaderSize-1]); !errors.Is(err, ErrCorrupt) {
+	if _, err := engine.PeekHeader(buf[:engine.HeaderSize-1]); !errors.Is(err, engine.ErrCorrupt) {
 		t.Fatalf("short: %v, want ErrCorrupt", err)
 	}
 }
@@ -558,7 +559,7 @@ func TestPeekHeader(t *testing.T) {
 func TestSupervisorCommandNotFound(t *testing.T) {
 	inst := instance(t)
 	missing := ChildSpec{Name: "missing", Command: func() *exec.Cmd { return exec.Command("/nonexistent/venomrt-child") }}
-	o := SupervisorOptions{BackoffMin: time.Millisecond, FailureThreshold: 2, FailureDecay: time.Hour}
+	o := Options{BackoffMin: time.Millisecond, FailureThreshold: 2, FailureDecay: time.Hour}
 	h := startSupervisor(t, inst, o, missing, helperSpec("idle", "sleeper"))
 	m := h.waitChild("missing", "failed", 15*time.Second, func(c ChildStatus) bool { return c.State == ChildFailed })
 	if m.Restarts != 2 || !strings.HasPrefix(m.ReasonString(), "start: ") {

@@ -1,9 +1,10 @@
-package engine
+package supervisor
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/venomrt/venomrt/engine"
 	"io"
 	"log/slog"
 	"os"
@@ -36,9 +37,9 @@ func helperSizedCounter(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := Run(ctx, counterSchema, &counter{}, Options{Channel: args[0], Rate: 100, DataSize: size}); err != nil {
+	if err := engine.Run(ctx, counterSchema, &counter{}, engine.Options{Channel: args[0], Rate: 100, DataSize: size}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(ExitCode(err))
+		os.Exit(engine.ExitCode(err))
 	}
 	return nil
 }
@@ -47,7 +48,7 @@ func helperSizedCounter(args []string) error {
 // cannot fit in /dev/shm and a temporary sleeper.
 func helperNoSpaceSupervisor(args []string) error {
 	inst := args[0]
-	s, err := NewSupervisor(SupervisorOptions{Instance: inst},
+	s, err := New(Options{Instance: inst},
 		sizedSpec(inst, "a", 1<<20, nil), sizedSpec(inst, "b", 1<<20, nil),
 		ChildSpec{Name: "sleeper", Restart: Temporary, Command: func() *exec.Cmd { return quick(proctest.Command("sleeper")) }})
 	if err != nil {
@@ -97,13 +98,13 @@ func (h *harness) count(fields ...string) int {
 // HUD draws): launched once, no restart scheduled. The others carry on.
 func TestSupervisorExitNoSpaceFailsAtOnce(t *testing.T) {
 	inst := instance(t)
-	h := startSupervisor(t, inst, SupervisorOptions{BackoffMin: time.Millisecond},
-		exitSpec("full", Permanent, ExitNoSpace), exitSpec("full-t", Transient, ExitNoSpace), counterSpec(inst, "ok"))
+	h := startSupervisor(t, inst, Options{BackoffMin: time.Millisecond},
+		exitSpec("full", Permanent, engine.ExitNoSpace), exitSpec("full-t", Transient, engine.ExitNoSpace), counterSpec(inst, "ok"))
 	const reason = "exit 78: no space in /dev/shm"
 	for _, name := range []string{"full", "full-t"} {
 		c := h.waitChild(name, "failed", 15*time.Second, func(c ChildStatus) bool { return c.State == ChildFailed })
-		if c.Restarts != 0 || c.ExitCode != ExitNoSpace || c.ReasonString() != reason || c.Pid != 0 {
-			t.Errorf("%s, exit code %d: want failed at once, exit code %d, reason %q", describeChild(c), c.ExitCode, ExitNoSpace, reason)
+		if c.Restarts != 0 || c.ExitCode != engine.ExitNoSpace || c.ReasonString() != reason || c.Pid != 0 {
+			t.Errorf("%s, exit code %d: want failed at once, exit code %d, reason %q", describeChild(c), c.ExitCode, engine.ExitNoSpace, reason)
 		}
 		if n := h.count(`msg="child started"`, "child="+name); n != 1 {
 			t.Errorf("%s started %d times, want once", name, n)
@@ -116,12 +117,12 @@ func TestSupervisorExitNoSpaceFailsAtOnce(t *testing.T) {
 		}
 	}
 	h.waitChild("ok", "running", 15*time.Second, running)
-	sup, err := Connect(StatusChannel(inst), StatusSchema)
+	sup, err := engine.Connect(StatusChannel(inst), StatusSchema)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sup.Close()
-	var f Frame[SupMeta, ChildStatus]
+	var f engine.Frame[Meta, ChildStatus]
 	proctest.Eventually(t, 10*time.Second, "the status slice showing the failure", func() bool {
 		if sup.Read(&f) != nil || len(f.Items) != 3 {
 			return false
@@ -139,9 +140,9 @@ func TestSupervisorExitNoSpaceFailsAtOnce(t *testing.T) {
 func TestSupervisorAllPermanentFailed(t *testing.T) {
 	inst := instance(t)
 	lb := &logBuf{}
-	s, err := NewSupervisor(SupervisorOptions{Instance: inst, BackoffMin: time.Millisecond, FailureThreshold: 1,
+	s, err := New(Options{Instance: inst, BackoffMin: time.Millisecond, FailureThreshold: 1,
 		Log: slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), lb), nil))},
-		exitSpec("nospace", Permanent, ExitNoSpace), exitSpec("crasher", Permanent, 1),
+		exitSpec("nospace", Permanent, engine.ExitNoSpace), exitSpec("crasher", Permanent, 1),
 		ChildSpec{Name: "sleeper", Restart: Temporary, Command: func() *exec.Cmd { return quick(proctest.Command("sleeper")) }})
 	if err != nil {
 		t.Fatal(err)
@@ -184,17 +185,17 @@ func TestSupervisorAllPermanentFailed(t *testing.T) {
 // restart, leaves no segment of it, and the rest of the game runs on.
 func TestNoSpaceChildInSmallShm(t *testing.T) {
 	sup, _ := venom.SegmentSize(StatusConfig(2))
-	small, _ := venom.SegmentSize(ChannelConfig(Options{DataSize: 8 << 10}))
+	small, _ := venom.SegmentSize(engine.ChannelConfig(engine.Options{DataSize: 8 << 10}))
 	size := venom.PageAligned(sup) + venom.PageAligned(small) + 64<<10
 	if !proctest.SmallShm(t, size) {
 		return
 	}
 	inst := instance(t)
 	stderr := &logBuf{}
-	h := startSupervisor(t, inst, SupervisorOptions{BackoffMin: time.Millisecond},
+	h := startSupervisor(t, inst, Options{BackoffMin: time.Millisecond},
 		sizedSpec(inst, "big", 1<<20, stderr), sizedSpec(inst, "small", 8<<10, os.Stderr))
 	c := h.waitChild("big", "failed", 20*time.Second, func(c ChildStatus) bool { return c.State == ChildFailed })
-	if c.Restarts != 0 || c.ExitCode != ExitNoSpace || c.ReasonString() != "exit 78: no space in /dev/shm" {
+	if c.Restarts != 0 || c.ExitCode != engine.ExitNoSpace || c.ReasonString() != "exit 78: no space in /dev/shm" {
 		t.Errorf("%s exit code %d", describeChild(c), c.ExitCode)
 	}
 	h.waitChild("small", "running", 20*time.Second, running)
@@ -207,7 +208,7 @@ func TestNoSpaceChildInSmallShm(t *testing.T) {
 		t.Errorf("big's segment: %v, want none", err)
 	}
 	cl := connectCounter(t, inst+".small")
-	waitFrame(t, cl, "small ticking", func(f *Frame[counterMeta, counterItem]) bool { return f.Tick > 20 })
+	waitFrame(t, cl, "small ticking", func(f *engine.Frame[counterMeta, counterItem]) bool { return f.Tick > 20 })
 	if c := h.child("small"); c.Restarts != 0 || !running(c) {
 		t.Errorf("small: %s", describeChild(c))
 	}
