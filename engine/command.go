@@ -48,16 +48,26 @@ const CommandSize = cmdHeader + 8*MaxArgs
 
 const cmdHeader = 16
 
-// Command is a small binary message: an op, an optional input number and
-// up to MaxArgs finite float64 arguments.
+// Command is a small binary message: an op, an optional input number
+// (Seq) in its sender's numbering (Sender), and up to MaxArgs finite
+// float64 arguments.
 //
-// Encoded: op u16, argc u16, reserved u32 (zero), seq u64, argc × float64,
-// all little-endian.
+// Every sender has its own numbering identity. Sender 0 is the process's
+// shared numbering: the inputs a probe (InputProbe), chaos, bench or a
+// bridge numbers 1, 2, 3, … and Header.Account checks. Any other Sender
+// is one sender's own (an Asker picks one at random per run), so a
+// one-shot tool run twice sends (s1, 1) and then (s2, 1) and is never
+// taken for a redelivery; the process remembers the newest senders'
+// numbers in its snapshot header (see Asker).
+//
+// Encoded: op u16, argc u16, sender u32, seq u64, argc × float64, all
+// little-endian. A sender without a seq is malformed.
 type Command struct {
-	Op   Op
-	Seq  uint64 // input number, for exactly-once accounting; 0 for none
-	Argc int
-	Args [MaxArgs]float64
+	Op     Op
+	Sender uint32 // numbering identity of Seq: 0 the shared one
+	Seq    uint64 // input number, for exactly-once accounting; 0 for none
+	Argc   int
+	Args   [MaxArgs]float64
 }
 
 // Cmd builds a command.
@@ -89,7 +99,7 @@ func (c Command) Append(dst []byte) []byte {
 	argc := max(0, min(c.Argc, MaxArgs))
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(c.Op))
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(argc))
-	dst = binary.LittleEndian.AppendUint32(dst, 0)
+	dst = binary.LittleEndian.AppendUint32(dst, c.Sender)
 	dst = binary.LittleEndian.AppendUint64(dst, c.Seq)
 	for _, a := range c.Args[:argc] {
 		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(a))
@@ -98,7 +108,7 @@ func (c Command) Append(dst []byte) []byte {
 }
 
 // DecodeCommand decodes and checks a command: exact length, at most
-// MaxArgs arguments, reserved bits zero, every argument finite.
+// MaxArgs arguments, a sender only with a seq, every argument finite.
 func DecodeCommand(b []byte) (Command, error) {
 	var c Command
 	if len(b) < cmdHeader {
@@ -115,10 +125,11 @@ func DecodeCommand(b []byte) (Command, error) {
 	if len(b) != cmdHeader+8*argc {
 		return c, fmt.Errorf("%w: %d bytes for %d arguments", ErrBadCommand, len(b), argc)
 	}
-	if r := binary.LittleEndian.Uint32(b[4:]); r != 0 {
-		return c, fmt.Errorf("%w: reserved bits %#x", ErrBadCommand, r)
-	}
+	c.Sender = binary.LittleEndian.Uint32(b[4:])
 	c.Seq = binary.LittleEndian.Uint64(b[8:])
+	if c.Sender != 0 && c.Seq == 0 {
+		return c, fmt.Errorf("%w: sender %#x without an input number", ErrBadCommand, c.Sender)
+	}
 	c.Argc = argc
 	for i := range argc {
 		a := math.Float64frombits(binary.LittleEndian.Uint64(b[cmdHeader+8*i:]))

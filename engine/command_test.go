@@ -9,7 +9,7 @@ import (
 
 func TestCommandRoundTrip(t *testing.T) {
 	c := Cmd(OpUser+3, 1, -2.5, 1e9)
-	c.Seq = 77
+	c.Sender, c.Seq = 0xdeadbeef, 77
 	b := c.Append(nil)
 	if len(b) != 16+3*8 {
 		t.Fatalf("encoded %d bytes", len(b))
@@ -29,8 +29,8 @@ func TestCommandDecodeErrors(t *testing.T) {
 	inf := Cmd(OpUser, math.Inf(-1)).Append(nil)
 	many := append([]byte(nil), good...)
 	many[2] = 9
-	reserved := append([]byte(nil), good...)
-	reserved[5] = 1
+	unnumbered := append([]byte(nil), good...)
+	unnumbered[5] = 1 // a sender, and seq 0
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -41,7 +41,7 @@ func TestCommandDecodeErrors(t *testing.T) {
 		{"missing arg", good[:len(good)-8], ErrShortCommand},
 		{"trailing bytes", append(append([]byte(nil), good...), 0), ErrBadCommand},
 		{"too many args", many, ErrBadCommand},
-		{"reserved", reserved, ErrBadCommand},
+		{"sender without seq", unnumbered, ErrBadCommand},
 		{"NaN", nan, ErrBadArg},
 		{"Inf", inf, ErrBadArg},
 		{"op 0", Cmd(OpNone).Append(nil), ErrUnknownOp},

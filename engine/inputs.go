@@ -19,36 +19,105 @@ import (
 // remembers one by one.
 const inputWindow = 64
 
-// seen reports whether input seq has been applied already: within the
-// window by its bit; older than the window always, since one sender's
-// inputs reach the process in order (venom's lanes are FIFO) and only a
-// redelivery brings back a number that old.
-func (h *Header) seen(seq uint64) bool {
-	if seq > h.LastInput {
-		return false
+// seen reports whether input seq of sender has been applied already.
+// Sender 0's numbers (the shared numbering) are judged by the header's
+// window; another sender's by its entry in the sender table, and a
+// sender the table does not hold has applied nothing.
+func (h *Header) seen(sender uint32, seq uint64) bool {
+	if sender == 0 {
+		return seenIn(h.LastInput, h.InputWindow, seq)
 	}
-	d := h.LastInput - seq
-	return d >= inputWindow || h.InputWindow&(1<<d) != 0
+	m := h.senderMark(sender, false)
+	return m != nil && seenIn(m.last, m.window, seq)
 }
 
-// noteInput records that input seq was applied; applied again (seen),
-// it counts as doubled.
-func (h *Header) noteInput(seq uint64) {
-	h.Inputs++
-	switch {
-	case h.seen(seq):
-		h.InputDoubles++
-	case seq > h.LastInput:
-		if shift := seq - h.LastInput; shift >= inputWindow {
-			h.InputWindow = 0
-		} else {
-			h.InputWindow <<= shift
-		}
-		h.InputWindow |= 1
-		h.LastInput = seq
-	default:
-		h.InputWindow |= 1 << (h.LastInput - seq) // late, but the first time
+// seenIn is seen for one numbering: within the window by its bit; older
+// than the window always, since one sender's inputs reach the process
+// in order (venom's lanes are FIFO) and only a redelivery brings back a
+// number that old.
+func seenIn(last, window, seq uint64) bool {
+	if seq > last {
+		return false
 	}
+	d := last - seq
+	return d >= inputWindow || window&(1<<d) != 0
+}
+
+// noteInput records that input seq of sender was applied. The shared
+// numbering's counts (Inputs, InputDoubles: what Account checks) are
+// sender 0's alone; an input of it applied again (seen) counts as
+// doubled.
+func (h *Header) noteInput(sender uint32, seq uint64) {
+	if sender != 0 {
+		if !h.seen(sender, seq) {
+			m := h.senderMark(sender, true)
+			noteIn(&m.last, &m.window, seq)
+		}
+		return
+	}
+	h.Inputs++
+	if h.seen(0, seq) {
+		h.InputDoubles++
+		return
+	}
+	noteIn(&h.LastInput, &h.InputWindow, seq)
+}
+
+// noteIn records a first application of seq in one numbering.
+func noteIn(last, window *uint64, seq uint64) {
+	if seq > *last {
+		if shift := seq - *last; shift >= inputWindow {
+			*window = 0
+		} else {
+			*window <<= shift
+		}
+		*window |= 1
+		*last = seq
+		return
+	}
+	*window |= 1 << (*last - seq) // late, but the first time
+}
+
+// SenderSlots is how many senders besides the shared numbering a
+// process remembers, in its snapshot header, the inputs of: the newest
+// ones by use. A sender forgotten (SenderSlots newer senders since its
+// last command) is a new sender to the process: an Asker that asks again
+// after that long a silence could see a command applied twice. An Asker
+// asks again only across its process's restart, within its deadline.
+const SenderSlots = 8
+
+// senderMark is one sender's numbering in the header's table.
+type senderMark struct {
+	id     uint32
+	_      uint32
+	last   uint64 // highest number applied
+	window uint64 // bit i: number last-i applied
+	used   uint64 // Header.senderClock when it was last applied: the oldest is replaced
+}
+
+// senderMark returns the table entry of sender id; with claim, an entry
+// for a sender not in the table, replacing the least recently used.
+func (h *Header) senderMark(id uint32, claim bool) *senderMark {
+	oldest := 0
+	for i := range h.senders {
+		m := &h.senders[i]
+		if m.id == id {
+			if claim {
+				h.senderClock++
+				m.used = h.senderClock
+			}
+			return m
+		}
+		if m.used < h.senders[oldest].used {
+			oldest = i
+		}
+	}
+	if !claim {
+		return nil
+	}
+	h.senderClock++
+	h.senders[oldest] = senderMark{id: id, used: h.senderClock}
+	return &h.senders[oldest]
 }
 
 // InputAccount compares the numbered inputs a process applied with the

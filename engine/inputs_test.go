@@ -47,7 +47,7 @@ func TestAccountTellsLostFromDoubled(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var h Header
 			for _, s := range tc.applied {
-				h.noteInput(s)
+				h.noteInput(0, s)
 			}
 			got := h.Account(tc.sent)
 			tc.want.Sent, tc.want.Applied = tc.sent, uint64(len(tc.applied))

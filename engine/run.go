@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"syscall"
 	"time"
 
 	"github.com/venomrt/venomrt/venom"
@@ -112,118 +110,33 @@ func ExitCode(err error) int {
 // it down, returns nil.
 func Run[M, T any](ctx context.Context, sl Schema[M, T], p Sim[M, T], o Options) error {
 	o = o.withDefaults()
-	sb := o.Standby
-	if sb == nil {
-		var err error
-		if sb, err = TakeStandby(); err != nil {
-			return fmt.Errorf("engine: run %q: %w", o.Channel, err)
-		}
-	}
-	if sb != nil {
-		defer sb.Close()
-	}
-	cfg := ChannelConfig(o)
-	create := func() (*venom.Daemon, error) {
-		if sb == nil {
-			return venom.Create(o.Channel, cfg)
-		}
-		o.Log.Info("standby waiting", "channel", o.Channel)
-		sb.Waiting()
-		return venom.CreateWait(ctx, o.Channel, cfg)
-	}
-	d, err := create()
-	if errors.Is(err, venom.ErrIncompatible) {
-		// The channel is this process's own: a segment of another shape
-		// was left by other code and cannot be resumed.
-		o.Log.Warn("replacing incompatible segment", "channel", o.Channel, "err", err)
-		if err := venom.Remove(o.Channel); err != nil {
-			return fmt.Errorf("engine: run %q: %w", o.Channel, err)
-		}
-		d, err = create()
-	}
-	if sb != nil && ctx.Err() != nil {
-		// Stood down before its turn came.
-		if d != nil {
-			d.Close()
-		}
+	w, err := Own(ctx, sl, OwnOptions[M, T]{
+		Channel: o.Channel, Config: ChannelConfig(o), Fresh: o.Fresh,
+		Restore: p.Restore, Handle: p.Handle, Standby: o.Standby, Log: o.Log,
+	})
+	if errors.Is(err, ErrStandDown) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("engine: run %q: %w", o.Channel, err)
 	}
-	defer d.Close()
-	l := &loop[M, T]{sl: sl, p: p, o: o, d: d, dt: time.Second / time.Duration(o.Rate)}
-	if err := l.restore(); err != nil {
-		return fmt.Errorf("engine: run %q: %w", o.Channel, err)
-	}
-	if sb != nil {
-		// Owner, restored, and still: the supervisor says when to go (at
-		// once after a stable run, after the backoff in a crash loop).
-		sb.Owner()
-		if err := sb.AwaitGo(ctx); err != nil {
-			if ctx.Err() != nil || errors.Is(err, ErrStandDown) {
-				o.Log.Info("standby stood down", "channel", o.Channel, "epoch", d.Epoch())
-				return nil
-			}
-			return fmt.Errorf("engine: run %q: %w", o.Channel, err)
-		}
-		o.Log.Info("standby took over", "channel", o.Channel, "epoch", d.Epoch(), "tick", l.h.Tick, "queued", d.Queued())
-	}
+	defer w.Close()
+	l := &loop[M, T]{p: p, o: o, w: w, dt: time.Second / time.Duration(o.Rate)}
 	return l.run(ctx)
 }
 
+// loop is Run's fixed-step loop over an Owner.
 type loop[M, T any] struct {
-	sl      Schema[M, T]
-	p       Sim[M, T]
-	o       Options
-	d       *venom.Daemon
-	dt      time.Duration
-	h       Header
-	meta    M
-	items   []T
-	fault   *Command // a fault handed in this tick, carried out after its publish
-	dieNext bool     // OpMidPublish was committed: die in the next publish
-	// inputFaults are OpDropInput and OpDoubleInput in the order handed,
-	// each waiting for a numbered input to break exactly-once on.
-	inputFaults []Op
-	slow        struct {
-		d     time.Duration
-		ticks int
-	}
-}
-
-func (l *loop[M, T]) restore() error {
-	log := l.o.Log.With("channel", l.o.Channel, "epoch", l.d.Epoch())
-	if !l.o.Fresh {
-		buf := make([]byte, l.o.DataSize)
-		n, _, err := l.d.Read(buf)
-		switch {
-		case errors.Is(err, venom.ErrNoData):
-			log.Info("no snapshot: fresh start")
-		case err != nil:
-			log.Warn("snapshot unreadable: fresh start", "err", err)
-		default:
-			var f Frame[M, T]
-			if err := l.sl.Decode(buf[:n], &f); err != nil {
-				log.Warn("snapshot rejected: fresh start", "err", err)
-				break
-			}
-			if err := l.p.Restore(&f); err != nil {
-				log.Warn("restore refused: fresh start", "tick", f.Tick, "err", err)
-				break
-			}
-			l.h = f.Header
-			log.Info("warm restart", "tick", f.Tick, "items", f.Count, "queued", l.d.Queued())
-			return nil
-		}
-	}
-	l.h = Header{}
-	return l.p.Restore(nil)
+	p     Sim[M, T]
+	o     Options
+	w     *Owner[M, T]
+	dt    time.Duration
+	meta  M
+	items []T
 }
 
 func (l *loop[M, T]) run(ctx context.Context) error {
-	l.h.Rate = uint32(l.o.Rate)
-	l.h.Epoch = l.d.Epoch()
+	l.w.Header().Rate = uint32(l.o.Rate)
 	if err := l.publish(); err != nil { // readers see the restored state at once
 		return err
 	}
@@ -232,7 +145,7 @@ func (l *loop[M, T]) run(ctx context.Context) error {
 		now := time.Now()
 		if behind := now.Sub(next); behind > time.Duration(l.o.MaxCatchUp)*l.dt {
 			skipped := uint64(behind/l.dt) - uint64(l.o.MaxCatchUp)
-			l.h.Lag += skipped
+			l.w.Header().Lag += skipped
 			next = next.Add(time.Duration(skipped) * l.dt)
 		}
 		for ran := 0; !now.Before(next) && ran < l.o.MaxCatchUp && ctx.Err() == nil; ran++ {
@@ -253,166 +166,26 @@ func (l *loop[M, T]) run(ctx context.Context) error {
 	return nil
 }
 
+// tick drains the commands, steps and publishes; a fault taken is
+// carried out by the publish (after its commit).
 func (l *loop[M, T]) tick() error {
 	start := time.Now()
-	l.d.Poll(l.handle)
+	l.w.Poll()
 	l.p.Step(l.dt)
-	l.h.Tick++
-	l.h.SimTime += int64(l.dt)
-	if l.slow.ticks > 0 {
-		l.slow.ticks--
-		// The fault is a slow tick, not a hung one: sleep, but beat.
-		for left := l.slow.d; left > 0; left -= 100 * time.Millisecond {
-			time.Sleep(min(left, 100*time.Millisecond))
-			l.d.Beat()
-		}
-	}
-	l.h.StepNanos = uint64(time.Since(start))
-	if l.dieNext {
-		l.dieMidPublish()
-	}
+	h := l.w.Header()
+	h.Tick++
+	h.SimTime += int64(l.dt)
+	h.StepNanos = uint64(time.Since(start))
 	if err := l.publish(); err != nil {
 		return err
 	}
 	if l.o.OnTick != nil {
-		l.o.OnTick(&l.h)
-	}
-	if f := l.fault; f != nil {
-		l.fault = nil
-		l.inject(*f)
+		l.o.OnTick(h)
 	}
 	return nil
 }
 
 func (l *loop[M, T]) publish() error {
-	buf, err := l.d.Begin()
-	if err != nil {
-		return err
-	}
 	l.items = l.p.Snapshot(&l.meta, l.items[:0])
-	l.h.Mono = venom.Monotonic()
-	n, err := l.sl.Encode(buf, l.h, &l.meta, l.items)
-	if err != nil {
-		// Too many items for DataSize: publish what fits rather than stop.
-		keep := l.sl.Capacity(len(buf))
-		l.o.Log.Warn("snapshot truncated", "channel", l.o.Channel, "items", len(l.items), "kept", keep)
-		n, err = l.sl.Encode(buf, l.h, &l.meta, l.items[:keep])
-		if err != nil {
-			return err
-		}
-	}
-	_, err = l.d.Commit(n)
-	return err
-}
-
-// handle is the venom handler: decode, carry out engine ops, pass the
-// rest to the process.
-func (l *loop[M, T]) handle(_ venom.ClientID, b, _ []byte) int {
-	c, err := DecodeCommand(b)
-	if err != nil {
-		l.drop(err)
-		return 0
-	}
-	n := l.times(c)
-	if c.Seq != 0 && n == 1 && l.h.seen(c.Seq) {
-		// Delivered again after it was applied (a sender's retry):
-		// applying it twice would be the bug exactly-once forbids.
-		l.h.InputRepeats++
-		return 0
-	}
-	for range n {
-		if err := l.apply(c); err != nil {
-			l.drop(err)
-			return 0
-		}
-		l.h.Applied++
-		if c.Seq != 0 {
-			l.h.noteInput(c.Seq)
-		}
-	}
-	return 0
-}
-
-func (l *loop[M, T]) drop(err error) {
-	l.h.Dropped++
-	l.o.Log.Debug("command dropped", "channel", l.o.Channel, "err", err)
-}
-
-// maxInputFaults bounds the input faults waiting, against a flood.
-const maxInputFaults = 64
-
-// times is how often a command is applied: once, unless an input fault
-// waits for a numbered one.
-func (l *loop[M, T]) times(c Command) int {
-	if c.Seq == 0 || len(l.inputFaults) == 0 {
-		return 1
-	}
-	f := l.inputFaults[0]
-	l.inputFaults = l.inputFaults[1:]
-	l.o.Log.Warn("fault injected", "channel", l.o.Channel, "op", f, "input", c.Seq)
-	if f == OpDropInput {
-		return 0
-	}
-	return 2
-}
-
-// apply carries out a decoded command: the engine's own ops here, the
-// rest by the process.
-func (l *loop[M, T]) apply(c Command) error {
-	if c.Op >= OpUser {
-		return l.p.Handle(c)
-	}
-	switch c.Op {
-	case OpPanic, OpExit, OpHang, OpMidPublish:
-		// Carried out after this tick's publish commits the command,
-		// so the restarted process is not handed it again.
-		l.fault = &c
-	case OpSlow:
-		l.slow.d = time.Duration(min(max(c.Arg(0, 50), 0), 10_000)) * time.Millisecond
-		l.slow.ticks = int(min(max(c.Arg(1, 60), 0), 100_000))
-	case OpInput:
-		// Nothing to do: being applied is the whole point.
-	case OpDropInput, OpDoubleInput:
-		if len(l.inputFaults) >= maxInputFaults {
-			return fmt.Errorf("%w: %d input faults already wait", ErrBadCommand, len(l.inputFaults))
-		}
-		l.inputFaults = append(l.inputFaults, c.Op)
-	default:
-		return fmt.Errorf("%w: %d", ErrUnknownOp, c.Op)
-	}
-	return nil
-}
-
-// inject carries out a fault command.
-func (l *loop[M, T]) inject(c Command) {
-	l.o.Log.Warn("fault injected", "channel", l.o.Channel, "op", c.Op, "tick", l.h.Tick)
-	switch c.Op {
-	case OpPanic:
-		panic(fmt.Sprintf("engine: fault injected: panic at tick %d", l.h.Tick))
-	case OpExit:
-		os.Exit(int(min(max(c.Arg(0, 1), 0), 255)))
-	case OpMidPublish:
-		l.dieNext = true
-	case OpHang:
-		for {
-			time.Sleep(time.Hour) // hung on purpose: no tick, no heartbeat
-		}
-	}
-}
-
-// dieMidPublish writes half a snapshot and kills the process, as a crash
-// in the middle of a copy would: readers must keep the previous snapshot.
-func (l *loop[M, T]) dieMidPublish() {
-	l.o.Log.Warn("fault injected", "channel", l.o.Channel, "op", OpMidPublish, "tick", l.h.Tick)
-	buf, err := l.d.Begin()
-	if err == nil {
-		l.items = l.p.Snapshot(&l.meta, l.items[:0])
-		tmp := make([]byte, l.sl.Size(len(l.items)))
-		n, _ := l.sl.Encode(tmp, l.h, &l.meta, l.items)
-		copy(buf, tmp[:n/2])
-	}
-	syscall.Kill(os.Getpid(), syscall.SIGKILL)
-	for {
-		time.Sleep(time.Second) // SIGKILL is on its way
-	}
+	return l.w.Publish(&l.meta, l.items)
 }
