@@ -236,7 +236,7 @@ func (s *Supervisor) exitOf(ev exitEvent, now time.Time) (stop bool) {
 
 // step carries out what is due for one child.
 func (s *Supervisor) step(k *child, exits chan<- exitEvent, now time.Time, poll, stalled bool) {
-	k.noteStandby(now)
+	s.noteStandby(k, now)
 	switch k.state {
 	case ChildBackoff:
 		if !now.Before(k.deadline) {
@@ -249,7 +249,7 @@ func (s *Supervisor) step(k *child, exits chan<- exitEvent, now time.Time, poll,
 		}
 	case ChildHung:
 		if !k.killed && !now.Before(k.deadline) {
-			k.log.Warn("child killed", "pid", k.pid, "why", k.cause, "after", k.spec.QuitGrace)
+			s.emit(k, slog.LevelWarn, "child killed", Event{Kind: EventKilled, Pid: k.pid, Reason: k.cause}, "after", k.spec.QuitGrace)
 			k.kill()
 		}
 	case ChildStarting, ChildRunning:
@@ -288,7 +288,10 @@ func (s *Supervisor) launch(k *child, exits chan<- exitEvent, now time.Time) {
 		k.state, k.running = ChildRunning, now
 	}
 	k.progress, k.checked = now, now
-	k.log.Info("child started", "pid", k.pid, "restarts", k.restarts)
+	s.emit(k, slog.LevelInfo, "child started", Event{Kind: EventStarted, Pid: k.pid}, "restarts", k.restarts)
+	if k.state == ChildRunning {
+		s.emit(k, slog.LevelInfo, "child running", Event{Kind: EventRunning, Pid: k.pid}, "channel", "none")
+	}
 	go func() {
 		err := cmd.Wait()
 		exits <- exitEvent{k: k, cmd: cmd, ps: cmd.ProcessState, err: err}
@@ -390,12 +393,12 @@ func (s *Supervisor) watch(k *child, now time.Time, stalled bool) {
 		}
 		if mine && k.first && info.Beats != k.firstBeats {
 			k.state, k.running, k.progress, k.beats = ChildRunning, now, now, info.Beats
-			k.log.Info("child running", "pid", k.pid, "after", now.Sub(k.launched).Round(time.Millisecond), "tick", k.tick)
+			s.emit(k, slog.LevelInfo, "child running", Event{Kind: EventRunning, Pid: k.pid}, "after", now.Sub(k.launched).Round(time.Millisecond), "tick", k.tick, "epoch", info.Epoch)
 			return
 		}
 		if t := k.startLimit; t > 0 && now.Sub(k.launched) > t {
-			k.log.Warn("child start timeout", "pid", k.pid, "timeout", t, "action", "SIGQUIT")
-			k.quit(now, "start timeout")
+			s.emit(k, slog.LevelWarn, "child start timeout", Event{Kind: EventHung, Pid: k.pid, Reason: "start timeout"}, "timeout", t, "action", "SIGQUIT")
+			s.quit(k, now, "start timeout")
 		}
 	case ChildRunning:
 		if stalled {
@@ -407,8 +410,8 @@ func (s *Supervisor) watch(k *child, now time.Time, stalled bool) {
 			return
 		}
 		if t := k.spec.HangTimeout; t > 0 && now.Sub(k.progress) > t {
-			k.log.Warn("child hung", "pid", k.pid, "silent", now.Sub(k.progress).Round(time.Millisecond), "tick", k.tick, "action", "SIGQUIT")
-			k.quit(now, "hung")
+			s.emit(k, slog.LevelWarn, "child hung", Event{Kind: EventHung, Pid: k.pid, Reason: "hung"}, "silent", now.Sub(k.progress).Round(time.Millisecond), "tick", k.tick, "action", "SIGQUIT")
+			s.quit(k, now, "hung")
 		}
 	}
 }
@@ -427,11 +430,11 @@ func beatTime(beatMono int64, checked, now time.Time) time.Time {
 // quit sends SIGQUIT (a Go process prints its goroutines and exits);
 // SIGKILL follows after the QuitGrace. A stopped process cannot act on
 // SIGQUIT: it gets SIGKILL at once.
-func (k *child) quit(now time.Time, cause string) {
+func (s *Supervisor) quit(k *child, now time.Time, cause string) {
 	k.cause = cause
 	k.state, k.deadline = ChildHung, now.Add(k.spec.QuitGrace)
 	if processStopped(k.pid) {
-		k.log.Warn("child killed", "pid", k.pid, "why", cause, "after", "0s (stopped: SIGQUIT cannot act)")
+		s.emit(k, slog.LevelWarn, "child killed", Event{Kind: EventKilled, Pid: k.pid, Reason: "stopped"}, "why", cause, "after", "0s (stopped: SIGQUIT cannot act)")
 		k.kill()
 		return
 	}
@@ -478,10 +481,10 @@ func (s *Supervisor) exited(ev exitEvent, now time.Time) (stop bool) {
 	k.cmd, k.pid = nil, 0
 	if k.state == ChildStopping {
 		k.state, k.reason, k.exitCode = ChildStopped, desc, code
-		k.log.Info("child stopped", "pid", pid, "reason", desc, "uptime", uptime.Round(time.Millisecond))
+		s.emit(k, slog.LevelInfo, "child stopped", Event{Kind: EventStopped, Pid: pid, Reason: desc, Code: code}, "uptime", uptime.Round(time.Millisecond))
 		return false
 	}
-	k.log.Info("child exited", "pid", pid, "reason", desc, "uptime", uptime.Round(time.Millisecond), "policy", k.spec.Restart)
+	s.emit(k, slog.LevelInfo, "child exited", Event{Kind: EventExited, Pid: pid, Reason: desc, Code: code}, "uptime", uptime.Round(time.Millisecond), "policy", k.spec.Restart)
 	if k.spec.Significant && clean {
 		k.state, k.reason, k.exitCode = ChildExited, desc, code
 		return true
@@ -518,7 +521,7 @@ func (s *Supervisor) ended(k *child, now time.Time, code int32, reason string, c
 		k.state = ChildFailed
 		k.detach()
 		k.dismissStandby("failed")
-		k.log.Error("child failed", "reason", reason, "failures", round2(k.score), "threshold", s.o.FailureThreshold, "restarts", k.restarts)
+		s.emit(k, slog.LevelError, "child failed", Event{Kind: EventFailed, Reason: reason}, "failures", round2(k.score), "threshold", s.o.FailureThreshold, "restarts", k.restarts)
 		return
 	}
 	k.consec++
@@ -539,7 +542,7 @@ func (s *Supervisor) failNow(k *child, code int32, reason string) {
 	k.state = ChildFailed
 	k.detach()
 	k.dismissStandby("failed")
-	k.log.Error("child failed", "reason", reason, "why", "a restart cannot succeed: free /dev/shm or make it larger", "restarts", k.restarts)
+	s.emit(k, slog.LevelError, "child failed", Event{Kind: EventFailed, Reason: reason}, "why", "a restart cannot succeed: free /dev/shm or make it larger", "restarts", k.restarts)
 }
 
 // permanentFailed returns the permanent children, with why each failed,
@@ -569,7 +572,7 @@ func (s *Supervisor) schedule(k *child, now time.Time) {
 	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 	d = min(d, s.o.BackoffMax)
 	k.state, k.deadline = ChildBackoff, now.Add(d)
-	k.log.Warn("restart scheduled", "backoff", d.Round(time.Millisecond), "failures", round2(k.score), "consecutive", k.consec)
+	s.emit(k, slog.LevelWarn, "restart scheduled", Event{Kind: EventBackoff, Backoff: d}, "backoff", d.Round(time.Millisecond), "failures", round2(k.score), "consecutive", k.consec)
 }
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
@@ -613,7 +616,7 @@ func (s *Supervisor) stopAll(exits <-chan exitEvent) error {
 	for _, k := range s.kids {
 		switch {
 		case k.cmd != nil:
-			k.log.Info("stopping child", "pid", k.pid, "grace", k.spec.StopGrace)
+			s.emit(k, slog.LevelInfo, "stopping child", Event{Kind: EventStopping, Pid: k.pid}, "grace", k.spec.StopGrace)
 			k.state, k.cause, k.deadline = ChildStopping, "stop", now.Add(k.spec.StopGrace)
 			if k.killed {
 				k.deadline = now.Add(reapWait)
@@ -666,7 +669,7 @@ func (s *Supervisor) stopAll(exits <-chan exitEvent) error {
 				continue
 			}
 			if !k.killed {
-				k.log.Warn("child killed", "pid", k.pid, "why", "stop", "after", k.spec.StopGrace)
+				s.emit(k, slog.LevelWarn, "child killed", Event{Kind: EventKilled, Pid: k.pid, Reason: "stop"}, "after", k.spec.StopGrace)
 				k.kill()
 				k.deadline = now.Add(reapWait)
 				continue

@@ -2,7 +2,7 @@ package supervisor
 
 import (
 	"fmt"
-	"github.com/venomrt/venomrt/engine"
+	"log/slog"
 	"os"
 	"os/exec"
 	"slices"
@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/venom"
 )
 
@@ -81,7 +82,7 @@ func (s *Supervisor) launchStandby(k *child, exits chan<- exitEvent, now time.Ti
 	}
 	sb := &standby{cmd: cmd, pid: cmd.Process.Pid, goW: goW, launched: now}
 	k.sb = sb
-	k.log.Info("standby started", "pid", sb.pid, "primary", k.pid)
+	s.emit(k, slog.LevelInfo, "standby started", Event{Kind: EventStandbyStarted, Pid: sb.pid}, "primary", k.pid)
 	go func() {
 		defer readyR.Close()
 		var b [1]byte
@@ -121,7 +122,7 @@ func (k *child) standbyBackoff(s *Supervisor) time.Duration {
 }
 
 // noteStandby logs what the child's standby has said since last time.
-func (k *child) noteStandby(now time.Time) {
+func (s *Supervisor) noteStandby(k *child, now time.Time) {
 	sb := k.sb
 	if sb == nil {
 		return
@@ -132,7 +133,7 @@ func (k *child) noteStandby(now time.Time) {
 	}
 	if said&saidWaiting != 0 && sb.noted&saidWaiting == 0 {
 		k.sbFails = 0
-		k.log.Info("standby ready", "pid", sb.pid, "after", now.Sub(sb.launched).Round(time.Millisecond))
+		s.emit(k, slog.LevelInfo, "standby ready", Event{Kind: EventStandbyReady, Pid: sb.pid}, "after", now.Sub(sb.launched).Round(time.Millisecond))
 	}
 	if said&saidOwner != 0 && sb.noted&saidOwner == 0 {
 		k.log.Info("standby owns the channel", "pid", sb.pid, "state", k.state)
@@ -181,7 +182,7 @@ func (s *Supervisor) promote(k *child, now time.Time, why string) {
 		k.log.Warn("standby did not take go", "pid", sb.pid, "err", err)
 		return
 	}
-	k.log.Info("standby took over", "pid", k.pid, "why", why, "ready", sb.ready(), "restarts", k.restarts, "handovers", k.handovers)
+	s.emit(k, slog.LevelInfo, "standby took over", Event{Kind: EventHandover, Pid: k.pid, Reason: why}, "ready", sb.ready(), "restarts", k.restarts, "handovers", k.handovers)
 }
 
 // standbyExited handles the exit of a standby that had not taken over:
@@ -195,7 +196,7 @@ func (s *Supervisor) standbyExited(ev exitEvent, now time.Time) {
 	k.sbFails++
 	d := k.standbyBackoff(s)
 	k.sbNext = now.Add(d)
-	k.log.Warn("standby exited", "pid", sb.pid, "reason", desc, "retry", d.Round(time.Millisecond))
+	s.emit(k, slog.LevelWarn, "standby exited", Event{Kind: EventStandbyExited, Pid: sb.pid, Reason: desc}, "retry", d.Round(time.Millisecond))
 }
 
 // dismissStandby kills the child's standby: the child is not coming back

@@ -129,8 +129,8 @@ func TestStandbyTakesOverOnKill(t *testing.T) {
 		if c2.Handovers != round || c2.Restarts != round || c2.Pid != c.StandbyPid || c2.ReasonString() != "killed by SIGKILL" {
 			t.Errorf("round %d: %s handovers %d, want the standby pid %d after %d handovers", round, describeChild(c2), c2.Handovers, c.StandbyPid, round)
 		}
-		if !h.logged(`msg="standby took over"`, "child=a", fmt.Sprint("pid=", c.StandbyPid), `why="stable run"`) {
-			t.Errorf("round %d: no \"standby took over\" line with why=\"stable run\" for pid %d", round, c.StandbyPid)
+		if !h.logged(`msg="standby took over"`, "child=a", fmt.Sprint("pid=", c.StandbyPid), `reason="stable run"`) {
+			t.Errorf("round %d: no \"standby took over\" line with reason=\"stable run\" for pid %d", round, c.StandbyPid)
 		}
 		last = waitFrame(t, frames, "the successor publishing", func(f *engine.Frame[counterMeta, counterItem]) bool { return f.Epoch > before.Epoch })
 		if last.Tick < before.Tick {
@@ -188,9 +188,19 @@ func TestStandbyAfterHang(t *testing.T) {
 			t.Errorf("no \"child hung\" line for %s pid %d", name, tc.before.Pid)
 		}
 	}
-	// The stopped one is killed at once: SIGQUIT cannot act on it.
-	if !h.logged(`msg="child killed"`, "child=stopped", fmt.Sprint("pid=", s.Pid), "why=hung") {
-		t.Errorf("no \"child killed\" line for the stopped child")
+	// The stopped one is killed at once, SIGQUIT cannot act on it: the
+	// path taken is in the event, not in how long it took.
+	if kills := h.ev.find(EventKilled, "stopped"); len(kills) != 1 || kills[0].Pid != int(s.Pid) || kills[0].Reason != "stopped" {
+		t.Errorf("kills of the stopped child: %+v, want one of pid %d with reason \"stopped\" (SIGKILL at once, no SIGQUIT grace)", kills, s.Pid)
+	}
+	if !h.logged(`msg="child killed"`, "child=stopped", fmt.Sprint("pid=", s.Pid), "event=killed", "reason=stopped", "why=hung") {
+		t.Errorf("no \"child killed\" record for the stopped child")
+	}
+	// The looping one heeds SIGQUIT: it is not killed as a stopped one.
+	for _, ev := range h.ev.find(EventKilled, "looping") {
+		if ev.Reason == "stopped" {
+			t.Errorf("looping child killed as stopped: %+v", ev)
+		}
 	}
 	if a := settleProbe(t, probe); !a.Exact() {
 		t.Errorf("inputs across the hang: %+v", a)
@@ -312,7 +322,7 @@ func TestStandbyCrashLoopBacksOff(t *testing.T) {
 			}
 		case strings.Contains(line, `msg="standby took over"`):
 			handovers++
-			if !strings.Contains(line, `why="backoff over"`) {
+			if !strings.Contains(line, `reason="backoff over"`) {
 				t.Errorf("a crash loop's standby took over for another reason: %s", line)
 			}
 			// The log's times are in milliseconds, as the backoff it gives.

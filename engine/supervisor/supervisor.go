@@ -136,8 +136,16 @@ type Options struct {
 	FailureDecay     time.Duration
 	// StatusEvery is the status publishing period (default 100ms).
 	StatusEvery time.Duration
-	// Log receives one line per lifecycle event (default slog.Default()).
+	// Log receives one structured record per lifecycle event (default
+	// slog.Default()): its message, then the keys event (the
+	// EventKind), child, pid and, where there is one, reason.
 	Log *slog.Logger
+	// OnEvent, when set, is handed every lifecycle event, as suture's
+	// EventHook is: a Go program (a test, chaos) learns what happened
+	// without polling the status. It is called from the supervise loop,
+	// one event at a time and in order: it must return quickly and must
+	// not call the Supervisor's methods but Status.
+	OnEvent func(Event)
 }
 
 // Supervisor starts child processes, watches them, restarts those that

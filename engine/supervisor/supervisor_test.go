@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -94,6 +95,7 @@ type harness struct {
 	inst string
 	s    *Supervisor
 	log  *logBuf
+	ev   *eventLog
 	done chan error
 	ran  bool
 	err  error
@@ -118,17 +120,43 @@ func (l *logBuf) lines() []string {
 	return strings.Split(l.b.String(), "\n")
 }
 
+// eventLog keeps the lifecycle events a supervisor hands its OnEvent.
+type eventLog struct {
+	mu  sync.Mutex
+	evs []Event
+}
+
+func (l *eventLog) add(ev Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.evs = append(l.evs, ev)
+}
+
+// find returns the events of a kind for a child, in order.
+func (l *eventLog) find(kind EventKind, child string) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Event
+	for _, ev := range l.evs {
+		if ev.Kind == kind && ev.Child == child {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 func startSupervisor(t *testing.T, inst string, o Options, specs ...ChildSpec) *harness {
 	t.Helper()
-	lb := &logBuf{}
+	lb, el := &logBuf{}, &eventLog{}
 	o.Instance = inst
 	o.Log = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), lb), nil))
+	o.OnEvent = el.add
 	s, err := New(o, specs...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, inst: inst, s: s, log: lb, done: make(chan error, 1), stop: cancel}
+	h := &harness{t: t, inst: inst, s: s, log: lb, ev: el, done: make(chan error, 1), stop: cancel}
 	go func() { h.done <- s.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
@@ -281,10 +309,13 @@ func TestSupervisorHungChildren(t *testing.T) {
 		before ChildStatus
 		reason string
 		code   int32
-		killed bool // SIGKILLed after the grace
+		// killedAs is the reason of its SIGKILL: "stopped" for the
+		// SIGSTOPped one, at once, since SIGQUIT cannot act on it; ""
+		// for the looping one, which heeds SIGQUIT and is never killed.
+		killedAs string
 	}{
-		{s, "hung: killed by SIGKILL", 128 + 9, true},
-		{l, "hung: exit 2", 2, false},
+		{s, "hung: killed by SIGKILL", 128 + 9, "stopped"},
+		{l, "hung: exit 2", 2, ""},
 	} {
 		name, pid := tc.before.NameString(), tc.before.Pid
 		st := h.waitChild(name, "restarted", 30*time.Second, restarted)
@@ -295,8 +326,14 @@ func TestSupervisorHungChildren(t *testing.T) {
 		if !h.logged(`msg="child hung"`, "child="+name, fmt.Sprint("pid=", pid), "action=SIGQUIT") {
 			t.Errorf("no \"child hung\" line for %s pid %d in the log", name, pid)
 		}
-		if tc.killed && !h.logged(`msg="child killed"`, "child="+name, fmt.Sprint("pid=", pid), "why=hung") {
-			t.Errorf("no \"child killed\" line for %s pid %d in the log", name, pid)
+		var kills []string
+		for _, ev := range h.ev.find(EventKilled, name) {
+			if ev.Pid == int(pid) {
+				kills = append(kills, ev.Reason)
+			}
+		}
+		if want := []string{tc.killedAs}; tc.killedAs == "" && len(kills) != 0 || tc.killedAs != "" && !slices.Equal(kills, want) {
+			t.Errorf("%s pid %d killed as %q, want %q", name, pid, kills, tc.killedAs)
 		}
 	}
 	if c := h.child("healthy"); c.Restarts != 0 || !running(c) || c.Pid != w.Pid || c.ReasonString() != "" ||
@@ -576,5 +613,47 @@ func TestParseChildState(t *testing.T) {
 	}
 	if _, ok := ParseChildState("exploded"); ok {
 		t.Error("an unknown state name was parsed")
+	}
+}
+
+// A child's life reaches OnEvent as typed events, in order, each with
+// the pid it is about: launch, first publish, a SIGKILL's exit, the
+// backoff, the restart.
+func TestLifecycleEvents(t *testing.T) {
+	inst := instance(t)
+	h := startSupervisor(t, inst, Options{}, counterSpec(inst, "a"))
+	first := h.waitChild("a", "running", 30*time.Second, running)
+	if err := syscall.Kill(int(first.Pid), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	second := h.waitChild("a", "restarted", 30*time.Second, restarted)
+	var kinds []string
+	h.ev.mu.Lock()
+	evs := slices.Clone(h.ev.evs)
+	h.ev.mu.Unlock()
+	for _, ev := range evs {
+		kinds = append(kinds, ev.Kind.String())
+	}
+	want := []string{"started", "running", "exited", "backoff", "started", "running"}
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("events %v, want %v", kinds, want)
+	}
+	for i, pid := range []uint32{first.Pid, first.Pid, first.Pid, 0, second.Pid, second.Pid} {
+		ev := evs[i]
+		if ev.Pid != int(pid) || ev.Child != "a" || ev.Time.IsZero() {
+			t.Errorf("event %d %+v: want child a, pid %d, a time", i, ev, pid)
+		}
+	}
+	if ex := evs[2]; ex.Code != 128+int32(syscall.SIGKILL) || ex.Reason != "killed by SIGKILL" || ex.Restarts != 0 {
+		t.Errorf("exit event %+v: want code %d, reason \"killed by SIGKILL\", restarts 0", ex, 128+int(syscall.SIGKILL))
+	}
+	if b := evs[3]; b.Backoff <= 0 || b.Backoff > DefaultBackoffMax {
+		t.Errorf("backoff event %+v: want a backoff in (0, %v]", b, DefaultBackoffMax)
+	}
+	if r := evs[4]; r.Restarts != 1 {
+		t.Errorf("restart event %+v: want restarts 1", r)
+	}
+	if !h.logged(`msg="child exited"`, "child=a", "event=exited", fmt.Sprint("pid=", first.Pid), `reason="killed by SIGKILL"`) {
+		t.Errorf("no structured \"child exited\" record")
 	}
 }
