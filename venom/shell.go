@@ -31,7 +31,7 @@ type Shell struct {
 	sendMu sync.Mutex               // one producer on the lane
 	reqMu  sync.Mutex               // one request in flight
 	closed atomic.Bool              // set by Close under mu; reads load it without mu
-	last   atomic.Pointer[lastRead] // the newest snapshot read, to read again (readAgain)
+	last   lastCache                // the newest snapshot read, to read again (readAgain)
 	epoch  uint64                   // the daemon epoch last seen
 	tail   uint64                   // next lane position to write
 	head   uint64                   // the daemon's lane head as last loaded
@@ -150,7 +150,7 @@ func (s *Shell) ReadAt(back int, buf []byte) (n int, seq uint64, err error) {
 		return 0, 0, ErrClosed
 	}
 	if back == 0 {
-		if c := s.last.Load(); c != nil && s.seg.readAgain(c, buf) {
+		if c, ok := s.last.load(); ok && s.seg.readAgain(&c, buf) {
 			return int(c.len), c.pub, nil
 		}
 	}
@@ -164,14 +164,13 @@ func (s *Shell) ReadAt(back int, buf []byte) (n int, seq uint64, err error) {
 	return r.n, r.pub, nil
 }
 
-// remember keeps where the newest snapshot read lies, for readAgain (an
-// allocation only when a new snapshot has been published since). r was
+// remember keeps where the newest snapshot read lies, for readAgain. r was
 // read whole with pub == the number it was looked for at, so its buffer
 // is the one the layout gives for pub.
 func (s *Shell) remember(r snapRead) {
-	if c := s.last.Load(); c == nil || c.pub != r.pub || c.seq != r.seq {
+	if c, ok := s.last.load(); !ok || c.pub != r.pub || c.seq != r.seq {
 		l := &s.seg.l
-		s.last.Store(&lastRead{pub: r.pub, seq: r.seq, off: l.buf(r.pub % l.history), len: uint64(r.n)})
+		s.last.store(lastRead{pub: r.pub, seq: r.seq, off: l.buf(r.pub % l.history), len: uint64(r.n)})
 	}
 }
 
@@ -265,6 +264,38 @@ type snapRead struct {
 // checked when it was read.
 type lastRead struct {
 	pub, seq, off, len uint64
+}
+
+// lastCache holds a lastRead for the reads of a Shell, which run in
+// parallel, without allocating: a sequence lock. A store takes the
+// version from even to odd (or gives up: another read is storing, and
+// the cache is only a cache), writes the fields and makes the version
+// even again; a load that finds the version odd, or changed across its
+// loads, misses.
+type lastCache struct {
+	ver                atomic.Uint64 // odd while a store is under way; 0: never stored
+	pub, seq, off, len atomic.Uint64
+}
+
+func (c *lastCache) load() (lastRead, bool) {
+	v := c.ver.Load()
+	if v == 0 || v&1 != 0 {
+		return lastRead{}, false
+	}
+	r := lastRead{pub: c.pub.Load(), seq: c.seq.Load(), off: c.off.Load(), len: c.len.Load()}
+	return r, c.ver.Load() == v
+}
+
+func (c *lastCache) store(r lastRead) {
+	v := c.ver.Load()
+	if v&1 != 0 || !c.ver.CompareAndSwap(v, v+1) {
+		return
+	}
+	c.pub.Store(r.pub)
+	c.seq.Store(r.seq)
+	c.off.Store(r.off)
+	c.len.Store(r.len)
+	c.ver.Store(v + 2)
 }
 
 // read copies snapshot back (0: the newest) into buf (Daemon.Read's).
