@@ -58,6 +58,9 @@ type child struct {
 	sbFails   int        // standbys in a row that ended before taking over
 	sbNext    time.Time  // no standby is launched before
 	handovers uint32     // restarts a standby served
+	lastEvent EventKind  // the newest event emitted
+	events    uint32     // events emitted
+	replaced  EventKind  // how the current process came: EventStarted or EventHandover
 
 	// The channel, as its watcher sees it.
 	shell      *venom.Shell
@@ -111,6 +114,7 @@ func (k *child) snapshot() childView {
 		}
 	}
 	st.Handovers = k.handovers
+	st.LastEvent, st.Events, st.Replaced = k.lastEvent, k.events, k.replaced
 	st.Started, st.Tick, st.TickMono = k.mono, k.tick, k.tickMono
 	return v
 }

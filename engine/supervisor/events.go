@@ -90,6 +90,12 @@ func (s *Supervisor) emit(k *child, level slog.Level, msg string, ev Event, attr
 		}
 		k.log.Log(context.Background(), level, msg, append(args, attrs...)...)
 	}
+	k.lastEvent = ev.Kind
+	k.events++
+	switch ev.Kind {
+	case EventStarted, EventHandover:
+		k.replaced = ev.Kind
+	}
 	if s.o.OnEvent != nil {
 		s.o.OnEvent(ev)
 	}

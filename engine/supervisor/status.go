@@ -90,6 +90,16 @@ type ChildStatus struct {
 	TickAge    int64   // ns from TickMono to when this status was made, -1 when none
 	Failures   float64 // decaying failure score, compared with the threshold
 	Backoff    int64   // ns left until a scheduled restart (state ChildBackoff)
+	// LastEvent is the kind of the child's newest lifecycle event, and
+	// Events how many it has had: a reader that saw Events n knows it
+	// missed none if the next status says n+1.
+	LastEvent EventKind
+	Events    uint32
+	// Replaced is how the current (or last) process took the child's
+	// place: EventStarted for a launch (the first, or a restart after a
+	// backoff), EventHandover for a hot standby told to go.
+	Replaced EventKind
+	Reserved uint32
 }
 
 // Meta is the supervisor-wide part of the status slice.
