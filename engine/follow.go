@@ -340,9 +340,10 @@ func (f *Follower[M, T]) Take(fill func(cur *Frame[M, T])) {
 
 // Send queues a command for the channel's owner: it waits in shared
 // memory while the owner is down (venom.ErrQueueFull when its lane is
-// full). Before the Follower has connected it is ErrNotConnected.
+// full). Without a connection it connects first (as Poll does, at most
+// every Retry), and is ErrNotConnected when it cannot.
 func (f *Follower[M, T]) Send(c Command) error {
-	if f.c == nil {
+	if f.c == nil && !f.connect(venom.Monotonic()) {
 		return fmt.Errorf("engine: send to %q: %w", f.channel, ErrNotConnected)
 	}
 	if err := f.c.Send(c); err != nil {

@@ -31,12 +31,8 @@ type Sim struct {
 	Physics string // the physics channel
 	Log     *slog.Logger
 
-	w       *World
-	phys    *engine.Client[physics.Params, physics.Body]
-	frame   engine.Frame[physics.Params, physics.Body]
-	retry   time.Time // when to try connecting to physics again
-	lastSeq uint64    // physics tick last seen, to tell a stale slice
-	stale   int       // ticks the physics slice has not moved
+	w    *World
+	phys *engine.Follower[physics.Params, physics.Body]
 }
 
 // Restore resumes from a snapshot, or starts fresh.
@@ -93,40 +89,27 @@ func (p *Sim) Handle(c engine.Command) error {
 func (p *Sim) Step(dt time.Duration) {
 	bodies := p.readPhysics()
 	for _, push := range p.w.Step(dt.Seconds(), bodies) {
-		if p.phys == nil {
+		// A full lane (physics down for long) or none yet drops pushes:
+		// they are steering, not input, and the next tick makes new ones.
+		if p.phys == nil || p.phys.Send(engine.Cmd(physics.OpImpulse, float64(push.BodyID), float64(push.DX), float64(push.DY))) != nil {
 			break
 		}
-		// A full lane (physics down for long) drops pushes: they are
-		// steering, not input, and the next tick makes new ones.
-		p.phys.Send(engine.Cmd(physics.OpImpulse, float64(push.BodyID), float64(push.DX), float64(push.DY)))
 	}
 }
 
+// readPhysics follows the physics slice: its bodies while it is live,
+// none while physics is down (its slice stale) or not there.
 func (p *Sim) readPhysics() []physics.Body {
-	if p.phys == nil {
-		if time.Now().Before(p.retry) || p.Physics == "" {
-			return nil
-		}
-		c, err := engine.Connect(p.Physics, physics.Schema)
-		if err != nil {
-			p.retry = time.Now().Add(500 * time.Millisecond)
-			return nil
-		}
-		p.phys = c
-	}
-	if err := p.phys.Read(&p.frame); err != nil {
+	if p.Physics == "" {
 		return nil
 	}
-	if p.frame.Tick == p.lastSeq {
-		// Physics publishes at 60 Hz and we tick at 30: a slice that has
-		// not moved for a second is a process that is down.
-		if p.stale++; p.stale > 30 {
-			return nil
-		}
-	} else {
-		p.lastSeq, p.stale = p.frame.Tick, 0
+	if p.phys == nil {
+		p.phys = engine.Follow(p.Physics, physics.Schema, engine.FollowOptions{})
 	}
-	return p.frame.Items
+	if p.phys.Poll() != engine.FollowLive {
+		return nil
+	}
+	return p.phys.Cur.Items
 }
 
 // Snapshot publishes the params and every agent.

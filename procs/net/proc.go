@@ -72,7 +72,6 @@ const (
 	pingInterval   = time.Second
 	maxMissedPings = 4  // pings in a row (each waits 2 s) a player may leave unanswered
 	sentHistory    = 64 // snapshots kept as delta bases
-	retryEvery     = 500 * time.Millisecond
 )
 
 // Options configure the net process.
@@ -90,57 +89,6 @@ type Options struct {
 	Fresh      bool
 	Log        *slog.Logger
 	OnListen   func(addr string) // called with the bound address
-}
-
-// feed is a slice net reads. It connects lazily (again every retryEvery
-// while the channel is missing) and keeps the last good snapshot while
-// the owner is down.
-type feed[M, T any] struct {
-	channel string
-	sl      engine.Schema[M, T]
-	c       *engine.Client[M, T]
-	f, tmp  engine.Frame[M, T]
-	have    bool
-	retry   time.Time
-}
-
-func (f *feed[M, T]) connect(now time.Time) bool {
-	if f.c != nil {
-		return true
-	}
-	if f.channel == "" || now.Before(f.retry) {
-		return false
-	}
-	c, err := engine.Connect(f.channel, f.sl)
-	if err != nil {
-		f.retry = now.Add(retryEvery)
-		return false
-	}
-	f.c = c
-	return true
-}
-
-// read takes the newest snapshot; it reports whether f.f holds one.
-func (f *feed[M, T]) read(now time.Time) bool {
-	if !f.connect(now) {
-		return f.have
-	}
-	switch err := f.c.Read(&f.tmp); {
-	case err == nil:
-		f.f, f.tmp = f.tmp, f.f
-		f.have = true
-	case !errors.Is(err, venom.ErrNoData):
-		f.drop(now) // replaced, corrupt or of another shape: connect again later
-	}
-	return f.have
-}
-
-func (f *feed[M, T]) drop(now time.Time) {
-	if f.c != nil {
-		f.c.Close()
-		f.c = nil
-	}
-	f.retry = now.Add(retryEvery)
 }
 
 // outgoing is one snapshot as sent, numbered for every connection alike.
@@ -199,9 +147,9 @@ type Proc struct {
 	hist    [sentHistory]*outgoing
 	seq     uint64
 
-	physics *feed[physics.Params, physics.Body]
-	ai      *feed[ai.Params, ai.Agent]
-	sup     *feed[supervisor.Meta, supervisor.ChildStatus]
+	physics *engine.Follower[physics.Params, physics.Body] // (nil channel: never connects)
+	ai      *engine.Follower[ai.Params, ai.Agent]
+	sup     *engine.Follower[supervisor.Meta, supervisor.ChildStatus]
 	pending []engine.Command // input not yet accepted by physics, oldest first
 	tick    uint64
 	sendAcc int
@@ -230,9 +178,9 @@ func New(o Options) *Proc {
 	}
 	return &Proc{o: o, inputs: make(chan engine.Command, inputQueue), conns: map[uint32]*conn{},
 		closing: make(chan struct{}, maxClosing),
-		physics: &feed[physics.Params, physics.Body]{channel: o.Physics, sl: physics.Schema},
-		ai:      &feed[ai.Params, ai.Agent]{channel: o.AI, sl: ai.Schema},
-		sup:     &feed[supervisor.Meta, supervisor.ChildStatus]{channel: o.Status, sl: supervisor.StatusSchema},
+		physics: follow(o.Physics, physics.Schema),
+		ai:      follow(o.AI, ai.Schema),
+		sup:     follow(o.Status, supervisor.StatusSchema),
 	}
 }
 
@@ -260,13 +208,12 @@ func (p *Proc) Handle(c engine.Command) error {
 // rate, reads every slice and offers the snapshot to every connection.
 func (p *Proc) Step(time.Duration) {
 	p.tick++
-	now := time.Now()
-	p.forward(now)
+	p.forward()
 	if p.sendAcc += p.o.SendRate; p.sendAcc < p.o.Rate {
 		return
 	}
 	p.sendAcc -= p.o.Rate
-	s := p.snapshot(now)
+	s := p.snapshot()
 	p.mu.Lock()
 	for _, c := range p.conns {
 		s.Players = append(s.Players, PlayerState{ID: c.p.ID, Name: c.p.NameString(), Color: c.p.Color,
@@ -295,7 +242,7 @@ func (p *Proc) lookup(seq uint64) *outgoing {
 // forward takes the players' input and sends it to physics. Input that
 // physics cannot take yet (not connected, its queue full) waits for the
 // next tick, up to inputQueue commands; beyond that the oldest is dropped.
-func (p *Proc) forward(now time.Time) {
+func (p *Proc) forward() {
 take: // at most a queue's worth: the players keep sending meanwhile
 	for range inputQueue {
 		select {
@@ -311,18 +258,16 @@ take: // at most a queue's worth: the players keep sending meanwhile
 		p.meta.InputsDropped += uint64(over)
 		p.mu.Unlock()
 	}
-	if len(p.pending) == 0 || !p.physics.connect(now) {
+	if len(p.pending) == 0 || p.physics == nil {
 		return
 	}
 	sent := 0
 	for _, c := range p.pending {
-		err := p.physics.c.Send(c)
-		if errors.Is(err, venom.ErrQueueFull) {
-			break // physics is behind (or restarting): the rest waits
-		}
-		if err != nil {
-			p.o.Log.Debug("net: physics channel lost", "err", err)
-			p.physics.drop(now)
+		if err := p.physics.Send(c); err != nil {
+			// Physics is behind, restarting or not there yet: the rest waits.
+			if !errors.Is(err, venom.ErrQueueFull) && !errors.Is(err, engine.ErrNotConnected) {
+				p.o.Log.Debug("net: forward to physics", "err", err)
+			}
 			break
 		}
 		sent++
@@ -336,10 +281,10 @@ take: // at most a queue's worth: the players keep sending meanwhile
 // snapshot reads every slice into a new Snapshot. The values come from
 // shared memory: they are quantized and put in ID order here, so that a
 // bad writer cannot make a delta that does not apply.
-func (p *Proc) snapshot(now time.Time) *Snapshot {
+func (p *Proc) snapshot() *Snapshot {
 	s := &Snapshot{Tick: p.tick}
-	if p.physics.read(now) {
-		f := &p.physics.f
+	if read(p.physics) {
+		f := &p.physics.Cur
 		s.PhysicsTick, s.Width, s.Height = f.Tick, finite(f.Meta.Width), finite(f.Meta.Height)
 		s.physicsTime = f.SimTime
 		s.Bodies = make([]Body, 0, len(f.Items)) // each snapshot owns its bodies: it is kept as a delta base
@@ -349,8 +294,8 @@ func (p *Proc) snapshot(now time.Time) *Snapshot {
 		}
 		s.Bodies = inIDOrder(s.Bodies, func(b Body) uint32 { return b.ID })
 	}
-	if p.ai.read(now) {
-		f := &p.ai.f
+	if read(p.ai) {
+		f := &p.ai.Cur
 		s.AITick, s.aiTime = f.Tick, f.SimTime
 		s.Agents = make([]Agent, 0, len(f.Items))
 		for _, a := range f.Items {
@@ -359,9 +304,9 @@ func (p *Proc) snapshot(now time.Time) *Snapshot {
 		}
 		s.Agents = inIDOrder(s.Agents, func(a Agent) uint32 { return a.ID })
 	}
-	if p.sup.read(now) {
+	if read(p.sup) {
 		mono := venom.Monotonic()
-		for _, c := range p.sup.f.Items {
+		for _, c := range p.sup.Cur.Items {
 			age := int64(-1)
 			if c.TickMono != 0 {
 				age = mono - c.TickMono
@@ -406,12 +351,37 @@ func (p *Proc) Snapshot(m *Meta, items []Player) []Player {
 	return items
 }
 
+// follow follows a slice net reads; nil for no channel.
+func follow[M, T any](channel string, sl engine.Schema[M, T]) *engine.Follower[M, T] {
+	if channel == "" {
+		return nil
+	}
+	return engine.Follow(channel, sl, engine.FollowOptions{})
+}
+
+// read takes the newest snapshot of a slice net reads and reports
+// whether it has one: the last good one is kept while its owner is down
+// (the players see the world stand still, and the children's states say
+// why).
+func read[M, T any](f *engine.Follower[M, T]) bool {
+	if f == nil {
+		return false
+	}
+	f.Poll()
+	return f.Have()
+}
+
 // Close lets go of the channels net reads.
 func (p *Proc) Close() {
-	now := time.Now()
-	p.physics.drop(now)
-	p.ai.drop(now)
-	p.sup.drop(now)
+	if p.physics != nil {
+		p.physics.Close()
+	}
+	if p.ai != nil {
+		p.ai.Close()
+	}
+	if p.sup != nil {
+		p.sup.Close()
+	}
 }
 
 // Run runs the net process until ctx ends: the WebSocket server (which
