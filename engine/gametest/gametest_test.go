@@ -224,3 +224,21 @@ func TestAccountCatchesLossAndDouble(t *testing.T) {
 		t.Errorf("account %+v: want one lost, one doubled", a)
 	}
 }
+
+// Kill fails when no successor comes: a child failed at its first
+// restart (a failure threshold below one, no standby) is never replaced,
+// and Kill says so at its deadline instead of returning.
+func TestKillWithoutSuccessorFails(t *testing.T) {
+	g, err := gametest.Launch(gametest.Options{Instance: gametest.Instance(t), Timeout: 3 * time.Second,
+		Args: []string{"run", "--standby=false", "--failure-threshold=0.5"}})
+	check(t, err)
+	t.Cleanup(func() { g.Stop() })
+	check(t, g.Ready())
+	_, err = g.Kill("a")
+	if !errors.Is(err, gametest.ErrTimeout) || !strings.Contains(err.Error(), "successor") {
+		t.Fatalf("kill: %v, want a timeout waiting for a successor", err)
+	}
+	if c, err := g.Child("a"); err != nil || c.State != supervisor.ChildFailed {
+		t.Errorf("a: %s (%v), want failed", c.StateName(), err)
+	}
+}

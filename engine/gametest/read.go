@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/venomrt/venomrt/engine"
@@ -11,27 +12,32 @@ import (
 )
 
 // Newest reads the newest snapshot of one of g's processes, whose
-// snapshots have schema sl. The frame is the caller's: its items are a
-// copy no later read touches. A process that has not made its channel
-// or published yet is an error wrapping venom.ErrNotFound or
-// venom.ErrNoData; WaitFor waits instead.
+// snapshots have schema sl, through an engine.Follower the Game keeps
+// per process (it connects when the channel exists, and again when its
+// segment is replaced). The frame is the caller's: its items are a copy
+// no later read touches. Before the process has published, Newest is
+// an error saying why (no channel yet, nothing published, another
+// schema); WaitFor waits instead.
 func Newest[M, T any](g *Game, process string, sl engine.Schema[M, T]) (engine.Frame[M, T], error) {
-	var f engine.Frame[M, T]
-	c, err := client(g, process, sl)
+	fw, err := follower(g, process, sl)
 	if err != nil {
-		return f, err
+		return engine.Frame[M, T]{}, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.c.Read(&f); err != nil {
-		if !errors.Is(err, venom.ErrNoData) {
-			// Another schema, a segment removed and made anew: connect
-			// again next time.
-			g.dropClient(process, c)
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if fw.f == nil {
+		return engine.Frame[M, T]{}, fmt.Errorf("gametest: read %s: the game is stopped", process)
+	}
+	fw.f.Poll()
+	if !fw.f.Have() {
+		why := fw.f.Err()
+		if why == nil {
+			why = venom.ErrNoData
 		}
-		return f, fmt.Errorf("gametest: read %s: %w", process, err)
+		return engine.Frame[M, T]{}, fmt.Errorf("gametest: read %s: %s: %w", process, fw.f.State(), why)
 	}
-	return f, nil
+	cur := &fw.f.Cur
+	return engine.Frame[M, T]{Header: cur.Header, Meta: cur.Meta, Items: slices.Clone(cur.Items)}, nil
 }
 
 // WaitFor waits until the newest snapshot of one of g's processes
@@ -54,56 +60,41 @@ func WaitFor[M, T any](g *Game, process string, sl engine.Schema[M, T], cond fun
 	return f, err
 }
 
-// typedClient is a cached connection to a process's channel; reads into
-// frames of one client are serialized.
-type typedClient[M, T any] struct {
+// follow is the Game's Follower of one process for one schema; Polls
+// are serialized (a Follower is used from one goroutine at a time).
+type follow[M, T any] struct {
 	mu sync.Mutex
-	c  *engine.Client[M, T]
+	f  *engine.Follower[M, T] // nil once closed
 }
 
-// client is g's connection to process for schema sl, made on first use
-// and closed by Stop.
-func client[M, T any](g *Game, process string, sl engine.Schema[M, T]) (*typedClient[M, T], error) {
+// follower is g's Follower of process for schema sl, made on first use
+// and closed by Stop. It looks for a missing channel, or a replaced
+// one, every poll of Wait's at most, not every half second as a game's
+// Follower does.
+func follower[M, T any](g *Game, process string, sl engine.Schema[M, T]) (*follow[M, T], error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.stopped {
 		return nil, fmt.Errorf("gametest: read %s: the game is stopped", process)
 	}
-	if c, ok := g.readers[process].(*typedClient[M, T]); ok {
-		return c, nil
+	key := fmt.Sprintf("%s\x00%x", process, sl.Schema())
+	if fw, ok := g.readers[key].(*follow[M, T]); ok {
+		return fw, nil
 	}
-	c, err := engine.Connect(g.Channel(process), sl)
-	if err != nil {
-		return nil, fmt.Errorf("gametest: read %s: %w", process, err)
-	}
-	if old, ok := g.readers[process].(interface{ close() error }); ok {
-		old.close() // another schema's: the caller changed its mind
-	}
-	tc := &typedClient[M, T]{c: c}
-	g.readers[process] = tc
-	g.closers = append(g.closers, tc.close)
-	return tc, nil
+	fw := &follow[M, T]{f: engine.Follow(g.Channel(process), sl, engine.FollowOptions{Retry: maxPoll})}
+	g.readers[key] = fw
+	g.closers = append(g.closers, fw.close)
+	return fw, nil
 }
 
-func (c *typedClient[M, T]) close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.c == nil {
-		return nil
+func (fw *follow[M, T]) close() error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if fw.f != nil {
+		fw.f.Close()
+		fw.f = nil
 	}
-	err := c.c.Close()
-	c.c = nil
-	return err
-}
-
-// dropClient forgets c (closed by Stop with the rest): the next read
-// connects again.
-func (g *Game) dropClient(process string, c any) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.readers[process] == c {
-		delete(g.readers, process)
-	}
+	return nil
 }
 
 // Ask sends c to a process as a command that is answered
