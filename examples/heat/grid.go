@@ -243,14 +243,14 @@ type GridProc struct {
 	Heaters       string // the heaters' channel ("" for none)
 
 	g       *Grid
-	heaters *Source[HeatersMeta, Heater]
+	heaters *engine.Follower[HeatersMeta, Heater]
 }
 
 // Restore resumes from the last snapshot, or starts a fresh grid when f
 // is nil. A snapshot that does not check out is refused with an error.
 func (p *GridProc) Restore(f *engine.Frame[GridMeta, Cell]) error {
 	if p.heaters == nil && p.Heaters != "" {
-		p.heaters = NewSource(p.Heaters, HeatersSchema)
+		p.heaters = engine.Follow(p.Heaters, HeatersSchema, engine.FollowOptions{})
 	}
 	var err error
 	if f == nil {
@@ -292,9 +292,9 @@ func whole(v float64, limit int) bool { return v >= 0 && v <= float64(limit) && 
 // while the heaters are down (their slice stale) it steps without.
 func (p *GridProc) Step(dt time.Duration) {
 	var heaters []Heater
-	if s := p.heaters; s != nil && s.Read(time.Now()) && s.Fresh(time.Now()) {
-		heaters = s.Frame.Items
-		p.g.m.HeatersTick = s.Frame.Tick
+	if s := p.heaters; s != nil && s.Poll() == engine.FollowLive {
+		heaters = s.Cur.Items
+		p.g.m.HeatersTick = s.Cur.Tick
 	}
 	p.g.Step(dt.Seconds(), heaters)
 }

@@ -237,13 +237,13 @@ type HeatersProc struct {
 	Grid          string // the grid's channel ("" for none)
 
 	s    *Heaters
-	grid *Source[GridMeta, Cell]
+	grid *engine.Follower[GridMeta, Cell]
 }
 
 // Restore resumes from the last snapshot, or places N heaters.
 func (p *HeatersProc) Restore(f *engine.Frame[HeatersMeta, Heater]) error {
 	if p.grid == nil && p.Grid != "" {
-		p.grid = NewSource(p.Grid, GridSchema)
+		p.grid = engine.Follow(p.Grid, GridSchema, engine.FollowOptions{})
 	}
 	var err error
 	if f == nil {
@@ -281,9 +281,9 @@ var heaterArgs = map[engine.Op]int{OpSpawn: 2, OpRemoveAll: 0, OpSetpoint: 1}
 // down (its slice stale) the heaters drift.
 func (p *HeatersProc) Step(dt time.Duration) {
 	g := p.grid
-	if g != nil && g.Read(time.Now()) && g.Fresh(time.Now()) {
-		p.s.m.GridTick = g.Frame.Tick
-		p.s.Step(dt.Seconds(), int(g.Frame.Meta.Width), int(g.Frame.Meta.Height), g.Frame.Items)
+	if g != nil && g.Poll() == engine.FollowLive {
+		p.s.m.GridTick = g.Cur.Tick
+		p.s.Step(dt.Seconds(), int(g.Cur.Meta.Width), int(g.Cur.Meta.Height), g.Cur.Items)
 		return
 	}
 	p.s.Step(dt.Seconds(), 0, 0, nil)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
@@ -57,180 +56,96 @@ var RenderSchema = engine.MustSchema[RenderMeta, ReadStat]()
 
 // renderConfig is the renderer's channel: small snapshots, few commands
 // (faults, from the fault and chaos tools).
-var renderConfig = venom.Config{DataSize: 1024, History: 2, CmdSlots: 16, CmdSize: engine.CommandSize, RespSize: 64, MaxClients: 8}
+var renderConfig = venom.Config{DataSize: 1024, History: 2, CmdSlots: 16, RespSize: engine.MaxAnswerSize, MaxClients: 8}
 
-// View is an open renderer: it reads the grid, the heaters and the
-// supervisor's status once per frame, never blocking their writers, and
-// publishes the renderer's own slice. The headless loop and the window
+// View is an open renderer: it follows the grid, the heaters and the
+// supervisor's status, once per frame, never blocking their writers, and
+// owns the renderer's own channel, on which it publishes a snapshot per
+// frame and takes the engine's faults (engine.Owner: it crashes, hangs
+// or slows down like any process). The headless loop and the window
 // both draw from one. It is used from one goroutine.
 type View struct {
-	Grid    *Source[GridMeta, Cell]                          // <instance>.grid
-	Heaters *Source[HeatersMeta, Heater]                     // <instance>.heaters
-	Status  *Source[supervisor.Meta, supervisor.ChildStatus] // the supervisor's, <instance>.sup
-	// Frames counts frames, carried on from the renderer before this one
-	// (the channel's Header.Tick never goes back).
-	Frames uint64
+	Grid    *engine.Follower[GridMeta, Cell]                          // <instance>.grid
+	Heaters *engine.Follower[HeatersMeta, Heater]                     // <instance>.heaters
+	Status  *engine.Follower[supervisor.Meta, supervisor.ChildStatus] // the supervisor's, <instance>.sup
 
-	d      *venom.Daemon
-	h      engine.Header
-	buf    []byte
-	stats  []ReadStat
-	log    *slog.Logger
-	fault  engine.Command
-	slow   int           // frames still to slow down
-	slowBy time.Duration // by how much each
+	w     *engine.Owner[RenderMeta, ReadStat]
+	stats []ReadStat
 }
 
-// OpenView connects to an instance's slices (lazily: they may not exist
-// yet) and creates its renderer channel, "<instance>.render", or adopts
-// the one a dead renderer left. Another live renderer is an error.
+// OpenView follows an instance's slices (lazily: they may not exist
+// yet) and owns its renderer channel, "<instance>.render", adopting the
+// one a dead renderer left. Another live renderer is an error.
 func OpenView(instance string, log *slog.Logger) (*View, error) {
-	if log == nil {
-		log = slog.Default()
-	}
-	ch := instance + "." + game.RenderName
-	d, err := venom.Create(ch, renderConfig)
-	if errors.Is(err, venom.ErrIncompatible) {
-		log.Warn("render channel of another shape: replacing it", "channel", ch)
-		if err := venom.Remove(ch); err != nil {
-			return nil, fmt.Errorf("heat: render: %w", err)
-		}
-		d, err = venom.Create(ch, renderConfig)
-	}
+	w, err := engine.Own(context.Background(), RenderSchema, engine.OwnOptions[RenderMeta, ReadStat]{
+		Channel: instance + "." + game.RenderName, Config: renderConfig, Log: log,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("heat: render channel %s: %w", ch, err)
+		return nil, fmt.Errorf("heat: render: %w", err)
 	}
-	v := &View{
-		Grid:    NewSource(instance+".grid", GridSchema),
-		Heaters: NewSource(instance+".heaters", HeatersSchema),
-		Status:  NewSource(supervisor.StatusChannel(instance), supervisor.StatusSchema),
-		d:       d, buf: make([]byte, renderConfig.DataSize), log: log,
-	}
-	if d.Adopted() {
-		// Carry the frame counter on from the renderer that died.
-		var f engine.Frame[RenderMeta, ReadStat]
-		if n, _, err := d.Read(v.buf); err == nil && RenderSchema.Decode(v.buf[:n], &f) == nil {
-			v.Frames, v.h = f.Meta.Frames, f.Header
-		}
-	}
-	return v, nil
+	return &View{
+		Grid:    engine.Follow(instance+".grid", GridSchema, engine.FollowOptions{}),
+		Heaters: engine.Follow(instance+".heaters", HeatersSchema, engine.FollowOptions{}),
+		Status:  engine.Follow(supervisor.StatusChannel(instance), supervisor.StatusSchema, engine.FollowOptions{}),
+		w:       w,
+	}, nil
 }
 
-// Frame reads every slice, counts a frame and publishes the renderer's
-// snapshot, then carries out a fault sent to the renderer (fault render
-// panic, chaos): it crashes, hangs or slows down like any process.
+// Frames counts frames, carried on from the renderer before this one
+// (the renderer's Header.Tick, which never goes back).
+func (v *View) Frames() uint64 { return v.w.Header().Tick }
+
+// Frame follows every slice, counts a frame and publishes the
+// renderer's snapshot, then carries out a fault sent to the renderer.
 func (v *View) Frame(headless bool, fps float64) {
-	now := time.Now()
-	v.Grid.Read(now)
-	v.Heaters.Read(now)
-	v.Status.Read(now)
-	v.Frames++
-	m := RenderMeta{Frames: v.Frames, FPS: float32(fps), Pid: uint32(os.Getpid())}
+	v.Grid.Poll()
+	v.Heaters.Poll()
+	v.Status.Poll()
+	h := v.w.Header()
+	h.Tick++
+	h.Rate = 60
+	m := RenderMeta{Frames: h.Tick, FPS: float32(fps), Pid: uint32(os.Getpid())}
 	if headless {
 		m.Headless = 1
 	}
 	v.stats = v.stats[:0]
-	for _, s := range []struct {
-		name              string
-		tick, reads, errs uint64
-	}{
-		{"grid", v.Grid.Frame.Tick, v.Grid.Reads, v.Grid.Errors},
-		{"heaters", v.Heaters.Frame.Tick, v.Heaters.Reads, v.Heaters.Errors},
-		{"sup", v.Status.Frame.Tick, v.Status.Reads, v.Status.Errors},
-	} {
-		st := ReadStat{Tick: s.tick, Reads: s.reads, Errors: s.errs}
-		copy(st.Name[:], s.name)
-		v.stats = append(v.stats, st)
-	}
-	v.h.Tick, v.h.Mono, v.h.Rate, v.h.Epoch = v.Frames, venom.Monotonic(), 60, v.d.Epoch()
-	n, err := RenderSchema.Encode(v.buf, v.h, &m, v.stats)
-	if err == nil {
-		_, err = v.d.Publish(v.buf[:n])
-	}
-	if err != nil {
-		v.log.Warn("render: publish", "err", err)
-	}
-	v.d.Poll(v.handle)
-	v.takeFault(n)
-}
-
-// handle takes the engine's fault ops sent to the renderer; the
-// renderer has no ops of its own.
-func (v *View) handle(_ venom.ClientID, b, _ []byte) int {
-	c, err := engine.DecodeCommand(b)
-	if err != nil || c.Op >= engine.OpUser {
-		v.h.Dropped++
-		return 0
-	}
-	v.h.Applied++
-	if c.Op != engine.OpInput {
-		v.fault = c
-	}
-	return 0
-}
-
-// takeFault carries out the last fault handed in, after the publish
-// (the daemon's lanes advance as it polls, so a restarted renderer is
-// not handed it again).
-func (v *View) takeFault(n int) {
-	c := v.fault
-	v.fault = engine.Command{}
-	if v.slow > 0 {
-		v.slow--
-		time.Sleep(v.slowBy)
-	}
-	if c.Op != engine.OpNone {
-		v.log.Warn("fault injected", "channel", v.d.Name(), "op", c.Op, "frame", v.Frames)
-	}
-	switch c.Op {
-	case engine.OpPanic:
-		panic(fmt.Sprintf("heat: render: fault injected at frame %d", v.Frames))
-	case engine.OpExit:
-		os.Exit(int(min(max(c.Arg(0, 1), 0), 255)))
-	case engine.OpMidPublish:
-		// Half a snapshot, then death: readers keep the previous one.
-		if buf, err := v.d.Begin(); err == nil {
-			copy(buf, v.buf[:n/2])
-		}
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		hang()
-	case engine.OpHang:
-		hang()
-	case engine.OpSlow:
-		v.slowBy = time.Duration(min(max(c.Arg(0, 50), 0), 1000)) * time.Millisecond
-		v.slow = int(min(max(c.Arg(1, 60), 0), 10_000))
+	v.stats = appendStat(v.stats, "grid", v.Grid.Cur.Tick, v.Grid.Stats())
+	v.stats = appendStat(v.stats, "heaters", v.Heaters.Cur.Tick, v.Heaters.Stats())
+	v.stats = appendStat(v.stats, "sup", v.Status.Cur.Tick, v.Status.Stats())
+	v.w.Poll()
+	if err := v.w.Publish(&m, v.stats); err != nil {
+		slog.Warn("heat: render: publish", "err", err)
 	}
 }
 
-// hang stops for good: no frame, no heartbeat.
-func hang() {
-	for {
-		time.Sleep(time.Hour)
-	}
+func appendStat(stats []ReadStat, name string, tick uint64, s engine.FollowStats) []ReadStat {
+	st := ReadStat{Tick: tick, Reads: s.Reads, Errors: s.Errors}
+	copy(st.Name[:], name)
+	return append(stats, st)
 }
 
 // StatusLine is the headless renderer's line: its frames, the grid, the
 // heaters and, per child, what the supervisor says of it.
 func (v *View) StatusLine(fps float64) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "render frames=%d fps=%.1f", v.Frames, fps)
-	if g := v.Grid; g.Have {
-		m := g.Frame.Meta
-		fmt.Fprintf(&b, " | grid tick=%d %dx%d mean=%.1f max=%.1f heats=%d", g.Frame.Tick, m.Width, m.Height, m.Mean, m.Max, m.Heats)
+	fmt.Fprintf(&b, "render frames=%d fps=%.1f", v.Frames(), fps)
+	if g := v.Grid; g.Have() {
+		m := g.Cur.Meta
+		fmt.Fprintf(&b, " | grid tick=%d %dx%d mean=%.1f max=%.1f heats=%d", g.Cur.Tick, m.Width, m.Height, m.Mean, m.Max, m.Heats)
 	} else {
 		b.WriteString(" | grid: no data")
 	}
-	if h := v.Heaters; h.Have {
+	if h := v.Heaters; h.Have() {
 		var power float32
-		for _, ht := range h.Frame.Items {
+		for _, ht := range h.Cur.Items {
 			power += ht.Power
 		}
-		fmt.Fprintf(&b, " | heaters tick=%d n=%d setpoint=%.0f power=%.0f", h.Frame.Tick, len(h.Frame.Items), h.Frame.Meta.Setpoint, power)
+		fmt.Fprintf(&b, " | heaters tick=%d n=%d setpoint=%.0f power=%.0f", h.Cur.Tick, len(h.Cur.Items), h.Cur.Meta.Setpoint, power)
 	} else {
 		b.WriteString(" | heaters: no data")
 	}
-	if v.Status.Have {
-		for _, c := range v.Status.Frame.Items {
+	if v.Status.Have() {
+		for _, c := range v.Status.Cur.Items {
 			fmt.Fprintf(&b, " | %s %s pid=%d restarts=%d", c.NameString(), c.StateName(), c.Pid, c.Restarts)
 		}
 	}
@@ -243,7 +158,7 @@ func (v *View) Close() {
 	v.Grid.Close()
 	v.Heaters.Close()
 	v.Status.Close()
-	v.d.Close()
+	v.w.Close()
 }
 
 // RunHeadless is the renderer without a window: the window's reads at

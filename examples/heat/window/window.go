@@ -15,7 +15,6 @@ import (
 	"image/png"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/hajimehoshi/ebiten/v2"
 	"github.com/hajimehoshi/ebiten/v2/ebitenutil"
@@ -53,8 +52,8 @@ func (g *Game) Update() error {
 		return ebiten.Termination
 	}
 	g.v.Frame(false, ebiten.ActualFPS())
-	m := g.v.Grid.Frame.Meta
-	if !g.v.Grid.Have || m.Width == 0 || m.Height == 0 {
+	m := g.v.Grid.Cur.Meta
+	if !g.v.Grid.Have() || m.Width == 0 || m.Height == 0 {
 		return nil
 	}
 	mx, my := ebiten.CursorPosition()
@@ -76,41 +75,41 @@ func (g *Game) Update() error {
 func (g *Game) Draw(screen *ebiten.Image) {
 	screen.Fill(color.RGBA{8, 8, 16, 255})
 	grid, heaters := g.v.Grid, g.v.Heaters
-	if !grid.Have {
+	if !grid.Have() {
 		ebitenutil.DebugPrint(screen, "waiting for the grid...")
 		return
 	}
-	w, h := int(grid.Frame.Meta.Width), int(grid.Frame.Meta.Height)
+	w, h := int(grid.Cur.Meta.Width), int(grid.Cur.Meta.Height)
 	if g.cells == nil || g.cells.Bounds().Dx() != w || g.cells.Bounds().Dy() != h {
 		g.cells, g.pix = ebiten.NewImage(w, h), make([]byte, 4*w*h)
 	}
-	for i, c := range grid.Frame.Items[:min(len(grid.Frame.Items), w*h)] {
+	for i, c := range grid.Cur.Items[:min(len(grid.Cur.Items), w*h)] {
 		rgba := heat.Color(c.T)
 		copy(g.pix[4*i:], []byte{rgba.R, rgba.G, rgba.B, 255})
 	}
 	g.cells.WritePixels(g.pix)
 	var op ebiten.DrawImageOptions
 	op.GeoM.Scale(screenWidth/float64(w), screenHeight/float64(h))
-	if !grid.Fresh(time.Now()) {
+	if grid.State() != engine.FollowLive {
 		op.ColorScale.Scale(0.5, 0.5, 0.5, 1) // its owner is down: dimmed
 	}
 	screen.DrawImage(g.cells, &op)
 
 	sx, sy := float32(screenWidth)/float32(w), float32(screenHeight)/float32(h)
 	ring, core := color.RGBA{20, 20, 20, 255}, color.RGBA{250, 250, 250, 255}
-	if !heaters.Fresh(time.Now()) {
+	if heaters.State() != engine.FollowLive {
 		core = color.RGBA{120, 120, 120, 255}
 	}
-	for _, ht := range heaters.Frame.Items {
+	for _, ht := range heaters.Cur.Items {
 		x, y := ht.X*sx, ht.Y*sy
 		vector.DrawFilledCircle(screen, x, y, 7, ring, true)
 		vector.DrawFilledCircle(screen, x, y, 5, core, true)
 	}
-	m := grid.Frame.Meta
+	m := grid.Cur.Meta
 	ebitenutil.DebugPrint(screen, fmt.Sprintf("heat  grid %dx%d tick %d  mean %.1f  max %.1f  heaters %d  FPS %.0f\nclick: heat  right-click: cool",
-		w, h, grid.Frame.Tick, m.Mean, m.Max, len(heaters.Frame.Items), ebiten.ActualFPS()))
+		w, h, grid.Cur.Tick, m.Mean, m.Max, len(heaters.Cur.Items), ebiten.ActualFPS()))
 
-	if heaters.Have {
+	if heaters.Have() {
 		g.frames++
 	}
 	if g.o.Frames > 0 && g.frames >= g.o.Frames && !g.done {
