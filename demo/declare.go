@@ -9,6 +9,10 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/bench"
+	"github.com/venomrt/venomrt/engine/bench/plot"
+	"github.com/venomrt/venomrt/engine/bridge"
+	"github.com/venomrt/venomrt/engine/chaos"
 	"github.com/venomrt/venomrt/engine/game"
 	"github.com/venomrt/venomrt/procs/ai"
 	netproc "github.com/venomrt/venomrt/procs/net"
@@ -24,10 +28,12 @@ var renderConfig = venom.Config{DataSize: renderDataSize, History: 2, CmdSlots: 
 // a display exists.
 const WindowBinary = "venomrt-window"
 
-// Game declares the demo on the game API: physics, ai and net, and the
-// renderer. window runs the renderer with a window: the window binary
-// passes window.Run; the supervisor passes nil, runs the headless loop
-// itself and starts WindowBinary as its renderer where a display exists.
+// Game declares the demo on the game API: physics, ai and net, the
+// renderer, and every tool: chaos (watched by a player on net), bench
+// with its plot, and the NATS bridge and edge. window runs the renderer
+// with a window: the window binary passes window.Run; the supervisor
+// passes nil, runs the headless loop itself and starts WindowBinary as
+// its renderer where a display exists.
 // Both binaries declare the same game, so they take the same flags.
 func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	var f struct {
@@ -135,7 +141,11 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 		}, rd.Close
 	}
 	g.Render(r)
-	g.Watch(func(ctx context.Context, env game.Env) (game.Watcher, error) { return watchAsPlayer(ctx, f.netAddr) })
+	g.Use(
+		chaos.Tool(chaos.Watch(func(ctx context.Context, env game.Env) (chaos.Watcher, error) { return watchAsPlayer(ctx, f.netAddr) })),
+		bench.Tool(bench.Plot(plot.Ticks)),
+		bridge.Tool(),
+	)
 	return g
 }
 
@@ -166,7 +176,7 @@ type player struct {
 	gapMs    float64
 }
 
-func watchAsPlayer(ctx context.Context, addr string) (game.Watcher, error) {
+func watchAsPlayer(ctx context.Context, addr string) (chaos.Watcher, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	c, err := netproc.Dial(ctx, "ws://"+addr, "chaos")
@@ -200,7 +210,7 @@ func (p *player) Settled(since time.Time) bool { return !p.lastSnap.Before(since
 
 // Report adds the player's figures; a player that received nothing at
 // all fails the run.
-func (p *player) Report(r *game.ChaosReport) {
+func (p *player) Report(r *chaos.Report) {
 	r.Watch = map[string]float64{"PlayerSnapshots": float64(p.snaps), "PlayerReconnects": float64(p.c.Reconnects()),
 		"PlayerLongestGapMs": p.gapMs}
 	r.Notes = append(r.Notes, fmt.Sprintf("net player: %d snapshots, %d reconnects, longest gap %.1f ms (outside net faults)",

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	gameapi "github.com/venomrt/venomrt/engine/game"
+	"github.com/venomrt/venomrt/engine/bench"
 )
 
 // TestBenchReport runs a short bench end to end and checks the report's
@@ -24,7 +24,7 @@ func TestBenchReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep gameapi.BenchReport
+	var rep bench.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}

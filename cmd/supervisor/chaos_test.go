@@ -10,12 +10,12 @@ import (
 	"strings"
 	"testing"
 
-	gameapi "github.com/venomrt/venomrt/engine/game"
+	"github.com/venomrt/venomrt/engine/chaos"
 )
 
 // runChaos runs chaos with args and its report written as JSON; it
 // returns the report, what chaos printed and its exit code.
-func runChaos(t *testing.T, args ...string) (gameapi.ChaosReport, string, int) {
+func runChaos(t *testing.T, args ...string) (chaos.Report, string, int) {
 	t.Helper()
 	jsonFile := filepath.Join(t.TempDir(), "chaos.json")
 	cmd := execSelf(append([]string{"chaos", "--json", jsonFile}, args...)...)
@@ -33,7 +33,7 @@ func runChaos(t *testing.T, args ...string) (gameapi.ChaosReport, string, int) {
 	if err != nil {
 		t.Fatalf("chaos exited %d without a report: %v", code, err)
 	}
-	var rep gameapi.ChaosReport
+	var rep chaos.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}

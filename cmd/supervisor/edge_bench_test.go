@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/bridge"
 	"github.com/venomrt/venomrt/internal/proctest"
-	"github.com/venomrt/venomrt/procs/bridge"
 	netproc "github.com/venomrt/venomrt/procs/net"
 	"github.com/venomrt/venomrt/venom"
 )

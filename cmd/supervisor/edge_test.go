@@ -14,9 +14,9 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/bridge"
 	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/internal/proctest"
-	"github.com/venomrt/venomrt/procs/bridge"
 	netproc "github.com/venomrt/venomrt/procs/net"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"

@@ -3,35 +3,39 @@ package game
 import (
 	"flag"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 )
 
-// common are the runtime's flags on run, proc, render, chaos and bench.
-type common struct {
-	instance string
-	fresh    bool
-	headless bool
-	window   string
-}
-
-// flags is a subcommand's flag set: the runtime's common flags, the
-// game's own (all but skip, which a tool takes over: bench's size list),
-// and which of them children are given.
-type flags struct {
+// Flags is a subcommand's command line as the runtime builds it (see
+// Game.NewFlags): the runtime's common flags, whose values it holds, the
+// game's own, and whatever the subcommand adds to the embedded FlagSet.
+type Flags struct {
 	*flag.FlagSet
-	common
-	pass []string // flags passed on to every child, with their values
+	Instance string   // --instance: every channel is "<Instance>.<process>"
+	Fresh    bool     // --fresh: remove the snapshots a previous run left
+	Headless bool     // --headless: no window
+	Window   string   // --window: the window binary
+	pass     []string // flags passed on to every child, with their values
 }
 
-// newFlags builds the flag set of subcommand cmd. withRender adds the
-// renderer's own flags.
-func (g *Game) newFlags(cmd, skip string, withRender bool) *flags {
-	f := &flags{FlagSet: flag.NewFlagSet(cmd, flag.ContinueOnError)}
-	f.StringVar(&f.instance, "instance", defaultInstance(g.name), "game instance: every channel is named <instance>.<process>")
-	f.BoolVar(&f.fresh, "fresh", false, "cold start: remove the snapshots a previous run left")
-	f.BoolVar(&f.headless, "headless", false, "no window: the renderer prints a status line per second")
-	f.StringVar(&f.window, "window", "", "the window binary (default: the game's, beside this program, then on PATH)")
+// NewFlags is the flag set of subcommand cmd: the runtime's common flags
+// (--instance, --fresh, --headless, --window) and the game's own (Flags),
+// except those named in skip, which the subcommand takes over (bench's
+// size list under the size knob's name). A registered subcommand adds its
+// own flags to it, then calls Parse.
+func (g *Game) NewFlags(cmd string, skip ...string) *Flags {
+	return g.newFlags(cmd, false, skip...)
+}
+
+// newFlags is NewFlags; withRender adds the renderer's own flags (render
+// and proc), and the tools' flags for cmd (CommandFlags) come last.
+func (g *Game) newFlags(cmd string, withRender bool, skip ...string) *Flags {
+	f := &Flags{FlagSet: flag.NewFlagSet(cmd, flag.ContinueOnError)}
+	f.StringVar(&f.Instance, "instance", defaultInstance(g.name), "game instance: every channel is named <instance>.<process>")
+	f.BoolVar(&f.Fresh, "fresh", false, "cold start: remove the snapshots a previous run left")
+	f.BoolVar(&f.Headless, "headless", false, "no window: the renderer prints a status line per second")
+	f.StringVar(&f.Window, "window", "", "the window binary (default: the game's, beside this program, then on PATH)")
 	f.pass = []string{"instance", "headless"}
 	own := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	for _, register := range g.flags {
@@ -41,11 +45,21 @@ func (g *Game) newFlags(cmd, skip string, withRender bool) *flags {
 		g.renderer.Flags(own)
 	}
 	own.VisitAll(func(fl *flag.Flag) {
-		if fl.Name == skip || f.Lookup(fl.Name) != nil {
+		if slices.Contains(skip, fl.Name) || f.Lookup(fl.Name) != nil {
 			return
 		}
 		f.Var(fl.Value, fl.Name, fl.Usage)
 		f.pass = append(f.pass, fl.Name)
+	})
+	// A tool's flags, not passed on: a name taken already stays taken.
+	tools := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	for _, register := range g.cmdFlags[cmd] {
+		register(tools)
+	}
+	tools.VisitAll(func(fl *flag.Flag) {
+		if f.Lookup(fl.Name) == nil {
+			f.Var(fl.Value, fl.Name, fl.Usage)
+		}
 	})
 	return f
 }
@@ -65,15 +79,18 @@ func defaultInstance(name string) string {
 	return b.String()
 }
 
-// parse parses args, flags and positional arguments in any order, and
-// returns the positional ones; then the game's Prepare hook may adjust
-// the flags.
-func (g *Game) parse(f *flags, args []string) ([]string, error) {
+// Parse parses a subcommand's command line, flags and positional
+// arguments in any order, and returns the positional ones; it checks
+// --instance, then the game's Prepare hook may check and adjust the
+// flags. A bad flag, a bad instance or Prepare's refusal is a usage
+// error (ErrUsage); -h is flag.ErrHelp, after the flags' usage on the
+// flag set's output.
+func (g *Game) Parse(f *Flags, args []string) ([]string, error) {
 	pos, err := parseAny(f.FlagSet, args)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkInstance(f.instance); err != nil {
+	if err := checkInstance(f.Instance); err != nil {
 		return nil, err
 	}
 	if g.prepare != nil {
@@ -97,29 +114,13 @@ func checkInstance(s string) error {
 	return nil
 }
 
-// childArgs are the flags every child gets: the game's with their
+// ChildArgs are the flags every child gets: the game's with their
 // current values, the instance, headless.
-func (f *flags) childArgs() []string {
+func (f *Flags) ChildArgs() []string {
 	var args []string
 	for _, name := range f.pass {
 		fl := f.Lookup(name)
 		args = append(args, "--"+name+"="+fl.Value.String())
 	}
 	return args
-}
-
-// isSet reports whether the command line set flag name.
-func isSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
-
-// intFlag reads an integer flag of the game's.
-func intFlag(fs *flag.FlagSet, name string) (int, error) {
-	fl := fs.Lookup(name)
-	if fl == nil {
-		return 0, fmt.Errorf("%w: no flag --%s", ErrDeclare, name)
-	}
-	return strconv.Atoi(fl.Value.String())
 }

@@ -1,14 +1,20 @@
 // Package game is venomrt's game API. A program declares its processes —
 // each a name, a slice, a constructor of its engine.Sim from the game's
 // flags, a rate and a child spec — and hands over os.Args; it gets the
-// whole command line for them:
+// command line for them. Built in:
 //
 //	PROGRAM run    [flags]            the game: the supervisor and every process
 //	PROGRAM proc   NAME [flags]       one process (how run starts each child)
 //	PROGRAM render [flags]            the renderer alone
 //	PROGRAM ls | rm | fault           the segments on this host, and faults
-//	PROGRAM chaos  [flags]            the game under random faults, with a report
-//	PROGRAM bench  [flags]            tick and read benchmarks of every process
+//
+// Everything else is registered (see Tool and Subcommand): the game's own
+// subcommands, and the tools its main opts into, each a package of its
+// own that only the programs registering it link:
+//
+//	g.Use(chaos.Tool())               engine/chaos: PROGRAM chaos, the game under random faults
+//	g.Use(bench.Tool(bench.Plot(plot.Ticks)))  engine/bench: PROGRAM bench; engine/bench/plot its PNG
+//	g.Use(bridge.Tool())              engine/bridge: run --nats, proc bridge|mirror, PROGRAM edge
 //
 // Declare, then run — as with Erlang/OTP child specs, Bevy's App or
 // ebiten.RunGame:
@@ -16,10 +22,11 @@
 //	g := game.New("sandbox")
 //	g.Flags(func(fs *flag.FlagSet) { fs.IntVar(&cells, "cells", 1000, "cells in a fresh world") })
 //	g.Add(game.Sim("sand", newSand, engine.Options{Rate: 60}))
+//	g.Use(chaos.Tool())
 //	g.Main(os.Args)
 //
 // Every child is a real OS process: the program re-executes itself as
-// "PROGRAM proc NAME" with the game's flags, under an supervisor.Supervisor.
+// "PROGRAM proc NAME" with the game's flags, under a supervisor.Supervisor.
 package game
 
 import (
@@ -54,8 +61,15 @@ type Game struct {
 	renderer *Renderer
 	size     *Size
 	prepare  func(cmd string, fs *flag.FlagSet) error
-	watch    func(ctx context.Context, env Env) (Watcher, error)
 	errs     []error
+
+	// What tools and the game registered beyond the built-in
+	// subcommands (tool.go).
+	subs      []Subcommand
+	cmdFlags  map[string][]func(*flag.FlagSet) // by built-in subcommand: "run", "proc"
+	runHooks  []RunHook
+	toolProcs []toolProc
+	reserved  []string // channel names tools use under an instance
 }
 
 // New starts the declaration of a program; name is how its usage calls
@@ -71,14 +85,15 @@ func (g *Game) Flags(register func(fs *flag.FlagSet)) *Game {
 }
 
 // Add declares processes; each becomes a child of run. A name outside
-// [a-z0-9-]{1,15}, a name declared twice or a slice type the engine
-// refuses is an error Main reports before anything starts.
+// [a-z0-9-]{1,15}, a name declared twice or reserved (render, sup, a
+// tool's: Reserve) or a slice type the engine refuses is an error Main
+// reports before anything starts.
 func (g *Game) Add(ps ...Process) *Game {
 	for _, p := range ps {
 		switch {
 		case !validName.MatchString(p.Name):
 			g.errs = append(g.errs, fmt.Errorf("%w %q: want [a-z0-9-]{1,15}", ErrName, p.Name))
-		case p.Name == RenderName || p.Name == "sup" || p.Name == BridgeName || p.Name == "mirror" || p.Name == "edge" || slices.ContainsFunc(g.procs, func(q Process) bool { return q.Name == p.Name }):
+		case p.Name == RenderName || p.Name == "sup" || slices.ContainsFunc(g.procs, func(q Process) bool { return q.Name == p.Name }):
 			g.errs = append(g.errs, fmt.Errorf("%w: %q", ErrDuplicate, p.Name))
 		case p.err != nil:
 			g.errs = append(g.errs, fmt.Errorf("game: process %q: %w", p.Name, p.err))
@@ -128,7 +143,8 @@ type Size struct {
 // before anything starts: a game checks its flags there (an error is a
 // usage error) and adjusts them for a tool (the demo gives chaos a smaller
 // world and a port of its own). cmd is the subcommand ("run", "proc",
-// "render", "chaos", "bench"). What it sets through fs reaches every
+// "render", or a registered one that parses with Parse: "chaos",
+// "bench", "edge"). What it sets through fs reaches every
 // child: children get the flags' values after the hook; a value set only
 // in a variable stays in this process.
 func (g *Game) Prepare(hook func(cmd string, fs *flag.FlagSet) error) *Game {
@@ -136,16 +152,9 @@ func (g *Game) Prepare(hook func(cmd string, fs *flag.FlagSet) error) *Game {
 	return g
 }
 
-// Watch sets how chaos watches the game from outside, as a user would
-// (the demo: a player on net's WebSocket for the whole run).
-func (g *Game) Watch(start func(ctx context.Context, env Env) (Watcher, error)) *Game {
-	g.watch = start
-	return g
-}
-
 // Main runs the subcommand named by args[1] and exits the process: 0 on
 // success, 1 on an error, 2 on bad usage, or what the subcommand asks
-// (chaos: 1 when the game failed its checks).
+// (an ExitError: chaos exits 1 when the game failed its checks).
 func (g *Game) Main(args []string) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := g.Command(ctx, args[1:], os.Stdout, os.Stderr)
@@ -186,7 +195,7 @@ var ErrUsage = errors.New("usage")
 // is done or ctx ends. Main is Command with the process's signals,
 // output and exit status.
 func (g *Game) Command(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if err := errors.Join(g.errs...); err != nil {
+	if err := errors.Join(append(g.errs, g.declared())...); err != nil {
 		return err
 	}
 	if len(g.procs) == 0 && g.renderer == nil {
@@ -211,15 +220,16 @@ func (g *Game) Command(ctx context.Context, args []string, stdout, stderr io.Wri
 		return cmdRm(rest, stdout)
 	case "fault":
 		return g.cmdFault(rest, stdout)
-	case "chaos":
-		return g.cmdChaos(ctx, rest, stdout, stderr, log)
-	case "bench":
-		return g.cmdBench(ctx, rest, stdout, stderr, log)
-	case "edge":
-		return g.cmdEdge(ctx, rest, stdout, stderr, log)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, g.usage())
 		return nil
+	}
+	if s := g.subcommand(cmd); s != nil {
+		err := s.Run(ctx, Call{Args: rest, Stdout: stdout, Stderr: stderr, Log: log})
+		if errors.Is(err, ErrUsage) {
+			fmt.Fprint(stderr, g.usageLine(s))
+		}
+		return err
 	}
 	fmt.Fprint(stderr, g.usage())
 	return fmt.Errorf("%w: unknown command %q", ErrUsage, cmd)
@@ -233,12 +243,12 @@ func (g *Game) usage() string {
 	if g.renderer != nil {
 		b.WriteString("  render  the renderer alone\n")
 	}
-	b.WriteString("  ls      list venom segments in /dev/shm\n")
+	b.WriteString("  ls      list venom segments in /dev/shm: ls [--instance I]\n")
 	b.WriteString("  rm      remove segments: rm NAME... or rm --stale [--instance I]\n")
 	fmt.Fprintf(&b, "  fault   inject a fault: fault PROCESS %s\n", strings.Join(faultKinds, "|"))
-	b.WriteString("  chaos   run the game under random faults and report\n")
-	b.WriteString("  bench   tick, read and input benchmarks of every process\n")
-	b.WriteString("  edge    on another machine: mirror a game's slices over NATS (run --nats on the game's)\n")
+	for _, s := range g.subs {
+		fmt.Fprintf(&b, "  %-7s %s\n", s.Name, s.Summary)
+	}
 	fmt.Fprintf(&b, "\n'%s COMMAND -h' lists a command's flags.\n", g.name)
 	return b.String()
 }

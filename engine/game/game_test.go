@@ -73,8 +73,11 @@ func TestBadCommandLines(t *testing.T) {
 		{"proc", "nosuch"},
 		{"proc"},
 		{"run", "--instance", "bad/name"},
-		{"chaos", "--faults", "kill,meteor"},
-		{"chaos", "--rate", "0"},
+		{"run", "--no-such-flag"},
+		{"ls", "--instance", "bad/name"},
+		{"ls", "stray"},
+		{"rm"},
+		{"chaos"}, // not registered
 		{"render"},
 	} {
 		var out bytes.Buffer

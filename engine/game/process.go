@@ -26,12 +26,13 @@ type Process struct {
 	// Rate is the nominal ticks per second, which bench measures against.
 	Rate int
 	// Inputs means the process runs on engine.Run, so it takes the
-	// engine's numbered no-op inputs and input faults: chaos and bench
-	// number inputs to it.
+	// engine's numbered no-op inputs and input faults: tools (chaos,
+	// bench) number inputs to it.
 	Inputs bool
-	// Edge means the process runs on each edge machine too, reading the
-	// mirrored slices there instead of being mirrored itself (the demo's
-	// net: players join an edge's own net).
+	// Edge means the process runs on each edge machine too (the edge
+	// subcommand of engine/bridge), reading the mirrored slices there
+	// instead of being mirrored itself (the demo's net: players join an
+	// edge's own net).
 	Edge bool
 	// Spec is the child's policy: Restart, Significant, HangTimeout,
 	// QuitGrace, StartTimeout, StopGrace, Standby. Name, Channel and
@@ -60,7 +61,7 @@ type Process struct {
 	inRun  bool                                  // Sim: its main is engine.Run, which takes a standby's line itself
 }
 
-// Env is what a process, the renderer and a Watcher get from the game:
+// Env is what a process, the renderer and a tool get from the game:
 // the instance and how to name its channels, and the runtime's flags.
 type Env struct {
 	Instance string       // the game's instance name (--instance)
@@ -154,27 +155,10 @@ type Renderer struct {
 	// channel).
 	Segment venom.Config
 	// Reader, when set, is the renderer's own read of every slice, which
-	// bench then measures instead of a raw venom Read of each process's
+	// bench (engine/bench) then measures instead of a raw venom Read of each process's
 	// channel. bench calls it once per world size with the instance it
 	// runs; frame is called once per 60 Hz frame and does what the
 	// renderer does each frame short of drawing (read every slice, and
 	// interpolate), returning how long the reads took; close lets go.
 	Reader func(instance string) (frame func() time.Duration, close func())
-}
-
-// Watcher watches a chaos run from outside the game, as a user would: it
-// adds its own figures and failures to the report.
-type Watcher interface {
-	// Observe is called every few milliseconds during the run and while
-	// it settles.
-	Observe(now time.Time)
-	// Faulted tells that a fault was injected into child.
-	Faulted(child string, now time.Time)
-	// Settled reports whether the watcher has seen what it waits for
-	// since the run ended (since).
-	Settled(since time.Time) bool
-	// Report adds the watcher's figures, under Watch, and its failures.
-	Report(r *ChaosReport)
-	// Close releases what the watcher holds.
-	Close() error
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,27 +19,46 @@ import (
 	"github.com/venomrt/venomrt/venom"
 )
 
-// cmdRun runs the game: a supervisor of every declared process and the
-// renderer, with a status line per second on stdout.
+// cmdRun runs the game: a supervisor of every declared process, the
+// renderer and the children tools add (OnRun), with a status line per
+// second on stdout.
 func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
-	f := g.newFlags("run", "", false)
+	f := g.newFlags("run", false)
 	duration := f.Duration("duration", 0, "stop after this long (0: until SIGINT or SIGTERM)")
 	threshold := f.Float64("failure-threshold", supervisor.DefaultFailureThreshold, "failure score above which a child is failed")
 	decay := f.Duration("failure-decay", supervisor.DefaultFailureDecay, "half-life of a child's failure score")
 	standby := f.Bool("standby", true, "keep a hot standby of every process declared with one (false: plain restarts)")
-	var n natsFlags
-	n.register(f.FlagSet, "run")
-	pos, err := g.parse(f, args)
+	pos, err := g.Parse(f, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("%w: run: unexpected arguments %q", ErrUsage, pos)
 	}
-	if f.fresh {
-		g.removeSegments(f.instance)
+	if f.Fresh {
+		g.RemoveSegments(f.Instance)
 	}
-	if err := g.checkSpace(f.instance, n.url != ""); err != nil {
+	call := Call{Args: args, Stdout: stdout, Stderr: stderr, Log: log}
+	var extra []Child
+	var stops []func()
+	// After the supervisor and the tools' children have stopped, in
+	// reverse (the bridge's embedded NATS server last).
+	defer func() {
+		for _, stop := range slices.Backward(stops) {
+			stop()
+		}
+	}()
+	for _, hook := range g.runHooks {
+		children, stop, err := hook(ctx, f, call)
+		if stop != nil {
+			stops = append(stops, stop)
+		}
+		if err != nil {
+			return err
+		}
+		extra = append(extra, children...)
+	}
+	if err := g.checkSpace(f.Instance, extra); err != nil {
 		return err
 	}
 	if *duration > 0 {
@@ -46,74 +66,74 @@ func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writ
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	specs, err := g.children(f, stdout, stderr, log)
-	if err != nil {
-		return err
-	}
-	if !*standby {
-		for i := range specs {
-			specs[i].Standby = false
+	var specs []supervisor.ChildSpec
+	for _, name := range g.childNames() {
+		spec, err := g.ChildSpec(f, name, call)
+		if err != nil {
+			return err
 		}
+		if !*standby {
+			spec.Standby = false
+		}
+		specs = append(specs, spec)
 	}
-	specs, stopNATS, err := g.withNATS(&n, f, specs, stderr, log)
-	if err != nil {
-		return err
+	for _, c := range extra {
+		specs = append(specs, c.Spec)
 	}
-	defer stopNATS() // after the supervisor and the bridge have stopped
 	sup, err := supervisor.New(supervisor.Options{
-		Instance: f.instance, Log: log, FailureThreshold: *threshold, FailureDecay: *decay,
+		Instance: f.Instance, Log: log, FailureThreshold: *threshold, FailureDecay: *decay,
 	}, specs...)
 	if err != nil {
 		return err
 	}
+	return Supervise(ctx, sup, stdout)
+}
+
+// Supervise runs sup until it is done or ctx ends, with its StatusLine
+// once a second on w; the end of ctx is a clean stop (nil).
+func Supervise(ctx context.Context, sup *supervisor.Supervisor, w io.Writer) error {
 	done := make(chan struct{})
 	defer close(done)
-	go statusLines(sup, stdout, done)
-	err = sup.Run(ctx)
+	go statusLines(sup, w, done)
+	err := sup.Run(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	return err
 }
 
-// removeSegments removes every channel of the game's instance.
-func (g *Game) removeSegments(instance string) {
-	for _, name := range append(g.childNames(), "sup", BridgeName, "edge") {
-		venom.Remove(instance + "." + name)
-	}
-}
-
-// children are the supervisor's specs: every process, then the renderer.
-func (g *Game) children(f *flags, stdout, stderr io.Writer, log *slog.Logger) ([]supervisor.ChildSpec, error) {
+// ChildSpec is the supervisor's spec of the declared process or renderer
+// called name as run starts it: "PROGRAM proc NAME" with f's ChildArgs,
+// its stderr to c.Stderr; the renderer is the window binary where there
+// is one and a display, else this program's renderer headless, its
+// status lines to c.Stdout.
+func (g *Game) ChildSpec(f *Flags, name string, c Call) (supervisor.ChildSpec, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return supervisor.ChildSpec{}, err
 	}
-	args := f.childArgs()
-	var specs []supervisor.ChildSpec
-	for _, p := range g.procs {
-		spec := p.Spec
-		spec.Name, spec.Channel = p.Name, f.instance+"."+p.Name
-		spec.Command = func() *exec.Cmd {
-			cmd := exec.Command(self, append([]string{"proc", p.Name}, args...)...)
-			cmd.Stderr = stderr
-			return cmd
-		}
-		specs = append(specs, spec)
+	args := f.ChildArgs()
+	if name == RenderName && g.renderer != nil {
+		return g.renderSpec(f, self, args, c.Stdout, c.Stderr, c.Log)
 	}
-	if g.renderer != nil {
-		spec, err := g.renderSpec(f, self, args, stdout, stderr, log)
-		if err != nil {
-			return nil, err
-		}
-		specs = append(specs, spec)
+	p, ok := g.process(name)
+	if !ok {
+		return supervisor.ChildSpec{}, fmt.Errorf("%w: no process %q", ErrDeclare, name)
 	}
-	return specs, nil
+	spec := p.Spec
+	spec.Name, spec.Channel = p.Name, f.Instance+"."+p.Name
+	stderr := c.Stderr
+	spec.Command = func() *exec.Cmd {
+		cmd := exec.Command(self, append([]string{"proc", p.Name}, args...)...)
+		cmd.Stderr = stderr
+		return cmd
+	}
+	return spec, nil
 }
 
 // renderSpec is the renderer's child: the window binary where there is
 // one and a display, else this program's renderer headless.
-func (g *Game) renderSpec(f *flags, self string, args []string, stdout, stderr io.Writer, log *slog.Logger) (supervisor.ChildSpec, error) {
+func (g *Game) renderSpec(f *Flags, self string, args []string, stdout, stderr io.Writer, log *slog.Logger) (supervisor.ChildSpec, error) {
 	r := g.renderer
 	spec := r.Spec
 	if reflect.ValueOf(spec).IsZero() {
@@ -126,7 +146,7 @@ func (g *Game) renderSpec(f *flags, self string, args []string, stdout, stderr i
 		spec = supervisor.ChildSpec{Restart: supervisor.Transient, Significant: true,
 			HangTimeout: supervisor.DefaultHangTimeout, StartTimeout: 20 * time.Second}
 	}
-	spec.Name, spec.Channel = RenderName, f.instance+"."+RenderName
+	spec.Name, spec.Channel = RenderName, f.Instance+"."+RenderName
 	bin, err := g.pickWindow(f, log)
 	if err != nil {
 		return spec, err
@@ -162,22 +182,22 @@ func withFlag(args []string, name, value string) []string {
 // findWindow finds the renderer's window binary: the one named by
 // --window, else the game's beside this program, else on PATH. It
 // returns "" and why when the renderer is to run headless.
-func (g *Game) findWindow(f *flags) (path, why string) {
+func (g *Game) findWindow(f *Flags) (path, why string) {
 	r := g.renderer
 	switch {
 	case r == nil:
 		return "", "no renderer declared"
-	case f.headless:
+	case f.Headless:
 		return "", "--headless"
 	case os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "":
 		return "", "no DISPLAY (the window needs an X display: set DISPLAY, e.g. run under xvfb-run)"
 	case r.Window == "":
 		return "", "" // no window binary: this program is the window, or there is none
-	case f.window != "":
-		if err := isExecutable(f.window); err != nil {
-			return "", fmt.Sprintf("--window %s: %v", f.window, err)
+	case f.Window != "":
+		if err := isExecutable(f.Window); err != nil {
+			return "", fmt.Sprintf("--window %s: %v", f.Window, err)
 		}
-		return absPath(f.window), ""
+		return absPath(f.Window), ""
 	}
 	beside := "this program"
 	if self, err := os.Executable(); err == nil {
@@ -196,7 +216,7 @@ func (g *Game) findWindow(f *flags) (path, why string) {
 // pickWindow decides, once per run or render, whether the renderer runs
 // its window, logs one line saying which (and, headless, why and how to
 // get the window), and asks the renderer whether it can run that way.
-func (g *Game) pickWindow(f *flags, log *slog.Logger) (string, error) {
+func (g *Game) pickWindow(f *Flags, log *slog.Logger) (string, error) {
 	bin, why := g.findWindow(f)
 	switch {
 	case g.renderer == nil:
@@ -204,7 +224,7 @@ func (g *Game) pickWindow(f *flags, log *slog.Logger) (string, error) {
 	case bin != "":
 		log.Info("renderer: window", "binary", bin)
 	case why == "":
-	case f.headless || os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "":
+	case f.Headless || os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "":
 		log.Info("renderer runs headless: " + why)
 	default:
 		log.Warn("renderer runs headless: " + why)
@@ -245,10 +265,8 @@ func (g *Game) cmdProc(ctx context.Context, args []string, stdout io.Writer, log
 			err = &ExitError{Code: code, Err: err}
 		}
 	}()
-	f := g.newFlags("proc", "", true)
-	var n natsFlags
-	n.register(f.FlagSet, "proc")
-	pos, err := g.parse(f, args)
+	f := g.newFlags("proc", true)
+	pos, err := g.Parse(f, args)
 	if err != nil {
 		return err
 	}
@@ -257,7 +275,7 @@ func (g *Game) cmdProc(ctx context.Context, args []string, stdout io.Writer, log
 		return fmt.Errorf("%w: proc: want one process name: %s", ErrUsage, names)
 	}
 	name := pos[0]
-	env := Env{Instance: f.instance, Fresh: f.fresh, Headless: f.headless, Out: stdout,
+	env := Env{Instance: f.Instance, Fresh: f.Fresh, Headless: f.Headless, Out: stdout,
 		Log: log.With("proc", name, "pid", os.Getpid())}
 	if p, ok := g.process(name); !ok || !p.inRun {
 		// A standby of a process whose main is its own: started ahead,
@@ -270,10 +288,10 @@ func (g *Game) cmdProc(ctx context.Context, args []string, stdout io.Writer, log
 	if name == RenderName && g.renderer != nil {
 		return g.renderer.Run(ctx, env)
 	}
-	if _, declared := g.process(name); !declared && (name == BridgeName || name == "mirror") {
-		return g.runBridgeOrMirror(ctx, name, &n, env)
-	}
 	p, ok := g.process(name)
+	if i := slices.IndexFunc(g.toolProcs, func(t toolProc) bool { return t.name == name }); !ok && i >= 0 {
+		return g.toolProcs[i].run(ctx, env)
+	}
 	if !ok {
 		return fmt.Errorf("%w: proc: unknown process %q (want %s)", ErrUsage, name, names)
 	}
@@ -286,8 +304,8 @@ func (g *Game) cmdRender(ctx context.Context, args []string, stdout, stderr io.W
 	if g.renderer == nil {
 		return fmt.Errorf("%w: render: the game declares no renderer", ErrUsage)
 	}
-	f := g.newFlags("render", "", true)
-	pos, err := g.parse(f, args)
+	f := g.newFlags("render", true)
+	pos, err := g.Parse(f, args)
 	if err != nil {
 		return err
 	}
@@ -308,7 +326,7 @@ func (g *Game) cmdRender(ctx context.Context, args []string, stdout, stderr io.W
 		}
 		return err
 	}
-	env := Env{Instance: f.instance, Headless: f.headless, Out: stdout, Log: log.With("proc", RenderName, "pid", os.Getpid())}
+	env := Env{Instance: f.Instance, Headless: f.Headless, Out: stdout, Log: log.With("proc", RenderName, "pid", os.Getpid())}
 	return g.renderer.Run(ctx, env)
 }
 
@@ -346,13 +364,14 @@ func StatusLine(st []supervisor.ChildStatus) string {
 
 // checkSpace refuses to start a game whose channels /dev/shm cannot hold,
 // before anything starts: the sum of every channel's segment (the
-// declared processes', the renderer's, the status channel's), less what
+// declared processes', the renderer's, the status channel's, the tools'
+// children's), less what
 // segments of the same names already hold (a dead run's, adopted), must
 // be free. The refusal says what is needed and free, what stale segments
 // of dead owners hold, and how a container gets more. A filesystem of
 // no set size is not checked; venom.Create still refuses a segment it
 // cannot back (the child fails with engine.ExitNoSpace).
-func (g *Game) checkSpace(instance string, withBridge bool) error {
+func (g *Game) checkSpace(instance string, extra []Child) error {
 	sp, err := venom.FreeSpace()
 	if err != nil || sp.Size == 0 {
 		return nil
@@ -386,8 +405,8 @@ func (g *Game) checkSpace(instance string, withBridge bool) error {
 	if err := add("sup", supervisor.StatusConfig(len(g.childNames()))); err != nil {
 		return err
 	}
-	if withBridge {
-		if err := add(BridgeName, bridgeConfig(len(g.slices()))); err != nil {
+	for _, c := range extra {
+		if err := add(strings.TrimPrefix(c.Spec.Channel, instance+"."), c.Segment); err != nil {
 			return err
 		}
 	}

@@ -1,10 +1,13 @@
 package game
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -18,15 +21,29 @@ import (
 // ownership lock (alive) or not (dead), the epoch, the client slots in
 // use, the commands queued, the age of the newest snapshot, the
 // segment's size, and the standby of the child that owns it as its
-// instance's supervisor reports it (standbyColumn).
+// instance's supervisor reports it (standbyColumn). --instance NAME
+// lists only that game's segments, "<NAME>.*".
 func cmdLs(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
+	instance := fs.String("instance", "", "only the segments of this game instance (<instance>.*); default every segment")
+	pos, err := parseAny(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: ls: unexpected arguments %q (--instance NAME lists one game's)", ErrUsage, pos)
+	}
+	if *instance != "" {
+		if err := checkInstance(*instance); err != nil {
+			return err
+		}
 	}
 	names, err := venom.List()
 	if err != nil {
 		return err
+	}
+	if *instance != "" {
+		names = slices.DeleteFunc(names, func(n string) bool { return !strings.HasPrefix(n, *instance+".") })
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tOWNER\tSTATE\tEPOCH\tCLIENTS\tQUEUED\tLAST PUBLISH\tSIZE\tSTANDBY")
@@ -128,7 +145,7 @@ func cmdRm(args []string, stdout io.Writer) error {
 	case *instance != "" && !*stale:
 		// Named segments are full names already; an instance without
 		// --stale would silently mean nothing.
-		return fmt.Errorf("rm: --instance only limits --stale; name the segments to remove in full")
+		return fmt.Errorf("%w: rm: --instance only limits --stale; name the segments to remove in full", ErrUsage)
 	case *stale:
 		all, err := venom.List()
 		if err != nil {
@@ -144,7 +161,7 @@ func cmdRm(args []string, stdout io.Writer) error {
 			}
 		}
 	case len(names) == 0:
-		return fmt.Errorf("rm: name segments to remove, or --stale")
+		return fmt.Errorf("%w: rm: name segments to remove, or --stale", ErrUsage)
 	}
 	for _, name := range names {
 		if err := venom.Remove(name); err != nil {
@@ -190,7 +207,7 @@ func (g *Game) cmdFault(args []string, stdout io.Writer) error {
 	if !info.Owned && (kind == "kill" || kind == "stop") {
 		return fmt.Errorf("fault: %s has no running owner to signal", ch)
 	}
-	if err := sendFault(ch, info.Daemon.Pid, kind, faultArgs{code: *code, ms: *ms, ticks: *ticks}); err != nil {
+	if err := SendFault(ch, info.Daemon.Pid, kind, FaultArgs{Code: *code, Ms: *ms, Ticks: *ticks}); err != nil {
 		return fmt.Errorf("fault: %w", err)
 	}
 	fmt.Fprintf(stdout, "sent %s to %s\n", kind, ch)
@@ -198,16 +215,69 @@ func (g *Game) cmdFault(args []string, stdout io.Writer) error {
 }
 
 // parseAny parses flags and positional arguments in any order ("fault
-// physics exit --code 3") and returns the positional ones.
+// physics exit --code 3") and returns the positional ones. A bad flag is
+// a usage error; -h is flag.ErrHelp.
 func parseAny(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %s: %v", ErrUsage, fs.Name(), err)
 		}
 		if args = fs.Args(); len(args) == 0 {
 			return pos, nil
 		}
 		pos, args = append(pos, args[0]), args[1:]
 	}
+}
+
+// faultKinds are the faults fault knows. kill and stop are signals to
+// the channel's owner; the others are engine ops sent on the child's
+// channel; drop and double break exactly-once on purpose.
+var faultKinds = []string{"kill", "stop", "panic", "exit", "hang", "midpublish", "slow", "drop", "double"}
+
+var faultOps = map[string]engine.Op{
+	"panic": engine.OpPanic, "exit": engine.OpExit, "hang": engine.OpHang, "midpublish": engine.OpMidPublish,
+	"slow": engine.OpSlow, "drop": engine.OpDropInput, "double": engine.OpDoubleInput,
+}
+
+// FaultKinds are the faults SendFault injects, and "PROGRAM fault" takes:
+// kill and stop are signals to the channel's owner, the others engine
+// ops on its channel; drop and double break exactly-once on purpose.
+func FaultKinds() []string { return slices.Clone(faultKinds) }
+
+// FaultArgs are the arguments of the faults that take some: exit's code,
+// and how much slower slow makes a tick, for how many ticks.
+type FaultArgs struct{ Code, Ms, Ticks int }
+
+// SendFault injects one fault of FaultKinds into the process that owns
+// channel, whose pid is pid: a signal to pid (kill, stop), or an engine
+// op sent on the channel, which the process's engine carries out. An
+// unknown kind is a usage error.
+func SendFault(channel string, pid int, kind string, a FaultArgs) error {
+	switch kind {
+	case "kill":
+		return syscall.Kill(pid, syscall.SIGKILL)
+	case "stop":
+		return syscall.Kill(pid, syscall.SIGSTOP)
+	}
+	op, ok := faultOps[kind]
+	if !ok {
+		return fmt.Errorf("%w: unknown fault %q (want %s)", ErrUsage, kind, strings.Join(faultKinds, ", "))
+	}
+	cmd := engine.Cmd(op)
+	switch op {
+	case engine.OpExit:
+		cmd = engine.Cmd(op, float64(a.Code))
+	case engine.OpSlow:
+		cmd = engine.Cmd(op, float64(a.Ms), float64(a.Ticks))
+	}
+	s, err := venom.Connect(channel)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Send(cmd.Append(nil))
 }

@@ -17,8 +17,8 @@ func TestFindWindow(t *testing.T) {
 	g := New("x").Add(Sim("sim", newIdle, engine.Options{})).
 		Render(Renderer{Run: func(context.Context, Env) error { return nil }, Window: windowName})
 	find := func(window string, headless bool) (string, string) {
-		f := g.newFlags("run", "", false)
-		f.window, f.headless = window, headless
+		f := g.newFlags("run", false)
+		f.Window, f.Headless = window, headless
 		return g.findWindow(f)
 	}
 	exe := func(dir string) string {

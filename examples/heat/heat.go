@@ -16,7 +16,10 @@
 //     display exists. A click heats the grid.
 //
 // Game declares all three on package engine/game, which gives the
-// program run, proc, render, ls, rm, fault, chaos and bench. Both
+// program run, proc, render, ls, rm and fault, and registers two tools:
+// chaos (engine/chaos) and bench (engine/bench, without its plot). It
+// registers no NATS bridge, so the program links no NATS and no plotting
+// library. Both
 // simulations are deterministic for a seed, their commands and what they
 // read of each other, and keep their whole state in their slice: a
 // process killed at any moment comes back from its last snapshot, and
@@ -29,6 +32,8 @@ import (
 	"fmt"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/bench"
+	"github.com/venomrt/venomrt/engine/chaos"
 	"github.com/venomrt/venomrt/engine/game"
 )
 
@@ -115,5 +120,6 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 		return nil
 	}
 	g.Render(r)
+	g.Use(chaos.Tool(), bench.Tool())
 	return g
 }

@@ -21,6 +21,12 @@
 // local segment's identity and the command's lane position: a mirror that
 // dies before its channel commits them is handed them again and sends the
 // same ids, which JetStream's deduplication drops.
+//
+// A game declared on engine/game opts in with g.Use(bridge.Tool()): run
+// then takes --nats (the bridge child; "embedded" runs a NATS server in
+// the supervisor, see StartServer), proc runs bridge and mirror, and the
+// subcommand edge runs an edge. A game that does not register it links
+// no NATS.
 package bridge
 
 import (

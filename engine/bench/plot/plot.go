@@ -1,4 +1,8 @@
-package game
+// Package plot draws a bench report (engine/bench) as a PNG with gonum's
+// plot: registered with bench.Tool(bench.Plot(plot.Ticks)), it gives
+// bench its --plot flag. A game that does not register it links no
+// plotting library.
+package plot
 
 import (
 	"fmt"
@@ -15,6 +19,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/venomrt/venomrt/engine/bench"
 )
 
 // plotColors are the series' colours, the same in every panel and in the
@@ -25,13 +31,13 @@ var plotColors = []color.RGBA{
 	{204, 68, 68, 255}, {148, 103, 189, 255}, {140, 86, 75, 255},
 }
 
-// plotTicks writes a PNG with one panel per world size: the cumulative
+// Ticks writes a PNG with one panel per world size: the cumulative
 // distribution of every process's tick time and of the renderer's read
 // of every slice, on one log-scaled time axis, with each tick budget
 // (1/rate, the deadline) drawn as a dashed line. A curve that reaches 1
 // left of its budget line never missed it. One legend, above the panels,
 // for them all.
-func plotTicks(file string, rep *BenchReport) error {
+func Ticks(file string, rep *bench.Report) error {
 	type series struct {
 		name  string
 		ms    []float64
@@ -47,8 +53,8 @@ func plotTicks(file string, rep *BenchReport) error {
 	for _, s := range rep.Sizes {
 		var ss []series
 		for i, r := range s.Procs {
-			ms := make([]float64, len(r.tickSamples))
-			for j, d := range r.tickSamples {
+			ms := make([]float64, len(r.TickSamples))
+			for j, d := range r.TickSamples {
 				ms[j] = float64(d.Nanoseconds()) / 1e6
 			}
 			ss = append(ss, series{name: r.Name + " tick", ms: ms, color: plotColors[i%len(plotColors)]})
@@ -56,8 +62,8 @@ func plotTicks(file string, rep *BenchReport) error {
 				budgets[r.TargetRate] = append(budgets[r.TargetRate], r.Name)
 			}
 		}
-		read := make([]float64, len(s.readUs))
-		for j, us := range s.readUs {
+		read := make([]float64, len(s.ReadUs))
+		for j, us := range s.ReadUs {
 			read[j] = us / 1e3
 		}
 		name := "the renderer's read of every slice"

@@ -1,9 +1,25 @@
-package game
+// Package chaos is the chaos tool of a game declared on engine/game:
+// "PROGRAM chaos" runs the game as "PROGRAM run" in a child process and
+// injects random faults into its processes — signals, the engine's fault
+// ops, a SIGKILL of the supervisor itself — while numbered inputs flow
+// to every process on engine.Run; then it reports recovery times,
+// restarts, the renderer's longest stall, and whether every input landed
+// exactly once, and exits 1 when the game failed.
+//
+// A game opts in on its declaration:
+//
+//	g.Use(chaos.Tool())                     // or chaos.Tool(chaos.Watch(start))
+//
+// It needs nothing of a process beyond engine.Run: faults are engine ops
+// and signals; exactly-once is checked with the numbered inputs every
+// process on engine.Run accepts (Command.Seq → Header.LastInput).
+package chaos
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,23 +34,81 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/game"
 	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/venom"
 )
 
-// ChaosReport is what chaos prints and writes with --json.
-type ChaosReport struct {
-	Seed          uint64
-	Duration      string
-	Faults        map[string]int // injected, by kind
-	FaultsByChild map[string]int
-	Restarts      map[string]uint32
-	RecoveryMs    Percentiles // fault → first publish of the successor
+// DefaultFailureThreshold is the supervisor's failure threshold chaos
+// runs the game with unless --failure-threshold says otherwise: so high
+// that no child is ever given up on, since chaos provokes failures faster
+// than a game's own threshold allows (a child failed by its intensity
+// would fail the run for want of a restart, not for a fault of the
+// runtime). Set it to the game's own to see where that is crossed.
+const DefaultFailureThreshold = 1e6
+
+// Option adjusts the chaos tool.
+type Option func(*options)
+
+type options struct {
+	watch func(ctx context.Context, env game.Env) (Watcher, error)
+}
+
+// Watch sets how chaos watches the game from outside, as a user would
+// (the demo: a player on net's WebSocket for the whole run). start is
+// called once the game runs.
+func Watch(start func(ctx context.Context, env game.Env) (Watcher, error)) Option {
+	return func(o *options) { o.watch = start }
+}
+
+// Watcher watches a chaos run from outside the game, as a user would: it
+// adds its own figures and failures to the report.
+type Watcher interface {
+	// Observe is called every few milliseconds during the run and while
+	// it settles.
+	Observe(now time.Time)
+	// Faulted tells that a fault was injected into child.
+	Faulted(child string, now time.Time)
+	// Settled reports whether the watcher has seen what it waits for
+	// since the run ended (since).
+	Settled(since time.Time) bool
+	// Report adds the watcher's figures, under Watch, and its failures.
+	Report(r *Report)
+	// Close releases what the watcher holds.
+	Close() error
+}
+
+// Tool registers the subcommand chaos on a game.
+func Tool(opts ...Option) game.Tool {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return func(g *game.Game) {
+		g.Subcommand(game.Subcommand{
+			Name:    "chaos",
+			Summary: "run the game under random faults and report",
+			Run:     func(ctx context.Context, c game.Call) error { return cmdChaos(ctx, g, &o, c) },
+		})
+	}
+}
+
+// Report is what chaos prints and writes with --json.
+type Report struct {
+	Seed     uint64
+	Duration string
+	// FailureThreshold is the supervisor's failure threshold the game
+	// ran with (--failure-threshold).
+	FailureThreshold float64
+	Faults           map[string]int // injected, by kind
+	FaultsByChild    map[string]int
+	Restarts         map[string]uint32
+	RecoveryMs       game.Percentiles // fault → first publish of the successor
 	// RecoveryByKind is RecoveryMs per fault kind, so a tail explains
 	// itself (a supervisor's recovery is every child's).
-	RecoveryByKind map[string]Percentiles
+	RecoveryByKind map[string]game.Percentiles
 	// RecoveryByChild is RecoveryMs per child faulted.
-	RecoveryByChild map[string]Percentiles
+	RecoveryByChild map[string]game.Percentiles
 	Unrecovered     []string // faults whose child never published again
 	// Unprovoked counts restarts that no fault explains: every fault but
 	// slow and the input faults costs one restart, so any more is the
@@ -61,19 +135,13 @@ type ChaosReport struct {
 	Failures    []string // why the run failed; empty when it passed
 }
 
-// faultKinds are the faults chaos and fault know. kill and stop are
-// signals to the channel's owner; the others are engine ops sent on the
-// child's channel; drop and double break exactly-once on purpose.
-var faultKinds = []string{"kill", "stop", "panic", "exit", "hang", "midpublish", "slow", "drop", "double", SupervisorFault}
-
 // SupervisorFault is the chaos fault that SIGKILLs the game's supervisor
 // (its children die with it) and runs the game again.
 const SupervisorFault = "supervisor"
 
-var faultOps = map[string]engine.Op{
-	"panic": engine.OpPanic, "exit": engine.OpExit, "hang": engine.OpHang, "midpublish": engine.OpMidPublish,
-	"slow": engine.OpSlow, "drop": engine.OpDropInput, "double": engine.OpDoubleInput,
-}
+// faultKinds are the faults chaos knows: game.FaultKinds and the
+// supervisor's death.
+func faultKinds() []string { return append(game.FaultKinds(), SupervisorFault) }
 
 // inputFault reports whether a fault kind breaks exactly-once.
 func inputFault(kind string) bool { return kind == "drop" || kind == "double" }
@@ -86,8 +154,8 @@ const inputTail = 500 * time.Millisecond
 // its inputs to land.
 const settleTimeout = 30 * time.Second
 
-func (g *Game) cmdChaos(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
-	f := g.newFlags("chaos", "", false)
+func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) error {
+	f := g.NewFlags("chaos")
 	duration := f.Duration("duration", 10*time.Second, "how long faults are injected")
 	faults := f.String("faults", "kill,stop,panic,midpublish,slow",
 		"fault kinds to inject: kill, stop, panic, exit, hang, midpublish, slow, supervisor; drop and double break exactly-once on purpose (the run must fail)")
@@ -95,40 +163,47 @@ func (g *Game) cmdChaos(ctx context.Context, args []string, stdout, stderr io.Wr
 	jsonOut := f.String("json", "", "also write the report as JSON to this file")
 	gameLog := f.String("game-log", "", "append the game's own log (its supervisor's and children's) to this file, to explain a tail")
 	maxStall := f.Duration("max-stall", 100*time.Millisecond, "longest renderer gap between frames that still passes (0: report it, judge nothing)")
+	threshold := f.Float64("failure-threshold", DefaultFailureThreshold,
+		"the supervisor's failure score above which a child is failed, as the game runs with it (\"run --failure-threshold\"): high by default, so that no child is given up on under faults far faster than a game's own")
 	var seed uint64
 	if f.Lookup("seed") == nil { // else the game's own --seed seeds the faults too
 		f.Uint64Var(&seed, "seed", 1, "seed of the faults")
 	}
-	pos, err := g.parse(f, args)
+	pos, err := g.Parse(f, call.Args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("%w: chaos: unexpected arguments %q", ErrUsage, pos)
+		return fmt.Errorf("%w: chaos: unexpected arguments %q", game.ErrUsage, pos)
 	}
 	if seed, err = strconv.ParseUint(f.Lookup("seed").Value.String(), 10, 64); err != nil {
-		return fmt.Errorf("%w: chaos: --seed: %v", ErrUsage, err)
+		return fmt.Errorf("%w: chaos: --seed: %v", game.ErrUsage, err)
 	}
 	kinds := strings.Split(*faults, ",")
 	for _, k := range kinds {
-		if !slices.Contains(faultKinds, k) {
-			return fmt.Errorf("%w: chaos: unknown fault %q (want %s)", ErrUsage, k, strings.Join(faultKinds, ", "))
+		if !slices.Contains(faultKinds(), k) {
+			return fmt.Errorf("%w: chaos: unknown fault %q (want %s)", game.ErrUsage, k, strings.Join(faultKinds(), ", "))
 		}
 	}
 	if *rate <= 0 || *rate > 100 {
-		return fmt.Errorf("%w: chaos: --rate %v, want (0, 100]", ErrUsage, *rate)
+		return fmt.Errorf("%w: chaos: --rate %v, want (0, 100]", game.ErrUsage, *rate)
+	}
+	if !(*threshold > 0) { // NaN too
+		return fmt.Errorf("%w: chaos: --failure-threshold %v, want > 0", game.ErrUsage, *threshold)
 	}
 	if !isSet(f.FlagSet, "instance") {
-		f.instance = fmt.Sprintf("chaos%d", os.Getpid())
+		f.Instance = fmt.Sprintf("chaos%d", os.Getpid())
 	}
-	f.headless = true
+	f.Headless = true
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
+	log, stdout := call.Log, call.Stdout
 	// The game runs as "PROGRAM run", a process of its own, so that its
 	// supervisor can be killed and run again like any child.
-	gp := &gameProc{self: self, args: append([]string{"run", "--failure-threshold=1e6"}, f.childArgs()...)}
+	thr := strconv.FormatFloat(*threshold, 'g', -1, 64)
+	gp := &gameProc{self: self, args: append([]string{"run", "--failure-threshold=" + thr}, f.ChildArgs()...)}
 	if *gameLog != "" {
 		lf, err := os.OpenFile(*gameLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -137,22 +212,23 @@ func (g *Game) cmdChaos(ctx context.Context, args []string, stdout, stderr io.Wr
 		defer lf.Close()
 		gp.log = lf
 	}
+	log.Info("chaos: the game runs with --failure-threshold=" + thr)
 	if err := gp.start(); err != nil {
 		return fmt.Errorf("chaos: %w", err)
 	}
-	defer g.removeSegments(f.instance) // what a killed supervisor left
+	defer g.RemoveSegments(f.Instance) // what a killed supervisor left
 	defer gp.stop()
 
-	c := &chaos{g: g, env: Env{Instance: f.instance, Headless: true, Log: log, Out: io.Discard}, game: gp,
+	c := &chaos{g: g, opts: o, env: game.Env{Instance: f.Instance, Headless: true, Log: log, Out: io.Discard}, game: gp,
 		rng: rand.New(rand.NewPCG(seed, 0x5eed)), kinds: kinds, log: log,
-		rep: ChaosReport{Seed: seed, Duration: duration.String(), Faults: map[string]int{}, FaultsByChild: map[string]int{},
+		rep: Report{Seed: seed, Duration: duration.String(), FailureThreshold: *threshold, Faults: map[string]int{}, FaultsByChild: map[string]int{},
 			Restarts: map[string]uint32{}, FinalStates: map[string]string{}, Inputs: map[string]engine.InputAccount{},
-			RecoveryByKind: map[string]Percentiles{}, RecoveryByChild: map[string]Percentiles{}}}
+			RecoveryByKind: map[string]game.Percentiles{}, RecoveryByChild: map[string]game.Percentiles{}}}
 	defer c.close()
 	if err := c.run(ctx, *duration, *rate, *maxStall); err != nil {
 		return err
 	}
-	printChaos(stdout, &c.rep)
+	PrintReport(stdout, &c.rep)
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(&c.rep, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
@@ -160,9 +236,16 @@ func (g *Game) cmdChaos(ctx context.Context, args []string, stdout, stderr io.Wr
 		}
 	}
 	if len(c.rep.Failures) > 0 {
-		return &ExitError{Code: 1, Err: fmt.Errorf("chaos: %s", strings.Join(c.rep.Failures, "; "))}
+		return &game.ExitError{Code: 1, Err: fmt.Errorf("chaos: %s", strings.Join(c.rep.Failures, "; "))}
 	}
 	return nil
+}
+
+// isSet reports whether the command line set flag name.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // watched is one child's channel as chaos reads it.
@@ -185,15 +268,16 @@ func (w *watched) read() (engine.Header, error) {
 }
 
 type chaos struct {
-	g      *Game
-	env    Env
+	g      *game.Game
+	opts   *options
+	env    game.Env
 	game   *gameProc
 	status *engine.Client[supervisor.Meta, supervisor.ChildStatus]
 	epochs map[string]uint64 // each channel's epoch when the faults began
 	rng    *rand.Rand
 	kinds  []string
 	log    *slog.Logger
-	rep    ChaosReport
+	rep    Report
 
 	watch     []*watched
 	render    *watched // nil without a renderer
@@ -239,32 +323,42 @@ func (c *chaos) connect(ctx context.Context) error {
 	}
 	c.epochs, c.byKind, c.byChild = c.channelEpochs(), map[string][]time.Duration{}, map[string][]time.Duration{}
 	c.probes = map[string]*engine.InputProbe{}
-	for _, name := range c.g.childNames() {
+	for _, name := range c.g.ChildNames() {
 		s, err := venom.Connect(c.env.Channel(name))
 		if err != nil {
 			return fmt.Errorf("chaos: %w", err)
 		}
 		w := &watched{name: name, shell: s, buf: make([]byte, s.Config().DataSize), header: engine.PeekHeader}
 		c.watch = append(c.watch, w)
-		if name == RenderName {
+		if name == game.RenderName {
 			c.render = w
 			continue
 		}
-		p, _ := c.g.process(name)
-		w.header = p.header
+		p := c.process(name)
+		w.header = p.DecodeHeader
 		if p.Inputs {
 			if c.probes[name], err = engine.NewInputProbe(c.env.Channel(name)); err != nil {
 				return fmt.Errorf("chaos: %w", err)
 			}
 		}
 	}
-	if c.g.watch != nil {
+	if c.opts.watch != nil {
 		var err error
-		if c.watcher, err = c.g.watch(ctx, c.env); err != nil {
+		if c.watcher, err = c.opts.watch(ctx, c.env); err != nil {
 			return fmt.Errorf("chaos: watch: %w", err)
 		}
 	}
 	return nil
+}
+
+// process is the declared process called name.
+func (c *chaos) process(name string) game.Process {
+	for _, p := range c.g.Processes() {
+		if p.Name == name {
+			return p
+		}
+	}
+	return game.Process{Name: name}
 }
 
 func (c *chaos) run(ctx context.Context, d time.Duration, rate float64, maxStall time.Duration) error {
@@ -349,7 +443,7 @@ func (c *chaos) children() []supervisor.ChildStatus {
 
 func (c *chaos) allRunning() bool {
 	st := c.children()
-	if len(st) != len(c.g.childNames()) {
+	if len(st) != len(c.g.ChildNames()) {
 		return false
 	}
 	for _, s := range st {
@@ -371,7 +465,7 @@ func (c *chaos) waitAllRunning(ctx context.Context, within time.Duration) bool {
 }
 
 func (c *chaos) everyChannelPublished() bool {
-	for _, name := range c.g.childNames() {
+	for _, name := range c.g.ChildNames() {
 		if info, err := venom.Inspect(c.env.Channel(name)); err != nil || info.Age < 0 {
 			return false
 		}
@@ -397,7 +491,7 @@ func (c *chaos) inject(now time.Time) {
 		return
 	}
 	var free []string
-	for _, ch := range c.g.childNames() {
+	for _, ch := range c.g.ChildNames() {
 		if inputFault(kind) && c.probes[ch] == nil {
 			continue // only a process on engine.Run counts inputs
 		}
@@ -414,7 +508,7 @@ func (c *chaos) inject(now time.Time) {
 	if err != nil || info.Daemon.Pid == 0 {
 		return
 	}
-	if err := sendFault(c.env.Channel(child), info.Daemon.Pid, kind, faultArgs{code: 1, ms: 30, ticks: 10}); err != nil {
+	if err := game.SendFault(c.env.Channel(child), info.Daemon.Pid, kind, game.FaultArgs{Code: 1, Ms: 30, Ticks: 10}); err != nil {
 		c.log.Warn("chaos: fault not injected", "child", child, "kind", kind, "err", err)
 		return
 	}
@@ -423,45 +517,13 @@ func (c *chaos) inject(now time.Time) {
 	c.rep.FaultsByChild[child]++
 	if kind != "slow" && !inputFault(kind) {
 		c.pending = append(c.pending, chaosFault{child: child, kind: kind, at: now, epochs: map[string]uint64{child: info.Daemon.Epoch}})
-		if child == RenderName {
+		if child == game.RenderName {
 			c.renderHit = now
 		}
 	}
 	if c.watcher != nil {
 		c.watcher.Faulted(child, now)
 	}
-}
-
-// faultArgs are the arguments of exit (its code) and slow (how much
-// slower, how many ticks): 30 ms for 10 ticks is slow, not hung.
-type faultArgs struct{ code, ms, ticks int }
-
-// sendFault injects one fault: a signal to pid, or an engine op on the
-// channel.
-func sendFault(channel string, pid int, kind string, a faultArgs) error {
-	switch kind {
-	case "kill":
-		return syscall.Kill(pid, syscall.SIGKILL)
-	case "stop":
-		return syscall.Kill(pid, syscall.SIGSTOP)
-	}
-	op, ok := faultOps[kind]
-	if !ok {
-		return fmt.Errorf("%w: unknown fault %q (want %s)", ErrUsage, kind, strings.Join(faultKinds, ", "))
-	}
-	cmd := engine.Cmd(op)
-	switch op {
-	case engine.OpExit:
-		cmd = engine.Cmd(op, float64(a.code))
-	case engine.OpSlow:
-		cmd = engine.Cmd(op, float64(a.ms), float64(a.ticks))
-	}
-	s, err := venom.Connect(channel)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return s.Send(cmd.Append(nil))
 }
 
 // observe reads every channel (torn reads, tick regressions), the
@@ -500,7 +562,7 @@ func (c *chaos) observe(now time.Time) {
 		c.recovery = append(c.recovery, now.Sub(p.at))
 		c.byKind[p.kind] = append(c.byKind[p.kind], now.Sub(p.at))
 		c.byChild[p.child] = append(c.byChild[p.child], now.Sub(p.at))
-		if p.child == RenderName || p.kind == SupervisorFault {
+		if p.child == game.RenderName || p.kind == SupervisorFault {
 			c.renderHit = time.Time{}
 			c.lastFrame = now
 		}
@@ -513,7 +575,7 @@ func (c *chaos) observe(now time.Time) {
 func (c *chaos) recovered(p chaosFault, now time.Time) bool {
 	names := []string{p.child}
 	if p.kind == SupervisorFault {
-		names = append(c.g.childNames(), "sup")
+		names = append(c.g.ChildNames(), "sup")
 	}
 	for _, name := range names {
 		info, err := venom.Inspect(c.env.Channel(name))
@@ -554,7 +616,7 @@ func (c *chaos) killSupervisor(now time.Time) {
 	c.pending = append(c.pending, chaosFault{child: "supervisor", kind: SupervisorFault, at: now, epochs: epochs})
 	c.renderHit = now
 	if c.watcher != nil {
-		for _, name := range c.g.childNames() {
+		for _, name := range c.g.ChildNames() {
 			c.watcher.Faulted(name, now)
 		}
 	}
@@ -573,7 +635,7 @@ func alive(pid int) bool {
 // channelEpochs are the epochs of every channel of the game now.
 func (c *chaos) channelEpochs() map[string]uint64 {
 	epochs := map[string]uint64{}
-	for _, name := range append(c.g.childNames(), "sup") {
+	for _, name := range append(c.g.ChildNames(), "sup") {
 		if info, err := venom.Inspect(c.env.Channel(name)); err == nil {
 			epochs[name] = info.Daemon.Epoch
 		}
@@ -583,7 +645,7 @@ func (c *chaos) channelEpochs() map[string]uint64 {
 
 func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
 	r := &c.rep
-	r.RecoveryMs = percentiles(c.recovery)
+	r.RecoveryMs = game.PercentilesOf(c.recovery)
 	for _, p := range c.pending {
 		r.Unrecovered = append(r.Unrecovered, p.child+" "+p.kind)
 	}
@@ -597,18 +659,18 @@ func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
 	// them, across restarts of the supervisor too.
 	restarts, explained := 0, 0
 	now := c.channelEpochs()
-	for _, name := range c.g.childNames() {
+	for _, name := range c.g.ChildNames() {
 		n := now[name] - min(now[name], c.epochs[name])
 		r.Restarts[name] = uint32(n)
 		restarts += int(n)
 	}
 	for child, d := range c.byChild {
-		r.RecoveryByChild[child] = percentiles(d)
+		r.RecoveryByChild[child] = game.PercentilesOf(d)
 	}
 	for kind, d := range c.byKind {
-		r.RecoveryByKind[kind] = percentiles(d)
+		r.RecoveryByKind[kind] = game.PercentilesOf(d)
 		if kind == SupervisorFault {
-			explained += len(d) * len(c.g.childNames())
+			explained += len(d) * len(c.g.ChildNames())
 		} else {
 			explained += len(d)
 		}
@@ -617,7 +679,7 @@ func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
 	// for a process that was only starved.
 	r.Unprovoked = max(0, restarts-explained-len(c.pending))
 	var lost, doubled, unsent []string
-	for _, name := range c.g.childNames() {
+	for _, name := range c.g.ChildNames() {
 		p := c.probes[name]
 		if p == nil {
 			continue
@@ -671,8 +733,9 @@ func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
 	}
 }
 
-func printChaos(w io.Writer, r *ChaosReport) {
-	fmt.Fprintf(w, "chaos seed=%d duration=%s\n", r.Seed, r.Duration)
+// PrintReport prints a chaos report as the chaos subcommand does.
+func PrintReport(w io.Writer, r *Report) {
+	fmt.Fprintf(w, "chaos seed=%d duration=%s failure-threshold=%s\n", r.Seed, r.Duration, strconv.FormatFloat(r.FailureThreshold, 'g', -1, 64))
 	fmt.Fprintf(w, "faults: %v  by child: %v\n", r.Faults, r.FaultsByChild)
 	fmt.Fprintf(w, "restarts: %v (%d no fault explains)\n", r.Restarts, r.Unprovoked)
 	fmt.Fprintf(w, "recovery ms: %s\n", r.RecoveryMs)

@@ -1,4 +1,19 @@
-package game
+// Package bench is the bench tool of a game declared on engine/game:
+// "PROGRAM bench" runs every process of the game as a real process, at
+// each world size of the game's size knob (game.Size), and measures
+// from outside, as a renderer reads them: tick times against the tick
+// budget, ticks per second, a numbered input's way to the first
+// snapshot that holds it, the renderer's read of every slice beside a
+// raw copy and memcpy of the same bytes, and venom's round trip beside a
+// Unix socket's, each figure beside its baseline from the same run.
+//
+// A game opts in on its declaration:
+//
+//	g.Use(bench.Tool())                     // bench --plot needs bench.Plot(plot.Ticks)
+//
+// The PNG of the tick times is package engine/bench/plot, registered
+// with Plot, so that a game without it links no plotting library.
+package bench
 
 import (
 	"context"
@@ -7,7 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -19,54 +34,41 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/game"
 	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/venom"
 )
 
-// Percentiles summarizes a distribution in milliseconds. A percentile
-// the sample count cannot support is left zero: of fewer than 100 samples
-// the "p99" is the maximum, so there is no P99, and no P999 below 1,000.
-type Percentiles struct {
-	P50  float64
-	P99  float64 `json:",omitempty"`
-	P999 float64 `json:",omitempty"`
-	Max  float64
-	N    int
+// Plotter writes a picture of a bench report to file (see package
+// engine/bench/plot).
+type Plotter func(file string, rep *Report) error
+
+// Option adjusts the bench tool.
+type Option func(*options)
+
+type options struct{ plot Plotter }
+
+// Plot adds bench's --plot flag, which writes the report's picture with
+// p (plot.Ticks: the tick-time distribution per size, as a PNG).
+func Plot(p Plotter) Option { return func(o *options) { o.plot = p } }
+
+// Tool registers the subcommand bench on a game.
+func Tool(opts ...Option) game.Tool {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return func(g *game.Game) {
+		g.Subcommand(game.Subcommand{
+			Name:    "bench",
+			Summary: "tick, read and input benchmarks of every process",
+			Run:     func(ctx context.Context, c game.Call) error { return cmdBench(ctx, g, &o, c) },
+		})
+	}
 }
 
-func percentiles(d []time.Duration) Percentiles {
-	if len(d) == 0 {
-		return Percentiles{}
-	}
-	slices.Sort(d)
-	q := func(f float64) float64 { return float64(d[int(f*float64(len(d)-1))].Nanoseconds()) / 1e6 }
-	p := Percentiles{P50: q(0.5), Max: q(1), N: len(d)}
-	if p.N >= 100 {
-		p.P99 = q(0.99)
-	}
-	if p.N >= 1000 {
-		p.P999 = q(0.999)
-	}
-	return p
-}
-
-// String prints the percentiles the samples support, in milliseconds.
-func (p Percentiles) String() string {
-	if p.N == 0 {
-		return "no samples"
-	}
-	s := fmt.Sprintf("p50 %.2f", p.P50)
-	if p.N >= 100 {
-		s += fmt.Sprintf("  p99 %.2f", p.P99)
-	}
-	if p.N >= 1000 {
-		s += fmt.Sprintf("  p99.9 %.2f", p.P999)
-	}
-	return s + fmt.Sprintf("  max %.2f  (n=%d)", p.Max, p.N)
-}
-
-// BenchReport is what bench prints and writes with --json.
-type BenchReport struct {
+// Report is what bench prints and writes with --json.
+type Report struct {
 	SizeFlag string // the game's size knob ("bodies"); "" without one
 	Sizes    []SizeResult
 	Venom    VenomSummary
@@ -81,28 +83,30 @@ type SizeResult struct {
 	// the processes are measured: the renderer's own (ReadBy "renderer",
 	// Renderer.Reader) or a raw venom Read of each process's channel
 	// (ReadBy "raw").
-	ReadMs Percentiles
+	ReadMs game.Percentiles
 	ReadBy string
 	// RawReadMs is the baseline beside the renderer's read, from the same
 	// run: a raw venom Read of every channel the renderer reads, per 60 Hz
 	// frame, for a while after (not beside: its copies would cool the
 	// renderer's caches). MemcpyUs is a copy of as many bytes as one raw
 	// read copies between two private buffers, hot in cache (p50).
-	RawReadMs Percentiles `json:",omitzero"`
-	MemcpyUs  float64     `json:",omitempty"`
-	readUs    []float64   // ReadMs's samples, in µs, for the plot
+	RawReadMs game.Percentiles `json:",omitzero"`
+	MemcpyUs  float64          `json:",omitempty"`
+	// ReadUs are ReadMs's samples, in µs, for a Plotter.
+	ReadUs []float64 `json:"-"`
 }
 
 // ProcResult is one process at one size.
 type ProcResult struct {
 	Name           string
-	TickMs         Percentiles // Header.StepNanos: commands, step, encode
+	TickMs         game.Percentiles // Header.StepNanos: commands, step, encode
 	TicksPerSecond float64
 	TargetRate     float64
 	DeadlineMisses int // ticks longer than the tick budget, 1/rate
 	Lag            uint64
-	InputMs        Percentiles // numbered input sent → the first snapshot that holds it
-	tickSamples    []time.Duration
+	InputMs        game.Percentiles // numbered input sent → the first snapshot that holds it
+	// TickSamples are TickMs's samples, for a Plotter.
+	TickSamples []time.Duration `json:"-"`
 }
 
 // VenomSummary is venom's own round trip and read bandwidth beside the
@@ -112,36 +116,41 @@ type VenomSummary struct {
 	ReadGBs, MemcpyGBs        float64 // 64 KiB snapshot
 }
 
-func (g *Game) cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+func cmdBench(ctx context.Context, g *game.Game, o *options, call game.Call) error {
+	stdout, stderr := call.Stdout, call.Stderr
 	knob := ""
-	if g.size != nil {
-		knob = g.size.Flag
+	size, sized := g.Size()
+	if sized {
+		knob = size.Flag
 	}
-	f := g.newFlags("bench", knob, false)
+	f := g.NewFlags("bench", knob)
 	var sizes *string
 	if knob != "" {
-		def := make([]string, len(g.size.Default))
-		for i, n := range g.size.Default {
+		def := make([]string, len(size.Default))
+		for i, n := range size.Default {
 			def[i] = strconv.Itoa(n)
 		}
 		sizes = f.String(knob, strings.Join(def, ","), "world sizes ("+knob+"), comma-separated")
 	}
 	duration := f.Duration("duration", 5*time.Second, "how long each size runs")
 	jsonOut := f.String("json", "", "also write the report as JSON to this file")
-	plotOut := f.String("plot", "", "write a PNG of the tick-time distribution per size")
-	pos, err := g.parse(f, args)
+	var plotOut *string
+	if o.plot != nil {
+		plotOut = f.String("plot", "", "write a PNG of the tick-time distribution per size")
+	}
+	pos, err := g.Parse(f, call.Args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("%w: bench: unexpected arguments %q", ErrUsage, pos)
+		return fmt.Errorf("%w: bench: unexpected arguments %q", game.ErrUsage, pos)
 	}
-	if len(g.procs) == 0 {
-		return fmt.Errorf("%w: bench: the game declares no process", ErrUsage)
+	if len(g.Processes()) == 0 {
+		return fmt.Errorf("%w: bench: the game declares no process", game.ErrUsage)
 	}
 	ns := []int{0}
 	if knob != "" {
-		if ns, err = g.parseSizes(*sizes); err != nil {
+		if ns, err = parseSizes(size, *sizes); err != nil {
 			return err
 		}
 	}
@@ -149,10 +158,10 @@ func (g *Game) cmdBench(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	rep := BenchReport{SizeFlag: knob}
+	rep := Report{SizeFlag: knob}
 	for i, n := range ns {
 		fmt.Fprintf(stderr, "bench: size %d (%d/%d)\n", n, i+1, len(ns))
-		r, err := g.benchSize(ctx, self, f, n, *duration, stderr)
+		r, err := benchSize(ctx, g, self, f, n, *duration, stderr)
 		if err != nil {
 			return fmt.Errorf("bench size %d: %w", n, err)
 		}
@@ -162,31 +171,49 @@ func (g *Game) cmdBench(ctx context.Context, args []string, stdout, stderr io.Wr
 	if rep.Venom, err = benchVenom(); err != nil {
 		return err
 	}
-	printBench(stdout, &rep)
+	PrintReport(stdout, &rep)
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(&rep, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
 			return err
 		}
 	}
-	if *plotOut != "" {
-		if err := plotTicks(*plotOut, &rep); err != nil {
+	if plotOut != nil && *plotOut != "" {
+		if err := o.plot(*plotOut, &rep); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (g *Game) parseSizes(list string) ([]int, error) {
+func parseSizes(size game.Size, list string) ([]int, error) {
 	var ns []int
 	for _, s := range strings.Split(list, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 0 || g.size.Max > 0 && n > g.size.Max {
-			return nil, fmt.Errorf("%w: bench: --%s %q: want numbers 0..%d", ErrUsage, g.size.Flag, s, g.size.Max)
+		if err != nil || n < 0 || size.Max > 0 && n > size.Max {
+			return nil, fmt.Errorf("%w: bench: --%s %q: want numbers 0..%d", game.ErrUsage, size.Flag, s, size.Max)
 		}
 		ns = append(ns, n)
 	}
 	return ns, nil
+}
+
+// watched is one process's channel as bench reads it.
+type watched struct {
+	name   string
+	shell  *venom.Shell
+	buf    []byte
+	header func([]byte) (engine.Header, error)
+}
+
+// read reads the newest snapshot's header: a torn or foreign snapshot is
+// an error, no snapshot yet is venom.ErrNoData.
+func (w *watched) read() (engine.Header, error) {
+	n, _, err := w.shell.Read(w.buf)
+	if err != nil {
+		return engine.Header{}, err
+	}
+	return w.header(w.buf[:n])
 }
 
 // benched is one process under bench.
@@ -204,17 +231,17 @@ type benched struct {
 
 // benchSize runs every process as a real process at one size and
 // measures them from this process, as a renderer would read them.
-func (g *Game) benchSize(ctx context.Context, self string, f *flags, size int, d time.Duration, stderr io.Writer) (SizeResult, error) {
+func benchSize(ctx context.Context, g *game.Game, self string, f *game.Flags, size int, d time.Duration, stderr io.Writer) (SizeResult, error) {
 	inst := fmt.Sprintf("bench%d-%d", os.Getpid(), size)
-	defer g.removeSegments(inst)
-	args := f.childArgs()
+	defer g.RemoveSegments(inst)
+	args := f.ChildArgs()
 	for i, a := range args {
 		if strings.HasPrefix(a, "--instance=") {
 			args[i] = "--instance=" + inst
 		}
 	}
-	if g.size != nil {
-		args = append(args, "--"+g.size.Flag+"="+strconv.Itoa(size))
+	if knob, ok := g.Size(); ok {
+		args = append(args, "--"+knob.Flag+"="+strconv.Itoa(size))
 	}
 	var procs []*exec.Cmd
 	defer func() {
@@ -223,7 +250,7 @@ func (g *Game) benchSize(ctx context.Context, self string, f *flags, size int, d
 			p.Wait()
 		}
 	}()
-	for _, p := range g.procs {
+	for _, p := range g.Processes() {
 		cmd := exec.Command(self, append([]string{"proc", p.Name}, args...)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
@@ -240,13 +267,13 @@ func (g *Game) benchSize(ctx context.Context, self string, f *flags, size int, d
 			}
 		}
 	}()
-	for _, p := range g.procs {
+	for _, p := range g.Processes() {
 		ch := inst + "." + p.Name
 		s, err := connectWithin(ctx, ch, 20*time.Second)
 		if err != nil {
 			return SizeResult{}, err
 		}
-		b := &benched{watched: watched{name: p.Name, shell: s, buf: make([]byte, s.Config().DataSize), header: p.header},
+		b := &benched{watched: watched{name: p.Name, shell: s, buf: make([]byte, s.Config().DataSize), header: p.DecodeHeader},
 			res: ProcResult{Name: p.Name, TargetRate: float64(p.Rate)}, sent: map[uint64]time.Time{},
 			budget: time.Second / time.Duration(max(p.Rate, 1))}
 		bs = append(bs, b)
@@ -264,7 +291,7 @@ func (g *Game) benchSize(ctx context.Context, self string, f *flags, size int, d
 	res := SizeResult{Size: size, ReadBy: "raw"}
 	raw := rawReader(bs)
 	read := raw.frame
-	if r := g.renderer; r != nil && r.Reader != nil {
+	if r, ok := g.Renderer(); ok && r.Reader != nil {
 		// The renderer reads the supervisor's status too: bench, which
 		// runs the processes itself, publishes one as a supervisor would.
 		stop, err := benchStatus(inst, bs)
@@ -312,14 +339,14 @@ func (g *Game) benchSize(ctx context.Context, self string, f *flags, size int, d
 	elapsed := time.Since(start)
 	for _, b := range bs {
 		b.res.TicksPerSecond = float64(b.last-b.first) / elapsed.Seconds()
-		b.res.TickMs = percentiles(slices.Clone(b.res.tickSamples))
-		b.res.InputMs = percentiles(b.inputs)
+		b.res.TickMs = game.PercentilesOf(slices.Clone(b.res.TickSamples))
+		b.res.InputMs = game.PercentilesOf(b.inputs)
 		res.Procs = append(res.Procs, b.res)
 	}
 	for _, r := range reads {
-		res.readUs = append(res.readUs, float64(r.Nanoseconds())/1e3)
+		res.ReadUs = append(res.ReadUs, float64(r.Nanoseconds())/1e3)
 	}
-	res.ReadMs = percentiles(reads)
+	res.ReadMs = game.PercentilesOf(reads)
 	if res.ReadBy == "renderer" {
 		// The baseline: the raw read of every channel, 60 Hz, after.
 		reads = reads[:0]
@@ -334,7 +361,7 @@ func (g *Game) benchSize(ctx context.Context, self string, f *flags, size int, d
 			}
 			progress(stderr, elapsed+time.Since(t0), total)
 		}
-		res.RawReadMs = percentiles(reads)
+		res.RawReadMs = game.PercentilesOf(reads)
 	}
 	fmt.Fprintln(stderr)
 	res.MemcpyUs = benchMemcpy(raw.bytes)
@@ -411,7 +438,7 @@ func benchMemcpy(n int) float64 {
 		copy(dst, src)
 		d = append(d, time.Since(t))
 	}
-	return percentiles(d).P50 * 1000
+	return game.PercentilesOf(d).P50 * 1000
 }
 
 // benchStatus publishes a status slice on the instance's "sup" channel
@@ -487,7 +514,7 @@ func (b *benched) sample(now time.Time) {
 	if b.first == 0 {
 		b.first = h.Tick
 	} else {
-		b.res.tickSamples = append(b.res.tickSamples, time.Duration(h.StepNanos))
+		b.res.TickSamples = append(b.res.TickSamples, time.Duration(h.StepNanos))
 		if time.Duration(h.StepNanos) > b.budget {
 			b.res.DeadlineMisses++
 		}
@@ -559,7 +586,7 @@ func benchVenom() (VenomSummary, error) {
 		}
 		rt = append(rt, time.Since(t))
 	}
-	v.RoundTripUs = percentiles(rt).P50 * 1000
+	v.RoundTripUs = game.PercentilesOf(rt).P50 * 1000
 
 	sock := filepath.Join(os.TempDir(), name+".sock")
 	os.Remove(sock)
@@ -596,7 +623,7 @@ func benchVenom() (VenomSummary, error) {
 		}
 		rt = append(rt, time.Since(t))
 	}
-	v.UnixSocketUs = percentiles(rt).P50 * 1000
+	v.UnixSocketUs = game.PercentilesOf(rt).P50 * 1000
 
 	snap := make([]byte, 64<<10)
 	if _, err := d.Publish(snap); err != nil {
@@ -619,7 +646,8 @@ func benchVenom() (VenomSummary, error) {
 	return v, nil
 }
 
-func printBench(w io.Writer, rep *BenchReport) {
+// PrintReport prints a bench report as the bench subcommand does.
+func PrintReport(w io.Writer, rep *Report) {
 	for _, s := range rep.Sizes {
 		if rep.SizeFlag != "" {
 			fmt.Fprintf(w, "%s %d\n", rep.SizeFlag, s.Size)
@@ -641,8 +669,8 @@ func printBench(w io.Writer, rep *BenchReport) {
 	}
 	fmt.Fprintln(w, "(-: too few samples for that percentile: a p99 needs 100, a p99.9 1,000)")
 	v := rep.Venom
-	fmt.Fprintf(w, "venom round trip 64 B p50 %.2f µs, unix socket %.2f µs (%.1fx); read 64 KiB %.1f GB/s, memcpy %.1f GB/s (%.0f%%)\n",
-		v.RoundTripUs, v.UnixSocketUs, v.UnixSocketUs/v.RoundTripUs, v.ReadGBs, v.MemcpyGBs, 100*v.ReadGBs/v.MemcpyGBs)
+	fmt.Fprintf(w, "venom round trip 64 B p50 %.2f µs, unix socket %.2f µs (%s); read 64 KiB %.1f GB/s, memcpy %.1f GB/s (%.0f%%)\n",
+		v.RoundTripUs, v.UnixSocketUs, Ratio(v.UnixSocketUs, v.RoundTripUs), v.ReadGBs, v.MemcpyGBs, 100*v.ReadGBs/v.MemcpyGBs)
 }
 
 // cell prints a percentile scaled by unit, or "-" when it was left out for
@@ -652,4 +680,24 @@ func cell(v, unit float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", v*unit)
+}
+
+// Ratio prints a/b as a ratio ("3.2x") with two significant digits at
+// least, so that no ratio rounds to "0.0x": one below 0.01 is "<0.01x";
+// one of no meaning (b zero, a NaN) is "-".
+func Ratio(a, b float64) string {
+	r := a / b
+	switch {
+	case math.IsNaN(r) || math.IsInf(r, 0) || r < 0:
+		return "-"
+	case r == 0:
+		return "0x"
+	case r < 0.01:
+		return "<0.01x"
+	case r < 1:
+		return strconv.FormatFloat(r, 'f', 2+max(0, -int(math.Floor(math.Log10(r)))-1), 64) + "x"
+	case r < 10:
+		return strconv.FormatFloat(r, 'f', 1, 64) + "x"
+	}
+	return strconv.FormatFloat(r, 'f', 0, 64) + "x"
 }
