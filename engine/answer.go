@@ -30,8 +30,8 @@ import (
 // a longer one is cut (at a rune boundary) and ends in "…".
 const MaxReason = 200
 
-// MaxAnswerSize is the longest encoded answer: the RespSize a channel
-// needs at least (Own makes sure of it).
+// MaxAnswerSize is the longest encoded answer: a channel whose RespSize
+// is smaller cuts its reasons to fit.
 const MaxAnswerSize = answerHeader + MaxReason
 
 const answerHeader = 4

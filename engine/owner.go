@@ -18,9 +18,10 @@ type OwnOptions[M, T any] struct {
 	Channel string
 	// Config is the channel's shape. Own sets what the engine's
 	// contract needs whatever it says: CmdSize CommandSize (every
-	// command is an engine Command), CommitOnPublish (commands handed
-	// to a process that dies before its next publish are handed to its
-	// successor), RespSize at least MaxAnswerSize (answers to Askers).
+	// command is an engine Command) and CommitOnPublish (commands
+	// handed to a process that dies before its next publish are handed
+	// to its successor). An answer's refusal reason is cut to fit
+	// RespSize (venom's default holds MaxAnswerSize).
 	Config venom.Config
 	// Fresh ignores the previous snapshot: a cold start.
 	Fresh bool
@@ -100,9 +101,6 @@ func Own[M, T any](ctx context.Context, sl Schema[M, T], o OwnOptions[M, T]) (*O
 	}
 	cfg := o.Config
 	cfg.CmdSize, cfg.CommitOnPublish = CommandSize, true
-	if cfg.RespSize != 0 && cfg.RespSize < MaxAnswerSize {
-		cfg.RespSize = MaxAnswerSize
-	}
 	sb := o.Standby
 	if sb == nil {
 		var err error
@@ -234,13 +232,17 @@ func (w *Owner[M, T]) Poll() int { return w.d.Poll(w.handle) }
 func (w *Owner[M, T]) Publish(meta *M, items []T) error {
 	if w.slow.ticks > 0 {
 		w.slow.ticks--
-		// The fault is a slow tick, not a hung one: sleep, but beat.
+		// The fault is a slow tick, not a hung one: sleep, but beat. The
+		// time shows in this snapshot's StepNanos (the owner's own
+		// StepNanos stays as it set it).
 		start := time.Now()
 		for left := w.slow.d; left > 0; left -= 100 * time.Millisecond {
 			time.Sleep(min(left, 100*time.Millisecond))
 			w.d.Beat()
 		}
+		step := w.h.StepNanos
 		w.h.StepNanos += uint64(time.Since(start))
+		defer func() { w.h.StepNanos = step }()
 	}
 	if w.dieNext {
 		w.dieMidPublish(meta, items)
