@@ -66,7 +66,7 @@ func BenchmarkSliceRead(b *testing.B) {
 			defer r.Close()
 			proctest.Eventually(b, 20*time.Second, "every slice read", func() bool {
 				r.Frame()
-				return r.Physics.Have && r.AI.Have && r.Net.Have && r.Sup.Have && len(r.Physics.Cur.Items) == n
+				return r.Physics.Have() && r.AI.Have() && r.Net.Have() && r.Sup.Have() && len(r.Physics.Cur.Items) == n
 			})
 			memcpy := benchMemcpy(physics.Schema.Size(n) + ai.Schema.Size(len(r.AI.Cur.Items)))
 			memcpys = append(memcpys, fmt.Sprintf("%d bodies %.1f µs", n, memcpy/1e3))
@@ -87,7 +87,9 @@ func BenchmarkSliceRead(b *testing.B) {
 				}
 				lines = append(lines, l)
 			}
-			copies := func() uint64 { return r.Physics.Copies + r.AI.Copies + r.Net.Copies + r.Sup.Copies }
+			copies := func() uint64 {
+				return r.Physics.Stats().Copies + r.AI.Stats().Copies + r.Net.Stats().Copies + r.Sup.Stats().Copies
+			}
 
 			b.Run("60Hz-reader", func(b *testing.B) {
 				var reads, frame []time.Duration

@@ -90,177 +90,40 @@ func (o *Options) defaults() error {
 // cannot draw: the headless Run, or the window without a display.
 var ErrNoDisplay = errors.New("demo: a screenshot needs the window (venomrt-window, package demo/window) and a display (DISPLAY set, e.g. under xvfb-run)")
 
-// RetryEvery is how often a missing channel is looked for again.
-const RetryEvery = 500 * time.Millisecond
-
-// staleAfter: a slice that has not moved for this long, with no
-// supervisor status to say better, is drawn as down.
-const staleAfter = time.Second
-
-// Source is one channel the renderer reads: its newest snapshot and, for
-// physics, the one before it.
+// Source is one channel the renderer reads: an engine.Follower (for
+// physics with the snapshot before the newest, for interpolation) and
+// the slice's measured tick rate.
 type Source[M, T any] struct {
-	Name    string // the child that owns it: "physics"
-	Channel string // "<instance>.physics"
+	*engine.Follower[M, T]
+	Name string // the child that owns it: "physics"
 
-	Cur, Prev     engine.Frame[M, T]
-	Have          bool   // Cur holds a snapshot
-	HavePrev      bool   // Prev holds the snapshot just before Cur
-	Reads, Errors uint64 // frames that took the newest snapshot; failed reads and connects
-	Copies        uint64 // snapshots copied out of shared memory (none while Cur is the newest)
-	Changed       int64  // venom.Monotonic when Cur's tick last moved
-
-	sl       engine.Schema[M, T]
-	c        *engine.Client[M, T]
-	seq      uint64 // Cur's publish sequence number on c (0: none read from c)
-	wantPrev bool
-	retry    int64 // Monotonic before which no connect is tried
-	rate     rateMeter
+	rate rateMeter
 }
 
 func newSource[M, T any](instance, name string, sl engine.Schema[M, T], prev bool) *Source[M, T] {
-	return &Source[M, T]{Name: name, Channel: instance + "." + name, sl: sl, wantPrev: prev}
+	return &Source[M, T]{Name: name, Follower: engine.Follow(instance+"."+name, sl, engine.FollowOptions{Prev: prev})}
 }
-
-// Connected reports whether the source has a client on its channel.
-func (s *Source[M, T]) Connected() bool { return s.c != nil }
 
 // Rate is the measured ticks per second of the slice (0 before a second
 // of samples).
 func (s *Source[M, T]) Rate() float64 { return s.rate.rate }
 
-// read takes the newest snapshot (and the one before it) without
-// blocking, copying only what is new: nothing while Cur is still the
-// newest (one atomic load tells); when the newest is the one after Cur,
-// Cur becomes Prev (a swap) and only the newest is copied, once, into
-// storage the frame keeps (engine.Client.Read). A missing channel is
-// looked for at most every RetryEvery.
-func (s *Source[M, T]) read(now int64) {
-	if s.c == nil {
-		if now < s.retry {
-			return
-		}
-		c, err := engine.Connect(s.Channel, s.sl)
-		if err != nil {
-			s.retry = now + int64(RetryEvery)
-			if !errors.Is(err, venom.ErrNotFound) {
-				s.Errors++
-			}
-			return
-		}
-		s.c, s.Changed, s.seq = c, now, 0
-	}
-	latest, err := s.c.Latest()
-	switch {
-	case err != nil:
-		s.Errors++
-		s.drop(now)
-		return
-	case latest == 0:
-		return // nothing published yet
-	case latest == s.seq:
-		s.took(now) // Cur is still the newest
-	default:
-		if !s.readNew(now) {
-			return
-		}
-	}
-	// A slice that stopped moving may have been replaced by a new segment
-	// of the same name (removed and created again): look again.
-	if now-s.Changed > int64(2*staleAfter) && now >= s.retry {
-		s.drop(now)
-	}
+// read takes the newest snapshot (engine.Follower.Poll: a copy only
+// when there is a new one) and measures the tick rate.
+func (s *Source[M, T]) read() {
+	s.Poll()
+	s.took()
 }
 
-// readNew copies the newest snapshot into Cur. For physics Prev becomes
-// the one before it: the Cur it had, when that was it (a swap), and the
-// newest is copied over the frame it drops, into memory the frame used
-// (and Bodies read) a frame ago rather than a buffer of its own.
-func (s *Source[M, T]) readNew(now int64) bool {
-	prevSeq := s.seq
-	var (
-		seq uint64
-		err error
-	)
-	if s.wantPrev {
-		s.Prev, s.Cur = s.Cur, s.Prev
-		seq, err = s.c.Overwrite(0, &s.Cur)
-		if err != nil {
-			s.Prev, s.Cur = s.Cur, s.Prev // Cur as it was; Prev, overwritten, holds nothing
-			s.HavePrev = false
-		}
-	} else {
-		seq, err = s.c.ReadSeq(0, &s.Cur) // a failed read leaves Cur as it was
-	}
-	if err != nil {
-		if errors.Is(err, venom.ErrNoData) {
-			return false
-		}
-		// Another shape, a corrupt segment or a closed client: connect
-		// again later.
-		s.Errors++
-		s.drop(now)
-		return false
-	}
-	s.Copies++
-	s.seq = seq
-	s.took(now)
-	if s.wantPrev {
-		s.HavePrev = prevSeq != 0 && prevSeq == seq-1 && s.Prev.Tick < s.Cur.Tick
-		if !s.HavePrev { // the first read, or snapshots missed: read the one before
-			ps, err := s.c.Overwrite(1, &s.Prev)
-			s.HavePrev = err == nil && ps == seq-1 && s.Prev.Tick < s.Cur.Tick
-			if err == nil {
-				s.Copies++
-			}
-		}
-	}
-	return true
+// take makes a snapshot from the network the newest.
+func (s *Source[M, T]) take(fill func(f *engine.Frame[M, T])) {
+	s.Take(fill)
+	s.took()
 }
 
-// take makes a snapshot from elsewhere (the network) the newest: fill
-// writes it into the frame given.
-func (s *Source[M, T]) take(now int64, fill func(f *engine.Frame[M, T])) {
-	had := s.Have
-	if s.wantPrev {
-		s.Prev, s.Cur = s.Cur, s.Prev
-	}
-	fill(&s.Cur)
-	s.took(now)
-	s.HavePrev = s.wantPrev && had && s.Prev.Tick < s.Cur.Tick
-}
-
-// took counts a new Cur: when its tick last moved, and the tick rate.
-func (s *Source[M, T]) took(now int64) {
-	s.Reads++
-	if !s.Have || s.Cur.Tick != s.rate.lastTick {
-		s.Changed = now
-	}
-	s.Have = true
-	s.rate.add(s.Cur.Tick, s.Cur.Mono)
-}
-
-func (s *Source[M, T]) drop(now int64) {
-	if s.c != nil {
-		s.c.Close()
-		s.c = nil
-	}
-	s.seq = 0
-	s.retry = now + int64(RetryEvery)
-}
-
-// Send queues a command on the source's channel.
-func (s *Source[M, T]) Send(cmd engine.Command) error {
-	if s.c == nil {
-		return fmt.Errorf("demo: %s: not connected", s.Channel)
-	}
-	return s.c.Send(cmd)
-}
-
-func (s *Source[M, T]) close() {
-	if s.c != nil {
-		s.c.Close()
-		s.c = nil
+func (s *Source[M, T]) took() {
+	if s.Have() {
+		s.rate.add(s.Cur.Tick, s.Cur.Mono)
 	}
 }
 
@@ -327,15 +190,15 @@ func (r *Reader) Frame() {
 	if r.remote != nil {
 		r.remote.frame(r, start)
 	} else {
-		r.Physics.read(start)
-		r.AI.read(start)
-		r.Sup.read(start)
-		r.Net.read(start)
+		r.Physics.read()
+		r.AI.read()
+		r.Sup.read()
+		r.Net.read()
 	}
 	end := venom.Monotonic()
 	r.ReadNanos = end - start
 	r.Frames++
-	if r.Sup.Have {
+	if r.Sup.Have() {
 		for _, c := range r.Sup.Cur.Items {
 			name := c.NameString()
 			m := r.rates[name]
@@ -356,12 +219,12 @@ func (r *Reader) Frame() {
 // rate. The slice is reused by the next call.
 func (r *Reader) Bodies(now int64) []physics.Body {
 	p := r.Physics
-	if !p.Have {
+	if !p.Have() {
 		return nil
 	}
 	cur := p.Cur.Items
 	r.bodies = append(r.bodies[:0], cur...)
-	if !p.HavePrev {
+	if !p.HavePrev() {
 		return r.bodies
 	}
 	span := p.Cur.Mono - p.Prev.Mono
@@ -392,7 +255,7 @@ func (r *Reader) Bodies(now int64) []physics.Body {
 
 // Child returns the supervisor's status of a child, if there is one.
 func (r *Reader) Child(name string) (supervisor.ChildStatus, bool) {
-	if !r.Sup.Have {
+	if !r.Sup.Have() {
 		return supervisor.ChildStatus{}, false
 	}
 	for _, c := range r.Sup.Cur.Items {
@@ -405,8 +268,8 @@ func (r *Reader) Child(name string) (supervisor.ChildStatus, bool) {
 
 // Down says why a child's slice should be drawn dimmed: "" when its owner
 // is running, else "restarting", "failed", "exited" or "stale" (no
-// supervisor status, and the slice has not moved for a second).
-func (r *Reader) Down(name string, changed int64, have bool, now int64) string {
+// supervisor status, and the slice is older than engine.DefaultStale).
+func (r *Reader) Down(name string, st engine.FollowState) string {
 	if c, ok := r.Child(name); ok {
 		switch c.State {
 		case supervisor.ChildRunning:
@@ -418,29 +281,27 @@ func (r *Reader) Down(name string, changed int64, have bool, now int64) string {
 		}
 		return "restarting"
 	}
-	if have && now-changed > int64(staleAfter) {
+	if st == engine.FollowStale {
 		return "stale"
 	}
 	return ""
 }
 
 // PhysicsDown is Down for the physics slice.
-func (r *Reader) PhysicsDown(now int64) string {
-	return r.Down("physics", r.Physics.Changed, r.Physics.Have, now)
-}
+func (r *Reader) PhysicsDown() string { return r.Down("physics", r.Physics.State()) }
 
 // AIDown is Down for the ai slice.
-func (r *Reader) AIDown(now int64) string { return r.Down("ai", r.AI.Changed, r.AI.Have, now) }
+func (r *Reader) AIDown() string { return r.Down("ai", r.AI.State()) }
 
 // Rate is the measured tick rate of a child.
 func (r *Reader) Rate(name string) float64 {
 	switch name {
 	case "physics":
-		if r.Physics.Have {
+		if r.Physics.Have() {
 			return r.Physics.Rate()
 		}
 	case "ai":
-		if r.AI.Have {
+		if r.AI.Have() {
 			return r.AI.Rate()
 		}
 	}
@@ -478,7 +339,7 @@ func (r *Reader) Cursor(x, y float64) {
 
 // Players are the connected players, from the net slice or the stream.
 func (r *Reader) Players() []netproc.Player {
-	if !r.Net.Have {
+	if !r.Net.Have() {
 		return nil
 	}
 	return r.Net.Cur.Items
@@ -486,10 +347,10 @@ func (r *Reader) Players() []netproc.Player {
 
 // Close lets go of every channel, or of the network connection.
 func (r *Reader) Close() {
-	r.Physics.close()
-	r.AI.close()
-	r.Sup.close()
-	r.Net.close()
+	r.Physics.Close()
+	r.AI.Close()
+	r.Sup.Close()
+	r.Net.Close()
 	if r.remote != nil {
 		r.remote.c.Close()
 	}
@@ -503,7 +364,7 @@ func (r *Reader) HUDLines(now int64) []string {
 	if r.remote != nil {
 		lines = append(lines, r.remote.status())
 	}
-	if r.Sup.Have {
+	if r.Sup.Have() {
 		for _, c := range r.Sup.Cur.Items {
 			name := c.NameString()
 			age := "-"
@@ -521,17 +382,17 @@ func (r *Reader) HUDLines(now int64) []string {
 	}
 	lines = append(lines, "supervisor status: not available")
 	for _, s := range []struct {
-		name    string
-		have    bool
-		mono    int64
-		changed int64
-	}{{"physics", r.Physics.Have, r.Physics.Cur.Mono, r.Physics.Changed}, {"ai", r.AI.Have, r.AI.Cur.Mono, r.AI.Changed}} {
+		name string
+		have bool
+		mono int64
+		st   engine.FollowState
+	}{{"physics", r.Physics.Have(), r.Physics.Cur.Mono, r.Physics.State()}, {"ai", r.AI.Have(), r.AI.Cur.Mono, r.AI.State()}} {
 		if !s.have {
 			lines = append(lines, fmt.Sprintf("%-8s no data", s.name))
 			continue
 		}
 		state := "running"
-		if d := r.Down(s.name, s.changed, s.have, now); d != "" {
+		if d := r.Down(s.name, s.st); d != "" {
 			state = d
 		}
 		lines = append(lines, fmt.Sprintf("%-8s %-9s %5.1f t/s  age=%s", s.name, state, r.Rate(s.name),
@@ -544,7 +405,7 @@ func (r *Reader) HUDLines(now int64) []string {
 // net=N bodies=N agents=N players=N read=1.2µs".
 func (r *Reader) Counts() string {
 	return fmt.Sprintf("reads physics=%d ai=%d sup=%d net=%d bodies=%d agents=%d players=%d read=%s",
-		r.Physics.Reads, r.AI.Reads, r.Sup.Reads, r.Net.Reads, len(r.Physics.Cur.Items), len(r.AI.Cur.Items),
+		r.Physics.Stats().Reads, r.AI.Stats().Reads, r.Sup.Stats().Reads, r.Net.Stats().Reads, len(r.Physics.Cur.Items), len(r.AI.Cur.Items),
 		len(r.Players()), time.Duration(r.ReadNanos))
 }
 
@@ -580,100 +441,60 @@ func RenderChannel(instance string) string { return instance + ".render" }
 // renderDataSize fits the meta and a few slice stats.
 const renderDataSize = 1024
 
-// publisher owns the renderer's channel.
+// publisher owns the renderer's channel (an engine.Owner: the frame
+// counter carried on by adoption in its Header.Tick, and the engine's
+// faults, which the renderer takes like any process).
 type publisher struct {
-	d     *venom.Daemon
-	buf   []byte
+	w     *engine.Owner[RenderMeta, SliceStat]
 	stats []SliceStat
-	start uint64 // frames before this process (carried over by adoption)
-	fault engine.Command
 }
 
 func newPublisher(instance string, log *slog.Logger) (*publisher, error) {
-	ch := RenderChannel(instance)
-	cfg := venom.Config{DataSize: renderDataSize, History: 2, CmdSlots: 16, CmdSize: engine.CommandSize, RespSize: 64, MaxClients: 8}
-	d, err := venom.Create(ch, cfg)
-	if errors.Is(err, venom.ErrIncompatible) {
-		// Ours, from another version: replace it.
-		log.Warn("render channel of another shape: replacing it", "channel", ch)
-		venom.Remove(ch)
-		d, err = venom.Create(ch, cfg)
-	}
+	w, err := engine.Own(context.Background(), RenderSchema, engine.OwnOptions[RenderMeta, SliceStat]{
+		Channel: RenderChannel(instance), Config: renderConfig, Log: log,
+	})
 	if errors.Is(err, venom.ErrBusy) {
 		return nil, fmt.Errorf("demo: another renderer is running on instance %q: %w", instance, err)
 	}
 	if err != nil {
 		return nil, err
 	}
-	p := &publisher{d: d, buf: make([]byte, renderDataSize)}
-	if d.Adopted() {
-		// Carry the frame counter on from the previous renderer.
-		if n, _, err := d.Read(p.buf); err == nil {
-			var f engine.Frame[RenderMeta, SliceStat]
-			if RenderSchema.Decode(p.buf[:n], &f) == nil {
-				p.start = f.Meta.Frames
-			}
-		}
-	}
-	return p, nil
+	return &publisher{w: w}, nil
 }
 
-// publish writes the renderer's snapshot and takes any fault sent to it.
+// publish takes the commands sent to the renderer and writes its
+// snapshot; a fault taken is carried out after it (engine.Owner).
 func (p *publisher) publish(r *Reader, m RenderMeta) {
 	if p == nil {
 		return // a remote renderer publishes nothing
 	}
-	m.Frames += p.start
+	h := p.w.Header()
+	h.Tick++
+	h.Rate = 60
+	m.Frames = h.Tick
 	m.Pid = uint32(os.Getpid())
 	m.ReadNanos = r.ReadNanos
 	m.Bodies, m.Agents = uint32(len(r.Physics.Cur.Items)), uint32(len(r.AI.Cur.Items))
 	p.stats = p.stats[:0]
-	add := func(name string, reads, errs, tick uint64, mono int64) {
-		var s SliceStat
-		copy(s.Name[:15], name)
-		s.Reads, s.Errors, s.Tick, s.Mono = reads, errs, tick, mono
-		p.stats = append(p.stats, s)
-	}
-	add("physics", r.Physics.Reads, r.Physics.Errors, r.Physics.Cur.Tick, r.Physics.Cur.Mono)
-	add("ai", r.AI.Reads, r.AI.Errors, r.AI.Cur.Tick, r.AI.Cur.Mono)
-	add("sup", r.Sup.Reads, r.Sup.Errors, r.Sup.Cur.Tick, r.Sup.Cur.Mono)
-	add("net", r.Net.Reads, r.Net.Errors, r.Net.Cur.Tick, r.Net.Cur.Mono)
-	h := engine.Header{Tick: m.Frames, Mono: venom.Monotonic(), Rate: 60, Epoch: p.d.Epoch()}
-	n, err := RenderSchema.Encode(p.buf, h, &m, p.stats)
-	if err == nil {
-		p.d.Publish(p.buf[:n])
-	}
-	p.d.Poll(func(_ venom.ClientID, cmd, _ []byte) int {
-		if c, err := engine.DecodeCommand(cmd); err == nil && c.Op < engine.OpUser {
-			p.fault = c
-		}
-		return 0
-	})
+	p.stats = appendStat(p.stats, r.Physics)
+	p.stats = appendStat(p.stats, r.AI)
+	p.stats = appendStat(p.stats, r.Sup)
+	p.stats = appendStat(p.stats, r.Net)
+	p.w.Poll()
+	p.w.Publish(&m, p.stats)
 }
 
-// takeFault acts on a fault sent to the renderer (supervisor fault
-// render ...): the renderer crashes or hangs like any process.
-func (p *publisher) takeFault() {
-	if p == nil {
-		return
-	}
-	c := p.fault
-	p.fault = engine.Command{}
-	switch c.Op {
-	case engine.OpPanic:
-		panic("demo: panic fault")
-	case engine.OpExit:
-		os.Exit(int(c.Arg(0, 1)))
-	case engine.OpHang, engine.OpMidPublish:
-		select {} // no more frames, no more heartbeats
-	case engine.OpSlow:
-		time.Sleep(time.Duration(c.Arg(0, 100)) * time.Millisecond)
-	}
+func appendStat[M, T any](stats []SliceStat, s *Source[M, T]) []SliceStat {
+	var st SliceStat
+	copy(st.Name[:15], s.Name)
+	c := s.Stats()
+	st.Reads, st.Errors, st.Tick, st.Mono = c.Reads, c.Errors, s.Cur.Tick, s.Cur.Mono
+	return append(stats, st)
 }
 
 func (p *publisher) close() {
 	if p != nil {
-		p.d.Close()
+		p.w.Close()
 	}
 }
 
@@ -720,10 +541,10 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 // Publish writes the renderer's snapshot m, with the Reader's counts, on
 // its channel (over the network it publishes nothing), then acts on a
 // fault sent to the renderer ("supervisor fault render ..."): like any
-// process it panics, exits, hangs or slows down.
+// process it panics, exits, hangs or slows down. m.Frames is the
+// renderer's frame counter, carried on from the renderer before it.
 func (s *Session) Publish(m RenderMeta) {
 	s.pub.publish(s.Reader, m)
-	s.pub.takeFault()
 }
 
 // Close lets go of every slice and of the renderer's channel; its

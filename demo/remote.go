@@ -70,7 +70,7 @@ func (m *remote) frame(r *Reader, now int64) {
 		return
 	}
 	m.snapshots++
-	r.Physics.take(now, func(f *engine.Frame[physics.Params, physics.Body]) {
+	r.Physics.take(func(f *engine.Frame[physics.Params, physics.Body]) {
 		f.Header = engine.Header{Tick: s.PhysicsTick, Mono: now}
 		f.Meta = physics.Params{Width: s.Width, Height: s.Height}
 		f.Items = f.Items[:0]
@@ -80,7 +80,7 @@ func (m *remote) frame(r *Reader, now int64) {
 		}
 	})
 	if s.AITick > 0 || len(s.Agents) > 0 {
-		r.AI.take(now, func(f *engine.Frame[ai.Params, ai.Agent]) {
+		r.AI.take(func(f *engine.Frame[ai.Params, ai.Agent]) {
 			f.Header = engine.Header{Tick: s.AITick, Mono: now}
 			f.Meta = ai.Params{Width: s.Width, Height: s.Height}
 			f.Items = f.Items[:0]
@@ -91,7 +91,7 @@ func (m *remote) frame(r *Reader, now int64) {
 		})
 	}
 	if len(s.Children) > 0 {
-		r.Sup.take(now, func(f *engine.Frame[supervisor.Meta, supervisor.ChildStatus]) {
+		r.Sup.take(func(f *engine.Frame[supervisor.Meta, supervisor.ChildStatus]) {
 			f.Header = engine.Header{Tick: s.Tick, Mono: now}
 			f.Meta = supervisor.Meta{Children: uint32(len(s.Children))}
 			f.Items = f.Items[:0]
@@ -100,7 +100,7 @@ func (m *remote) frame(r *Reader, now int64) {
 			}
 		})
 	}
-	r.Net.take(now, func(f *engine.Frame[netproc.Meta, netproc.Player]) {
+	r.Net.take(func(f *engine.Frame[netproc.Meta, netproc.Player]) {
 		f.Header = engine.Header{Tick: s.Tick, Mono: now}
 		f.Meta = netproc.Meta{Players: uint32(len(s.Players))}
 		f.Items = f.Items[:0]

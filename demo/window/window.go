@@ -126,7 +126,7 @@ func triangleImage(n int) *image.RGBA {
 // worldScale maps world px to screen px.
 func (g *game) worldScale() (sx, sy float64) {
 	sx, sy = 1, 1
-	if p := g.r.Physics; p.Have && p.Cur.Meta.Width > 0 && p.Cur.Meta.Height > 0 {
+	if p := g.r.Physics; p.Have() && p.Cur.Meta.Width > 0 && p.Cur.Meta.Height > 0 {
 		sx, sy = screenWidth/float64(p.Cur.Meta.Width), screenHeight/float64(p.Cur.Meta.Height)
 	}
 	return sx, sy
@@ -198,7 +198,7 @@ func (g *game) Draw(screen *ebiten.Image) {
 	screen.Fill(background)
 	sx, sy := g.worldScale()
 
-	physDown := g.r.PhysicsDown(now)
+	physDown := g.r.PhysicsDown()
 	op := &g.op
 	op.Filter = ebiten.FilterLinear
 	for _, b := range g.r.Bodies(now) {
@@ -214,7 +214,7 @@ func (g *game) Draw(screen *ebiten.Image) {
 		screen.DrawImage(g.disc, op)
 	}
 
-	aiDown := g.r.AIDown(now)
+	aiDown := g.r.AIDown()
 	for _, a := range g.r.AI.Cur.Items {
 		op.GeoM.Reset()
 		op.GeoM.Translate(-8, -8)
