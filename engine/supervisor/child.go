@@ -274,7 +274,7 @@ func (s *Supervisor) launch(k *child, exits chan<- exitEvent, now time.Time) {
 	cmd := k.spec.Command()
 	if cmd == nil {
 		k.log.Error("child not started", "err", "Command returned nil")
-		s.ended(k, now, -1, "no command", false, false)
+		s.ended(k, now, -1, "no command", false, false, "")
 		return
 	}
 	prepare(cmd)
@@ -283,7 +283,7 @@ func (s *Supervisor) launch(k *child, exits chan<- exitEvent, now time.Time) {
 	}
 	if err := cmd.Start(); err != nil {
 		k.log.Error("child not started", "err", err)
-		s.ended(k, now, -1, "start: "+err.Error(), false, false)
+		s.ended(k, now, -1, "start: "+err.Error(), false, false, "")
 		return
 	}
 	k.cmd, k.pid = cmd, cmd.Process.Pid
@@ -499,18 +499,56 @@ func (s *Supervisor) exited(ev exitEvent, now time.Time) (stop bool) {
 		return false
 	}
 	stable := !k.running.IsZero() && now.Sub(k.running) >= StableAfter
+	why := "stable run"
+	if !stable && k.cause == "" && killedFromOutside(ev.ps) && k.progressed() {
+		// Killed while it did its work: not a crash loop of its own.
+		stable, why = true, "killed while running"
+	}
 	if stable {
-		// It ran long enough to count as recovered: the next restart is
-		// quick again. Crashing often still raises the failure score.
+		// It counts as recovered: the next restart is quick again.
+		// Failing often still raises the failure score.
 		k.consec = 0
 	}
-	s.ended(k, now, code, desc, clean, stable)
+	s.ended(k, now, code, desc, clean, stable, why)
 	return false
+}
+
+// killedFromOutside reports whether a process ended by a signal that a
+// process does not raise on itself when it fails — SIGKILL, SIGTERM,
+// SIGINT, SIGHUP, SIGQUIT — rather than by its own exit, a panic (exit 2)
+// or a fault of its code (SIGSEGV, SIGABRT, SIGBUS…). The supervisor's own
+// signals are told apart by the child's cause, not here.
+func killedFromOutside(ps *os.ProcessState) bool {
+	if ps == nil {
+		return false
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() {
+		return false
+	}
+	switch ws.Signal() {
+	case syscall.SIGKILL, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT:
+		return true
+	}
+	return false
+}
+
+// progressed reports whether the child's process got on with its work
+// before it ended: it published at least two snapshots since its launch
+// (engine.Run publishes the state it restored, then each tick), so it
+// came up and stepped. Only what is in the channel counts, read now, after
+// the process is gone: the supervisor's samples may be older.
+func (k *child) progressed() bool {
+	if k.shell == nil {
+		return false
+	}
+	info, err := k.shell.Daemon()
+	return err == nil && info.Latest >= k.base+2
 }
 
 // ended decides what follows a child's end: a restart after a backoff
 // (at once by its standby after a stable run), failure, or nothing.
-func (s *Supervisor) ended(k *child, now time.Time, code int32, reason string, clean, stable bool) {
+func (s *Supervisor) ended(k *child, now time.Time, code int32, reason string, clean, stable bool, why string) {
 	k.reason, k.exitCode = reason, code
 	k.cmd, k.pid = nil, 0
 	if k.spec.Restart == Temporary || k.spec.Restart == Transient && clean {
@@ -532,7 +570,7 @@ func (s *Supervisor) ended(k *child, now time.Time, code int32, reason string, c
 	if stable && k.usableStandby() {
 		// After a stable run the standby is spent at once: no backoff.
 		k.restarts++
-		s.promote(k, now, "stable run")
+		s.promote(k, now, why)
 		return
 	}
 	s.schedule(k, now)

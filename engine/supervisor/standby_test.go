@@ -20,6 +20,15 @@ import (
 
 func init() {
 	helpers["crashcounter"] = helperCrashCounter
+	helpers["stoppedcounter"] = func(args []string) error {
+		// Once its channel exists (a predecessor made it and published),
+		// stopped before it publishes anything: whoever kills it kills a
+		// process that has not stepped, on a channel with snapshots.
+		if _, err := os.Stat(venom.Path(args[0])); err == nil {
+			syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		}
+		return helperCounter(args)
+	}
 }
 
 // crashcounter CHANNEL RATE N: the counter, exiting 1 after N ticks of
@@ -425,4 +434,80 @@ func TestStoppedStandbyNotUsed(t *testing.T) {
 		t.Error("no \"standby dismissed\" line for the stopped standby")
 	}
 	proctest.Eventually(t, 10*time.Second, "the stopped standby gone", func() bool { return gone(int(c.StandbyPid), true) })
+}
+
+// TestKillStormReplacedAtOnce: a process killed from outside again and
+// again, each time after it has published ticks of its own, is not a
+// crash loop: every successor comes at once (its standby, or a restart
+// after BackoffMin), and the backoff never grows. The path is asserted
+// from the events, not from how long anything took. With the rule
+// removed (a short run always consecutive), the backoffs double and the
+// handovers wait for them.
+func TestKillStormReplacedAtOnce(t *testing.T) {
+	inst := instance(t)
+	o := Options{BackoffMin: 100 * time.Millisecond, BackoffMax: 3 * time.Second, FailureThreshold: 1e6, FailureDecay: time.Hour}
+	h := startSupervisor(t, inst, o, standbySpec(inst, "a"))
+	c := h.waitChild("a", "running", 30*time.Second, running)
+	const kills = 8
+	for round := 1; round <= kills; round++ {
+		// Wait for ticks of its own, so that it has got on with its work.
+		tick := c.Tick
+		c = h.waitChild("a", "ticking", 30*time.Second, func(x ChildStatus) bool { return running(x) && x.Pid == c.Pid && x.Tick >= tick+3 })
+		if err := syscall.Kill(int(c.Pid), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		prev := c.Pid
+		c = h.waitChild("a", "replaced", 30*time.Second, func(x ChildStatus) bool { return running(x) && x.Pid != prev && x.Pid != 0 })
+	}
+	for _, ev := range h.ev.find(EventBackoff, "a") {
+		if ev.Backoff > o.BackoffMin*6/5 {
+			t.Errorf("backoff %v after restart %d: a kill storm is not a crash loop, want at most BackoffMin %v (+20%% jitter)", ev.Backoff, ev.Restarts, o.BackoffMin)
+		}
+	}
+	for _, ev := range h.ev.find(EventHandover, "a") {
+		if ev.Reason != "killed while running" && ev.Reason != "stable run" {
+			t.Errorf("handover %+v: want it at once (killed while running), not after a backoff", ev)
+		}
+	}
+	exits := h.ev.find(EventExited, "a")
+	if len(exits) < kills {
+		t.Errorf("%d exits, want %d", len(exits), kills)
+	}
+	t.Logf("%d kills: %d handovers, %d restarts after a backoff", kills, len(h.ev.find(EventHandover, "a")), len(h.ev.find(EventBackoff, "a")))
+}
+
+// TestKillBeforeProgressBacksOff: a process killed from outside before
+// it has published anything is a crash loop all the same — it never got
+// on with its work — and its backoff grows, although its channel holds
+// its predecessor's snapshots.
+func TestKillBeforeProgressBacksOff(t *testing.T) {
+	inst := instance(t)
+	sp := counterSpec(inst, "a")
+	sp.Command = func() *exec.Cmd { return quick(proctest.Command("stoppedcounter", inst+".a", "100")) }
+	o := Options{BackoffMin: 50 * time.Millisecond, BackoffMax: 3 * time.Second, FailureThreshold: 1e6, FailureDecay: time.Hour}
+	h := startSupervisor(t, inst, o, sp)
+	first := h.waitChild("a", "running", 30*time.Second, running)
+	tick := first.Tick
+	first = h.waitChild("a", "ticking", 30*time.Second, func(x ChildStatus) bool { return x.Tick >= tick+3 })
+	if err := syscall.Kill(int(first.Pid), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	prev := first.Pid
+	for range 3 {
+		c := h.waitChild("a", "launched and stopped", 30*time.Second, func(x ChildStatus) bool {
+			return x.Pid != 0 && x.Pid != prev && processStopped(int(x.Pid))
+		})
+		if err := syscall.Kill(int(c.Pid), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		prev = c.Pid
+	}
+	proctest.Eventually(t, 30*time.Second, "four backoffs", func() bool { return len(h.ev.find(EventBackoff, "a")) >= 4 })
+	b := h.ev.find(EventBackoff, "a")
+	if b[0].Backoff > o.BackoffMin*6/5 {
+		t.Errorf("first backoff %v, after a kill of a process that stepped: want BackoffMin %v (±20%%)", b[0].Backoff, o.BackoffMin)
+	}
+	if b[3].Backoff < 3*o.BackoffMin {
+		t.Errorf("fourth backoff %v: want it grown to 4×BackoffMin %v (±20%%), a process killed before it stepped is a crash loop", b[3].Backoff, o.BackoffMin)
+	}
 }

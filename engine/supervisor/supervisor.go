@@ -55,6 +55,10 @@ const (
 	DefaultBackoffMax = 5 * time.Second
 	// StableAfter is how long a child must have run for its next failure
 	// not to count as consecutive: backoff starts again from BackoffMin.
+	// A child killed from outside (SIGKILL, SIGTERM, SIGINT, SIGHUP or
+	// SIGQUIT it did not get from the supervisor) after it published a
+	// tick of its own counts as stable however short its run: see
+	// ChildSpec.Standby and Options.BackoffMin.
 	StableAfter             = time.Second
 	DefaultFailureThreshold = 5
 	DefaultFailureDecay     = 30 * time.Second
@@ -104,7 +108,8 @@ type ChildSpec struct {
 	// once the child runs, that waits on its channel's ownership lock and
 	// adopts the channel the instant the child dies, however it dies (see
 	// StandbyEnv). After a failure that follows a stable run
-	// (StableAfter) the supervisor tells it to go at once, and it
+	// (StableAfter, or killed from outside after publishing a tick of
+	// its own) the supervisor tells it to go at once, and it
 	// publishes on its next tick; after any other failure it says go when
 	// the backoff ends, as it would restart, so a crash loop backs off
 	// exactly as without. Once the successor runs, a new standby is
@@ -125,7 +130,16 @@ type Options struct {
 	// Restarts are delayed by BackoffMin (default 50ms), doubled for every
 	// further consecutive failure up to BackoffMax (default 5s), ±20%
 	// jitter. A child that ran for StableAfter is no longer failing
-	// consecutively.
+	// consecutively, and neither is one killed from outside — a signal a
+	// process does not raise on itself, which the supervisor did not
+	// send — once it had published a tick of its own: a kill storm
+	// replaces a process that was doing its work at once, every time,
+	// while a process that fails by itself (an exit, a panic, a hang)
+	// before StableAfter, or dies before stepping once, backs off as a
+	// crash loop. (Erlang/OTP restarts at once and escalates past an
+	// intensity; systemd waits RestartSec, optionally growing; this is
+	// between: growing backoff for what looks like the process's own
+	// loop, none for what was done to it.)
 	BackoffMin, BackoffMax time.Duration
 	// Every restart adds 1 to the child's failure score, which halves
 	// every FailureDecay (default 30s). A child whose score goes above
