@@ -124,6 +124,7 @@ func cmdBench(ctx context.Context, g *game.Game, o *options, call game.Call) err
 		knob = size.Flag
 	}
 	f := g.NewFlags("bench", knob)
+	f.SetOutput(stderr)
 	var sizes *string
 	if knob != "" {
 		def := make([]string, len(size.Default))

@@ -172,6 +172,7 @@ func withNATS(g *game.Game, n *flags, f *game.Flags, c game.Call) (_ []game.Chil
 // renderer, all supervised.
 func cmdEdge(ctx context.Context, g *game.Game, c game.Call) error {
 	f := g.NewFlags("edge")
+	f.SetOutput(c.Stderr)
 	var n flags
 	n.register(f.FlagSet, "edge")
 	render := f.Bool("render", false, "run the renderer here too (the window where there is a display)")

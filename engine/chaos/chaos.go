@@ -156,6 +156,7 @@ const settleTimeout = 30 * time.Second
 
 func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) error {
 	f := g.NewFlags("chaos")
+	f.SetOutput(call.Stderr)
 	duration := f.Duration("duration", 10*time.Second, "how long faults are injected")
 	faults := f.String("faults", "kill,stop,panic,midpublish,slow",
 		"fault kinds to inject: kill, stop, panic, exit, hang, midpublish, slow, supervisor; drop and double break exactly-once on purpose (the run must fail)")
@@ -202,8 +203,7 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	log, stdout := call.Log, call.Stdout
 	// The game runs as "PROGRAM run", a process of its own, so that its
 	// supervisor can be killed and run again like any child.
-	thr := strconv.FormatFloat(*threshold, 'g', -1, 64)
-	gp := &gameProc{self: self, args: append([]string{"run", "--failure-threshold=" + thr}, f.ChildArgs()...)}
+	gp := &gameProc{self: self, args: runArgs(*threshold, f.ChildArgs())}
 	if *gameLog != "" {
 		lf, err := os.OpenFile(*gameLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -212,7 +212,7 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 		defer lf.Close()
 		gp.log = lf
 	}
-	log.Info("chaos: the game runs with --failure-threshold=" + thr)
+	log.Info("chaos: the game runs", "failure-threshold", *threshold)
 	if err := gp.start(); err != nil {
 		return fmt.Errorf("chaos: %w", err)
 	}
@@ -239,6 +239,12 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 		return &game.ExitError{Code: 1, Err: fmt.Errorf("chaos: %s", strings.Join(c.rep.Failures, "; "))}
 	}
 	return nil
+}
+
+// runArgs are the game's command line under chaos: "run" with the
+// failure threshold chaos runs it with, and the game's flags.
+func runArgs(threshold float64, childArgs []string) []string {
+	return append([]string{"run", "--failure-threshold=" + strconv.FormatFloat(threshold, 'g', -1, 64)}, childArgs...)
 }
 
 // isSet reports whether the command line set flag name.

@@ -24,6 +24,7 @@ import (
 // second on stdout.
 func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	f := g.newFlags("run", false)
+	f.SetOutput(stderr)
 	duration := f.Duration("duration", 0, "stop after this long (0: until SIGINT or SIGTERM)")
 	threshold := f.Float64("failure-threshold", supervisor.DefaultFailureThreshold, "failure score above which a child is failed")
 	decay := f.Duration("failure-decay", supervisor.DefaultFailureDecay, "half-life of a child's failure score")
@@ -305,6 +306,7 @@ func (g *Game) cmdRender(ctx context.Context, args []string, stdout, stderr io.W
 		return fmt.Errorf("%w: render: the game declares no renderer", ErrUsage)
 	}
 	f := g.newFlags("render", true)
+	f.SetOutput(stderr)
 	pos, err := g.Parse(f, args)
 	if err != nil {
 		return err

@@ -1,0 +1,98 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/game"
+)
+
+// A ratio never prints as "0.0x": two significant digits at least, and
+// "<0.01x" below a hundredth.
+func TestRatio(t *testing.T) {
+	for _, tc := range []struct {
+		a, b float64
+		want string
+	}{
+		{3.456, 1, "3.5x"},
+		{12.3, 1, "12x"},
+		{1234, 1, "1234x"},
+		{1, 1, "1.0x"},
+		{0.5, 1, "0.50x"},
+		{0.123, 1, "0.12x"},
+		{0.049, 1, "0.049x"},
+		{0.0123, 1, "0.012x"},
+		{0.0099, 1, "<0.01x"},
+		{1, 1000, "<0.01x"},
+		{0, 1, "0x"},
+		{1, 0, "-"},
+		{math.NaN(), 1, "-"},
+	} {
+		got := Ratio(tc.a, tc.b)
+		if got != tc.want {
+			t.Errorf("Ratio(%v, %v) = %q, want %q", tc.a, tc.b, got, tc.want)
+		}
+		if strings.HasPrefix(got, "0.0x") || got == "0.00x" {
+			t.Errorf("Ratio(%v, %v) = %q rounds to zero", tc.a, tc.b, got)
+		}
+	}
+}
+
+// The printed report's venom line carries the ratio as Ratio prints it,
+// even when venom is far faster than the socket.
+func TestPrintReportRatio(t *testing.T) {
+	var out bytes.Buffer
+	PrintReport(&out, &Report{Venom: VenomSummary{RoundTripUs: 0.5, UnixSocketUs: 0.001, ReadGBs: 1, MemcpyGBs: 2}})
+	if !strings.Contains(out.String(), "unix socket 0.00 µs (<0.01x)") {
+		t.Errorf("report:\n%s", out.String())
+	}
+}
+
+type meta struct{ N uint64 }
+type item struct{ V float64 }
+
+type idle struct{}
+
+func (idle) Restore(*engine.Frame[meta, item]) error { return nil }
+func (idle) Handle(engine.Command) error             { return nil }
+func (idle) Step(time.Duration)                      {}
+func (idle) Snapshot(m *meta, items []item) []item   { return items }
+
+// bench -h has --plot only when a Plotter is registered, and the size
+// knob as a list; a bad size is a usage error.
+func TestFlags(t *testing.T) {
+	newGame := func(opts ...Option) *game.Game {
+		var width int
+		return game.New("b").
+			Flags(func(fs *flag.FlagSet) { fs.IntVar(&width, "width", 8, "width") }).
+			Add(game.Sim("sim", func(game.Env) (engine.Sim[meta, item], error) { return idle{}, nil }, engine.Options{})).
+			Sized(game.Size{Flag: "width", Default: []int{8, 16}, Max: 64}).
+			Use(Tool(opts...))
+	}
+	usage := func(g *game.Game) string {
+		var out, errs bytes.Buffer
+		if err := g.Command(context.Background(), []string{"bench", "-h"}, &out, &errs); !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("bench -h: %v", err)
+		}
+		return errs.String()
+	}
+	if u := usage(newGame()); strings.Contains(u, "-plot") || !strings.Contains(u, `world sizes (width), comma-separated (default "8,16")`) {
+		t.Errorf("bench -h without a plotter:\n%s", u)
+	}
+	if u := usage(newGame(Plot(func(string, *Report) error { return nil }))); !strings.Contains(u, "-plot") {
+		t.Errorf("bench -h with a plotter has no --plot:\n%s", u)
+	}
+	for _, args := range [][]string{{"bench", "--width", "65"}, {"bench", "--width", "x"}, {"bench", "--plot", "p.png"}, {"bench", "stray"}} {
+		var out bytes.Buffer
+		if err := newGame().Command(context.Background(), args, &out, &out); game.ExitCode(err) != 2 {
+			t.Errorf("%q: %v, want a usage error", args, err)
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/game"
+)
+
+type meta struct{ Steps uint64 }
+type item struct{ V float64 }
+
+// stepper is the test game's one process: it counts its steps.
+type stepper struct{ m meta }
+
+func (s *stepper) Restore(f *engine.Frame[meta, item]) error {
+	if f != nil {
+		s.m = f.Meta
+	}
+	return nil
+}
+func (s *stepper) Handle(engine.Command) error { return nil }
+func (s *stepper) Step(time.Duration)          { s.m.Steps++ }
+func (s *stepper) Snapshot(m *meta, items []item) []item {
+	*m = s.m
+	return items
+}
+
+// testGame is a game of one process with chaos registered.
+func testGame() *game.Game {
+	return game.New("chaostest").
+		Add(game.Sim("stepper", func(game.Env) (engine.Sim[meta, item], error) { return &stepper{}, nil },
+			engine.Options{Rate: 60, DataSize: 4 << 10})).
+		Use(Tool())
+}
+
+// The test binary is the game when given a subcommand: chaos runs it as
+// "PROGRAM run", which starts "PROGRAM proc stepper".
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-test.") {
+		testGame().Main(os.Args)
+	}
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	os.Exit(m.Run())
+}
+
+// syncBuffer is a bytes.Buffer several goroutines write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Bad command lines are usage errors (exit 2) before anything starts.
+func TestBadCommandLines(t *testing.T) {
+	g := testGame()
+	for _, args := range [][]string{
+		{"chaos", "--faults", "kill,meteor"},
+		{"chaos", "--rate", "0"},
+		{"chaos", "--failure-threshold", "0"},
+		{"chaos", "--failure-threshold", "-1"},
+		{"chaos", "--failure-threshold", "NaN"},
+		{"chaos", "--bogus"},
+		{"chaos", "stray"},
+	} {
+		var out bytes.Buffer
+		err := g.Command(context.Background(), args, &out, &out)
+		if game.ExitCode(err) != 2 || !errors.Is(err, game.ErrUsage) {
+			t.Errorf("%q: %v (exit %d), want a usage error", args, err, game.ExitCode(err))
+		}
+		if !strings.Contains(out.String(), "usage: chaostest chaos [flags]") {
+			t.Errorf("%q: no synopsis:\n%s", args, out.String())
+		}
+	}
+}
+
+// chaos -h shows the failure threshold the game runs with under chaos,
+// and chaos is in the program's usage once registered (and only then).
+func TestUsageShowsFailureThreshold(t *testing.T) {
+	var out, errs bytes.Buffer
+	if err := testGame().Command(context.Background(), []string{"chaos", "-h"}, &out, &errs); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("chaos -h: %v", err)
+	}
+	if !strings.Contains(errs.String(), "-failure-threshold float") || !strings.Contains(errs.String(), "(default 1e+06)") {
+		t.Errorf("chaos -h does not show the failure threshold:\n%s", errs.String())
+	}
+	out.Reset()
+	testGame().Command(context.Background(), []string{"help"}, &out, &errs)
+	if !strings.Contains(out.String(), "  chaos   ") {
+		t.Errorf("usage without chaos:\n%s", out.String())
+	}
+	bare := game.New("bare").Add(game.Sim("stepper", func(game.Env) (engine.Sim[meta, item], error) { return &stepper{}, nil }, engine.Options{}))
+	out.Reset()
+	bare.Command(context.Background(), []string{"help"}, &out, &errs)
+	if strings.Contains(out.String(), "chaos") {
+		t.Errorf("usage of a game without the tool names chaos:\n%s", out.String())
+	}
+}
+
+// The game runs as "run --failure-threshold=X" with the game's flags.
+func TestRunArgs(t *testing.T) {
+	for _, tc := range []struct {
+		thr  float64
+		want string
+	}{{DefaultFailureThreshold, "--failure-threshold=1e+06"}, {7, "--failure-threshold=7"}, {2.5, "--failure-threshold=2.5"}} {
+		got := runArgs(tc.thr, []string{"--instance=x"})
+		if !slices.Equal(got, []string{"run", tc.want, "--instance=x"}) {
+			t.Errorf("runArgs(%v) = %q", tc.thr, got)
+		}
+	}
+}
+
+// A short chaos run of real processes: faults injected and recovered
+// from, every input exactly once, and the report (printed and JSON)
+// says which failure threshold the game ran with — the one set by flag.
+func TestChaosReportsThreshold(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	file := filepath.Join(t.TempDir(), "chaos.json")
+	inst := fmt.Sprintf("chaostest%d", os.Getpid())
+	var out bytes.Buffer
+	var errs syncBuffer
+	args := []string{"chaos", "--instance", inst, "--duration", "2s", "--rate", "2", "--faults", "kill,panic",
+		"--failure-threshold", "7.5", "--json", file}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := testGame().Command(ctx, args, &out, &errs)
+	if err != nil {
+		t.Fatalf("chaos: %v\n%s\n%s", err, out.String(), errs.String())
+	}
+	if !strings.Contains(out.String(), "failure-threshold=7.5") || !strings.Contains(out.String(), "PASS") {
+		t.Errorf("report:\n%s", out.String())
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.FailureThreshold != 7.5 || rep.Sent == 0 || rep.Lost+rep.Doubled != 0 {
+		t.Errorf("report: threshold %v, inputs sent %d lost %d doubled %d", rep.FailureThreshold, rep.Sent, rep.Lost, rep.Doubled)
+	}
+}
