@@ -16,6 +16,11 @@
 //	supervisor fault  CHILD KIND [flags]  inject a fault into a running child
 //	supervisor bench  [flags]          tick, read and input benchmarks of every process
 //	supervisor chaos  [flags]          the game under random faults, with a report
+//	supervisor edge   --nats URL --game INSTANCE [flags]  on another machine: mirror a game over NATS
+//
+// run, proc, render, ls, rm and fault are engine/game's own; chaos, bench
+// (with --plot), run --nats and edge are the tools demo.Game registers
+// (engine/chaos, engine/bench and engine/bench/plot, engine/bridge).
 package main
 
 import (
