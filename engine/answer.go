@@ -210,7 +210,6 @@ func (a *Asker) AskAgain(ctx context.Context) error {
 const askRetry = 20 * time.Millisecond
 
 func (a *Asker) ask(ctx context.Context) error {
-	var last error
 	for {
 		n, err := a.shell.Request(ctx, a.cmd, a.resp[:])
 		if err == nil {
@@ -223,13 +222,30 @@ func (a *Asker) ask(ctx context.Context) error {
 			return fmt.Errorf("engine: ask: %w", err)
 		}
 		// The owner died or was replaced while the request waited, or
-		// none runs: ask again once one does (see Asker).
-		last = err
-		t := time.NewTimer(askRetry)
+		// none runs: ask again once one does (see Asker), not before,
+		// which would queue copies for nobody.
+		if err := a.awaitOwner(ctx); err != nil {
+			return fmt.Errorf("%w: %w", ErrLost, err)
+		}
+	}
+}
+
+// awaitOwner waits until the channel has a live owner with a fresh
+// heartbeat, or ctx ends (its error, with what was last seen).
+func (a *Asker) awaitOwner(ctx context.Context) error {
+	t := time.NewTicker(askRetry)
+	defer t.Stop()
+	for {
+		info, err := a.shell.Daemon()
+		if err != nil {
+			return err
+		}
+		if info.Running && info.Alive && time.Duration(venom.Monotonic()-info.BeatNanos) < time.Second {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w: %w", ErrLost, last)
+			return fmt.Errorf("%w (owner pid %d, running %v, alive %v)", ctx.Err(), info.Pid, info.Running, info.Alive)
 		case <-t.C:
 		}
 	}
