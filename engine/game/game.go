@@ -220,6 +220,8 @@ func (g *Game) Command(ctx context.Context, args []string, stdout, stderr io.Wri
 		return cmdRm(rest, stdout)
 	case "fault":
 		return g.cmdFault(rest, stdout)
+	case "send":
+		return g.cmdSend(ctx, rest, stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, g.usage())
 		return nil
@@ -246,6 +248,7 @@ func (g *Game) usage() string {
 	b.WriteString("  ls      list venom segments in /dev/shm: ls [--instance I]\n")
 	b.WriteString("  rm      remove segments: rm NAME... or rm --stale [--instance I]\n")
 	fmt.Fprintf(&b, "  fault   inject a fault: fault PROCESS %s\n", strings.Join(faultKinds, "|"))
+	b.WriteString("  send    send a command and print its answer: send PROCESS OP [ARGS...]\n")
 	for _, s := range g.subs {
 		fmt.Fprintf(&b, "  %-7s %s\n", s.Name, s.Summary)
 	}

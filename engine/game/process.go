@@ -48,6 +48,9 @@ type Process struct {
 	// more than its channel, such as a listening socket), so it saves the
 	// process start, not the main's own.
 	Spec supervisor.ChildSpec
+	// Ops are the process's own commands by name: "PROGRAM send NAME OP
+	// ARGS..." takes an op's name (or its number) for OP.
+	Ops []Op
 	// Segment is the shape of the process's channel, the venom.Config
 	// its segment is created with: run adds up every channel's
 	// venom.SegmentSize and refuses to start a game /dev/shm cannot hold.
@@ -59,6 +62,22 @@ type Process struct {
 	header func(b []byte) (engine.Header, error) // checks a snapshot of its slice
 	err    error                                 // from the slice's layout check
 	inRun  bool                                  // Sim: its main is engine.Run, which takes a standby's line itself
+}
+
+// Op declares one of a process's own commands (an engine.Op from
+// engine.OpUser on), so that send and other tools can name it.
+type Op struct {
+	// Name is what send takes for it: [a-z][a-z0-9-]{0,31}.
+	Name string
+	// Op is the command's op.
+	Op engine.Op
+	// Doc is one line: what it does and its arguments ("x y: spawn a
+	// body at x, y").
+	Doc string
+	// Remote means the op may come from outside the machine (a bridge's
+	// commands): only ops a game declares remote-callable do. The
+	// engine's own ops (faults) never are.
+	Remote bool
 }
 
 // Env is what a process, the renderer and a tool get from the game:
