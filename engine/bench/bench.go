@@ -17,7 +17,6 @@ package bench
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -496,7 +495,9 @@ func (b *benched) readHeader() (engine.Header, error) {
 	if snap.Len < engine.HeaderSize {
 		return h, fmt.Errorf("%w: snapshot of %d bytes", engine.ErrCorrupt, snap.Len)
 	}
-	if _, err := binary.Decode(b.head[:], binary.LittleEndian, &h); err != nil {
+	// The engine's own decoding: the header holds more than its exported
+	// fields (encoding/binary cannot set those).
+	if h, err = engine.PeekHeader(b.head[:]); err != nil {
 		return h, err
 	}
 	if h.Schema != b.schema {
