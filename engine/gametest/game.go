@@ -53,15 +53,25 @@ type Game struct {
 	stopped bool
 }
 
-// Start launches the game for t (Launch with Instance(t) and args),
-// waits until it is up (Ready) and stops it when t ends (Stop); on a
-// failed test it logs the game's last output lines. Any error fails t.
+// Start launches the game for t (Launch with args, under Instance(t)
+// unless args set --instance), waits until it is up (Ready) and
+// stops it when t ends (Stop); on a failed test it logs the game's last
+// output lines. Any error fails t.
 //
 //	g := gametest.Start(t, "run", "--seed=3")
 //	g := gametest.Start(t, "proc", "grid")
 func Start(t testing.TB, args ...string) *Game {
 	t.Helper()
-	g, err := Launch(Options{Instance: Instance(t), Args: args})
+	inst := Instance(t)
+	for i, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if v, ok := strings.CutPrefix(a, "instance="); ok {
+			inst = v
+		} else if a == "instance" && i+1 < len(args) {
+			inst = args[i+1]
+		}
+	}
+	g, err := Launch(Options{Instance: inst, Args: args})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,39 +283,66 @@ func (g *Game) probe(process string) (*engine.InputProbe, error) {
 }
 
 // Kill SIGKILLs the process that runs child now and waits for its
-// successor: another pid, running, publishing again (a snapshot of a
-// newer epoch than the killed process's). It returns the successor's
-// status. The pid comes from the supervisor's status and is signalled
-// only if it is a child of the supervisor this Game started.
+// successor: Signal, then Successor. It returns the successor's status.
 func (g *Game) Kill(child string) (supervisor.ChildStatus, error) {
-	var before supervisor.ChildStatus
+	s, err := g.Signal(child, syscall.SIGKILL)
+	if err != nil {
+		return s.Status, err
+	}
+	return g.Successor(s)
+}
+
+// Signalled is a child's process as Signal found it before the signal.
+type Signalled struct {
+	Child  string
+	Pid    int
+	Epoch  uint64                 // of its newest snapshot: its successor's are newer
+	Status supervisor.ChildStatus // the child's status then
+}
+
+// Signal sends sig to the process that runs child now, once it runs,
+// and returns at once: what a test does meanwhile (send commands, read
+// the last snapshot) happens while the child is down or being replaced;
+// Successor then waits for the next process. The pid comes from the
+// supervisor's status, and is signalled only if it is a child of the
+// supervisor this Game started.
+func (g *Game) Signal(child string, sig syscall.Signal) (Signalled, error) {
+	s := Signalled{Child: child}
 	if err := g.Wait(child+" running", func() bool {
 		c, err := g.Child(child)
-		before = c
+		s.Status = c
 		return err == nil && c.State == supervisor.ChildRunning && c.Pid != 0
 	}); err != nil {
-		return before, err
+		return s, err
 	}
 	h, err := g.Header(child)
 	if err != nil {
-		return before, fmt.Errorf("gametest: kill %s: %w", child, err)
+		return s, fmt.Errorf("gametest: signal %s: %w", child, err)
 	}
-	pid := int(before.Pid)
-	if err := g.signalOwn(pid, syscall.SIGKILL); err != nil {
-		return before, fmt.Errorf("gametest: kill %s: %w", child, err)
+	s.Pid, s.Epoch = int(s.Status.Pid), h.Epoch
+	if err := g.signalOwn(s.Pid, sig); err != nil {
+		return s, fmt.Errorf("gametest: signal %s: %w", child, err)
 	}
-	if err := g.Wait(fmt.Sprintf("%s's pid %d gone", child, pid), func() bool { return gone(pid) }); err != nil {
-		return before, err
+	return s, nil
+}
+
+// Successor waits until the process Signal signalled is gone (a stopped
+// or hung one is the supervisor's to kill) and another pid runs the
+// child and publishes again: a snapshot of a newer epoch. It returns
+// the successor's status.
+func (g *Game) Successor(s Signalled) (supervisor.ChildStatus, error) {
+	if err := g.Wait(fmt.Sprintf("%s's pid %d gone", s.Child, s.Pid), func() bool { return gone(s.Pid) }); err != nil {
+		return s.Status, err
 	}
 	var after supervisor.ChildStatus
-	err = g.Wait(fmt.Sprintf("a successor of %s's pid %d running and publishing", child, pid), func() bool {
-		c, err := g.Child(child)
-		if err != nil || c.State != supervisor.ChildRunning || c.Pid == 0 || int(c.Pid) == pid {
+	err := g.Wait(fmt.Sprintf("a successor of %s's pid %d running and publishing", s.Child, s.Pid), func() bool {
+		c, err := g.Child(s.Child)
+		if err != nil || c.State != supervisor.ChildRunning || c.Pid == 0 || int(c.Pid) == s.Pid {
 			return false
 		}
-		nh, err := g.Header(child)
+		h, err := g.Header(s.Child)
 		after = c
-		return err == nil && nh.Epoch > h.Epoch
+		return err == nil && h.Epoch > s.Epoch
 	})
 	return after, err
 }

@@ -173,6 +173,17 @@ func (s *Sender) Send(c engine.Command) error {
 	return nil
 }
 
+// SendRaw queues b as it is, unnumbered, on the Sender's lane: bytes
+// that may be no command at all, for a test of a process's decoding. A
+// numbered command sent after it is handled after it (one lane is
+// FIFO), so Settle then waits for both.
+func (s *Sender) SendRaw(b []byte) error {
+	if err := s.shell.Send(b); err != nil {
+		return fmt.Errorf("gametest: send to %s: %w", s.process, err)
+	}
+	return nil
+}
+
 // Input sends n numbered no-ops (engine.OpInput), which every process on
 // engine.Run or an engine.Owner counts and nothing else notices.
 func (s *Sender) Input(n int) error {

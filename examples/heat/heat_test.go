@@ -4,25 +4,17 @@ import (
 	"bytes"
 	"errors"
 	"math"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
-	"github.com/venomrt/venomrt/internal/proctest"
+	"github.com/venomrt/venomrt/engine/gametest"
 )
 
-// The test binary is the heat program when it is given a command
-// ("run", "proc grid", "chaos"...): the game re-executes its own binary
-// to start every process, and in tests that binary is this one.
-func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-test.") {
-		Game(nil).Main(os.Args)
-		return
-	}
-	proctest.Main(m, nil)
-}
+// The test binary is the heat program when the kit starts it as the
+// game: the game re-executes its own binary to start every process, and
+// in tests that binary is this one.
+func TestMain(m *testing.M) { gametest.Main(m, Game(nil)) }
 
 func newGridProc(t *testing.T) *GridProc {
 	t.Helper()
@@ -286,28 +278,22 @@ func TestDeterministicAndWarmRestartExact(t *testing.T) {
 		t.Fatal("two seeds give the same world")
 	}
 
-	// A warm restart: decode what was published, Restore, go on.
-	gb, hb := encode(t, GridSchema, engine.Sim[GridMeta, Cell](&GridProc{g: g1}), 300),
-		encode(t, HeatersSchema, engine.Sim[HeatersMeta, Heater](&HeatersProc{s: s1}), 150)
-	var gf engine.Frame[GridMeta, Cell]
-	var hf engine.Frame[HeatersMeta, Heater]
-	if err := GridSchema.Decode(gb, &gf); err != nil {
-		t.Fatal(err)
+	// A warm restart, each process on its own: what it published,
+	// decoded and restored, goes on bit for bit with the same commands.
+	if err := gametest.CheckRestore(gametest.RestoreCheck[GridMeta, Cell]{Schema: GridSchema, Steps: 300,
+		Commands: func(i int) []engine.Command {
+			return []engine.Command{engine.Cmd(OpHeat, float64(i%32), float64(i%24), float64(i%50)-10, float64(i%3))}
+		}}, &GridProc{g: g1}, &GridProc{}); err != nil {
+		t.Fatalf("grid: %v", err)
 	}
-	if err := HeatersSchema.Decode(hb, &hf); err != nil {
-		t.Fatal(err)
-	}
-	gp, hp := &GridProc{}, &HeatersProc{}
-	if err := gp.Restore(&gf); err != nil {
-		t.Fatal(err)
-	}
-	if err := hp.Restore(&hf); err != nil {
-		t.Fatal(err)
-	}
-	stepBoth(t, g1, s1, 300, 300)
-	stepBoth(t, gp.g, hp.s, 300, 300)
-	if !bytes.Equal(snap(g1, s1), snap(gp.g, hp.s)) {
-		t.Fatal("the restored world diverged from the one that published the snapshot")
+	if err := gametest.CheckRestore(gametest.RestoreCheck[HeatersMeta, Heater]{Schema: HeatersSchema, Steps: 300, Step: time.Second / 30,
+		Commands: func(i int) []engine.Command {
+			if i%50 == 0 {
+				return []engine.Command{engine.Cmd(OpSpawn, float64(i%32), 1), engine.Cmd(OpSetpoint, float64(30+i%20))}
+			}
+			return nil
+		}}, &HeatersProc{s: s1}, &HeatersProc{}); err != nil {
+		t.Fatalf("heaters: %v", err)
 	}
 }
 

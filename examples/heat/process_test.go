@@ -11,152 +11,96 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/engine/bench"
 	"github.com/venomrt/venomrt/engine/chaos"
-	"github.com/venomrt/venomrt/internal/proctest"
+	"github.com/venomrt/venomrt/engine/gametest"
 	"github.com/venomrt/venomrt/venom"
 )
 
-// self is the heat program: this test binary, given a command.
-func self(args ...string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], args...)
-	// A race-enabled binary waits a second at exit by default.
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
-	return cmd
-}
-
-// instance is a game instance of the test's own; its segments are
-// removed when the test ends.
-func instance(t *testing.T) string {
+// waitFor waits for a snapshot of a process that satisfies cond.
+func waitFor[M, T any](t *testing.T, g *gametest.Game, name string, sl engine.Schema[M, T], what string, cond func(f *engine.Frame[M, T]) bool) engine.Frame[M, T] {
 	t.Helper()
-	inst := proctest.Name(t)
-	t.Cleanup(func() { removeSegments(inst) })
-	return inst
-}
-
-func removeSegments(prefix string) {
-	m, _ := filepath.Glob(venom.Path(prefix + ".*"))
-	for _, f := range m {
-		os.Remove(f)
+	f, err := gametest.WaitFor(g, name, sl, cond)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
-}
-
-// connect waits for a channel to publish and connects to it.
-func connect[M, T any](t *testing.T, ch string, sl engine.Schema[M, T]) *engine.Client[M, T] {
-	t.Helper()
-	var c *engine.Client[M, T]
-	proctest.Eventually(t, 30*time.Second, ch+" publishes", func() bool {
-		var err error
-		if c, err = engine.Connect(ch, sl); err != nil {
-			return false
-		}
-		var f engine.Frame[M, T]
-		if c.Read(&f) == nil {
-			return true
-		}
-		c.Close()
-		return false
-	})
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// read waits for a snapshot that satisfies cond.
-func read[M, T any](t *testing.T, c *engine.Client[M, T], what string, cond func(f *engine.Frame[M, T]) bool) engine.Frame[M, T] {
-	t.Helper()
-	var f engine.Frame[M, T]
-	proctest.Eventually(t, 30*time.Second, what, func() bool { return c.Read(&f) == nil && cond(&f) })
 	return f
 }
 
-// owner waits for a live owner of ch and returns its pid.
-func owner(t *testing.T, ch string) int {
+// instance is a game instance of the test's own, for a program the test
+// runs itself; its segments are removed when the test ends.
+func instance(t *testing.T) string {
 	t.Helper()
-	var pid int
-	proctest.Eventually(t, 30*time.Second, "an owner of "+ch, func() bool {
-		info, err := venom.Inspect(ch)
-		pid = info.Daemon.Pid
-		return err == nil && info.Owned && pid != 0
-	})
-	return pid
+	inst := gametest.Instance(t)
+	t.Cleanup(func() { gametest.RemoveSegments(inst) })
+	return inst
 }
 
-// gone reports whether pid has exited (a zombie counts: it runs no more).
-func gone(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+// killAndResume SIGKILLs a running process, with numbered commands sent
+// before the kill (and applied) and right after it, while it is down or
+// its standby takes over, and checks that the supervisor brings it back
+// warm: a new pid, a new epoch, the tick going on from the last
+// snapshot, and every command applied exactly once. It returns the
+// newest snapshot once the process is dead (its last, or the same state
+// restored by its successor) and the first of the successor's that
+// holds every command.
+func killAndResume[M, T any](t *testing.T, g *gametest.Game, name string, sl engine.Schema[M, T], cmd func(seq uint64) engine.Command) (last, after engine.Frame[M, T]) {
+	t.Helper()
+	before := waitFor(t, g, name, sl, name+" ticking", func(f *engine.Frame[M, T]) bool { return f.Tick > 20 })
+	s, err := g.Sender(name)
 	if err != nil {
-		return true
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
-}
-
-// killAndResume SIGKILLs the owner of a running process's channel, with
-// numbered commands sent before the kill (and applied) and while it is
-// down, and checks that the supervisor brings it back warm: a new pid,
-// a new epoch, the tick going on from the last snapshot, and every
-// command applied exactly once. It returns the newest snapshot once the
-// process is dead (its last, or the same state restored by its
-// successor) and the first of the successor's that holds every command.
-func killAndResume[M, T any](t *testing.T, inst, name string, sl engine.Schema[M, T], cmd func(seq uint64) engine.Command) (last, after engine.Frame[M, T]) {
-	t.Helper()
-	ch := inst + "." + name
-	c := connect(t, ch, sl)
-	before := read(t, c, name+" ticking", func(f *engine.Frame[M, T]) bool { return f.Tick > 20 })
-	const up, down = 5, 10
-	send := func(seq uint64) {
-		if err := c.Send(cmd(seq)); err != nil {
-			t.Fatalf("%s: command %d: %v", name, seq, err)
-		}
-	}
-	for seq := uint64(1); seq <= up; seq++ {
-		send(seq)
-	}
-	applied := read(t, c, name+" applies the first commands", func(f *engine.Frame[M, T]) bool { return f.LastInput == up })
-
-	pid := owner(t, ch)
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	proctest.Eventually(t, 10*time.Second, name+" dead", func() bool { return gone(pid) })
+	const up, down = 5, 10
+	for range up {
+		if err := s.Send(cmd(s.Sent() + 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, _, err := s.Settle(); err != nil || !a.Exact() {
+		t.Fatalf("%s: the first commands: %+v, %v", name, a, err)
+	}
+	killed, err := g.Signal(name, syscall.SIGKILL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The newest snapshot: the killed process's last, or already its
 	// successor's first, which is the same state restored.
-	if err := c.Read(&last); err != nil {
+	if last, err = gametest.Newest(g, name, sl); err != nil {
 		t.Fatalf("%s: the last snapshot is unreadable while it is down: %v", name, err)
 	}
-	for seq := uint64(up + 1); seq <= up+down; seq++ {
-		send(seq)
+	for range down {
+		if err := s.Send(cmd(s.Sent() + 1)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if info, err := venom.Inspect(ch); err == nil && !info.Owned {
-		t.Logf("%s: %d commands queued while it was down", name, down)
+	next, err := g.Successor(killed)
+	if err != nil {
+		t.Fatal(err)
 	}
-
-	after = read(t, c, name+" back with every command", func(f *engine.Frame[M, T]) bool {
-		return f.Epoch > applied.Epoch && f.LastInput >= up+down
-	})
-	if a := after.Account(up + down); !a.Exact() || a.Applied != up+down {
+	a, h, err := s.Settle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Exact() || a.Applied != up+down {
 		t.Errorf("%s: inputs %+v, want each of %d applied once", name, a, up+down)
 	}
+	after = waitFor(t, g, name, sl, name+" back with every command", func(f *engine.Frame[M, T]) bool { return f.Tick >= h.Tick })
 	if last.LastInput != up || last.Inputs != up {
 		t.Errorf("%s: last snapshot before the kill holds inputs up to %d (%d applied), want %d", name, last.LastInput, last.Inputs, up)
 	}
-	if !(before.Tick <= last.Tick && last.Tick <= after.Tick) {
-		t.Errorf("%s: ticks %d → %d (killed) → %d: want them to go on", name, before.Tick, last.Tick, after.Tick)
+	if !(before.Tick <= last.Tick && last.Tick <= after.Tick) || after.Epoch <= killed.Epoch {
+		t.Errorf("%s: ticks %d → %d (killed) → %d, epoch %d → %d: want them to go on", name, before.Tick, last.Tick, after.Tick, killed.Epoch, after.Epoch)
 	}
 	if after.Dropped != 0 {
 		t.Errorf("%s: %d commands dropped", name, after.Dropped)
 	}
-	if p := owner(t, ch); p == pid {
-		t.Errorf("%s: pid %d after the restart, the one killed", name, p)
-	}
+	t.Logf("%s: pid %d killed, pid %d resumed at tick %d (restarts %d, handovers %d)", name, killed.Pid, next.Pid, after.Tick, next.Restarts, next.Handovers)
 	return last, after
 }
 
@@ -164,14 +108,11 @@ func killAndResume[M, T any](t *testing.T, inst, name string, sl engine.Schema[M
 // back from its last snapshot, and the commands sent while it was down
 // are applied exactly once.
 func TestKilledProcessesResume(t *testing.T) {
-	inst := instance(t)
-	run := proctest.StartCmd(t, self("run", "--headless", "--instance", inst, "--duration", "5m"))
+	g := gametest.Start(t, "run")
 
 	const amount = 3
-	last, after := killAndResume(t, inst, "grid", GridSchema, func(seq uint64) engine.Command {
-		c := engine.Cmd(OpHeat, float64(seq%8), 2, amount)
-		c.Seq = seq
-		return c
+	last, after := killAndResume(t, g, "grid", GridSchema, func(seq uint64) engine.Command {
+		return engine.Cmd(OpHeat, float64(seq%8), 2, amount)
 	})
 	if last.Meta.Heats != 5 || after.Meta.Heats != 15 || after.Meta.HeatIn != 15*amount {
 		t.Errorf("grid: %d heat commands before the kill, %d (%v degrees) after: want 5, then 15 (%d)",
@@ -181,10 +122,8 @@ func TestKilledProcessesResume(t *testing.T) {
 		t.Errorf("grid: %dx%d after, %dx%d before", after.Meta.Width, after.Meta.Height, last.Meta.Width, last.Meta.Height)
 	}
 
-	hl, ha := killAndResume(t, inst, "heaters", HeatersSchema, func(seq uint64) engine.Command {
-		c := engine.Cmd(OpSetpoint, 20+float64(seq))
-		c.Seq = seq
-		return c
+	hl, ha := killAndResume(t, g, "heaters", HeatersSchema, func(seq uint64) engine.Command {
+		return engine.Cmd(OpSetpoint, 20+float64(seq))
 	})
 	if hl.Meta.Setpoint != 25 || ha.Meta.Setpoint != 35 || len(ha.Items) != len(hl.Items) || ha.Meta.NextID != hl.Meta.NextID {
 		t.Errorf("heaters: setpoint %v → %v (want 25 → 35), %d → %d heaters", hl.Meta.Setpoint, ha.Meta.Setpoint, len(hl.Items), len(ha.Items))
@@ -193,17 +132,12 @@ func TestKilledProcessesResume(t *testing.T) {
 		t.Error("heaters: the random generator did not move on")
 	}
 
-	// Each reads the other again: the grid applies the new heaters'
+	// Each follows the other again: the grid applies the new heaters'
 	// snapshots, the heaters read the new grid's.
-	g := connect(t, inst+".grid", GridSchema)
-	read(t, g, "the grid reading the restarted heaters", func(f *engine.Frame[GridMeta, Cell]) bool { return f.Meta.HeatersTick > ha.Tick })
-	h := connect(t, inst+".heaters", HeatersSchema)
-	read(t, h, "the heaters reading the restarted grid", func(f *engine.Frame[HeatersMeta, Heater]) bool { return f.Meta.GridTick > after.Tick })
-
-	select {
-	case <-run.Done():
-		t.Fatalf("run exited: %v", run.Err())
-	default:
+	waitFor(t, g, "grid", GridSchema, "the grid reading the restarted heaters", func(f *engine.Frame[GridMeta, Cell]) bool { return f.Meta.HeatersTick > ha.Tick })
+	waitFor(t, g, "heaters", HeatersSchema, "the heaters reading the restarted grid", func(f *engine.Frame[HeatersMeta, Heater]) bool { return f.Meta.GridTick > after.Tick })
+	if err := g.Err(); err != nil {
+		t.Fatalf("run exited: %v", err)
 	}
 }
 
@@ -214,7 +148,7 @@ func TestKilledProcessesResume(t *testing.T) {
 func TestChaos(t *testing.T) {
 	inst := instance(t)
 	file := filepath.Join(t.TempDir(), "chaos.json")
-	cmd := self("chaos", "--duration", "10s", "--instance", inst, "--max-stall", "0", "--json", file)
+	cmd := gametest.Command("chaos", "--duration", "10s", "--instance", inst, "--max-stall", "0", "--json", file)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -255,7 +189,7 @@ func lastLines(s string, n int) string {
 // (3) bench at two small widths prints the tick times of both processes.
 func TestBench(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "bench.json")
-	cmd := self("bench", "--duration", "1s", "--width", "16,24", "--json", file)
+	cmd := gametest.Command("bench", "--duration", "1s", "--width", "16,24", "--json", file)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -310,37 +244,25 @@ func TestBadCommandsDropped(t *testing.T) {
 	}
 	for _, name := range []string{"grid", "heaters"} {
 		t.Run(name, func(t *testing.T) {
-			inst := instance(t)
-			p := proctest.StartCmd(t, self("proc", name, "--instance", inst))
-			ch := inst + "." + name
-			pid := owner(t, ch)
-			s, err := venom.Connect(ch)
+			g := gametest.Start(t, "proc", name)
+			s, err := g.Sender(name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer s.Close()
 			for _, b := range bad {
-				if err := s.Send(b); err != nil {
+				if err := s.SendRaw(b); err != nil {
 					t.Fatal(err)
 				}
 			}
 			// A numbered no-op on the same lane, after them: once it is
 			// applied, so is every command before it.
-			fence := engine.Cmd(engine.OpInput)
-			fence.Seq = 1
-			if err := s.Send(fence.Append(nil)); err != nil {
+			if err := s.Input(1); err != nil {
 				t.Fatal(err)
 			}
-			buf := make([]byte, s.Config().DataSize)
-			var h engine.Header
-			proctest.Eventually(t, 30*time.Second, "the fence applied", func() bool {
-				n, _, err := s.Read(buf)
-				if err != nil {
-					return false
-				}
-				h, err = engine.PeekHeader(buf[:n])
-				return err == nil && h.LastInput == 1
-			})
+			_, h, err := s.Settle()
+			if err != nil {
+				t.Fatal(err)
+			}
 			// The ops are numbers: for heaters OpHeat with 2 arguments is
 			// OpSpawn, a good one.
 			wantDropped, wantApplied := uint64(len(bad)), uint64(1)
@@ -350,13 +272,8 @@ func TestBadCommandsDropped(t *testing.T) {
 			if h.Dropped != wantDropped || h.Applied != wantApplied {
 				t.Errorf("dropped %d, applied %d: want %d and %d", h.Dropped, h.Applied, wantDropped, wantApplied)
 			}
-			select {
-			case <-p.Done():
-				t.Fatalf("%s exited: %v", name, p.Err())
-			default:
-			}
-			if got := owner(t, ch); got != pid {
-				t.Errorf("owner %d, want %d still", got, pid)
+			if info, err := venom.Inspect(g.Channel(name)); err != nil || info.Daemon.Pid != g.Pid() || g.Err() != nil {
+				t.Errorf("owner %d (%v), exit %v: want %d still running", info.Daemon.Pid, err, g.Err(), g.Pid())
 			}
 		})
 	}
@@ -369,25 +286,6 @@ func binaryNaN() []byte {
 		b[16+16+i] = byte(nan >> (8 * i))
 	}
 	return b
-}
-
-// syncBuffer is a bytes.Buffer safe to write from a process's output
-// copier while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // (4) A grid process started on a segment whose snapshot is corrupt
@@ -408,17 +306,16 @@ func TestCorruptSnapshotRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			inst := instance(t)
 			ch := inst + ".grid"
-			g, err := NewGrid(9, 64, 48)
+			grid, err := NewGrid(9, 64, 48)
 			if err != nil {
 				t.Fatal(err)
 			}
-			m := g.Meta()
+			m := grid.Meta()
 			m.Heats, m.HeatIn = 7, 70
-			cells := tc.spoil(&m, append([]Cell(nil), g.Cells()...))
+			cells := tc.spoil(&m, append([]Cell(nil), grid.Cells()...))
 			// The channel as engine.Run makes it, holding the snapshot of
 			// a process that died.
-			cfg := venom.Config{DataSize: GridSchema.Size(MaxCells), CmdSize: engine.CommandSize, CmdSlots: 256, CommitOnPublish: true}
-			d, err := venom.Create(ch, cfg)
+			d, err := venom.Create(ch, engine.ChannelConfig(engine.Options{DataSize: GridSchema.Size(MaxCells)}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -433,16 +330,8 @@ func TestCorruptSnapshotRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			cmd := self("proc", "grid", "--instance", inst)
-			var stderr syncBuffer
-			cmd.Stderr = &stderr
-			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			c := connect(t, ch, GridSchema)
-			f := read(t, c, "the grid's own snapshot", func(f *engine.Frame[GridMeta, Cell]) bool { return f.Epoch > epoch })
+			g := gametest.Start(t, "proc", "grid", "--instance", inst)
+			f := waitFor(t, g, "grid", GridSchema, "the grid's own snapshot", func(f *engine.Frame[GridMeta, Cell]) bool { return f.Epoch > epoch })
 			if tc.resume {
 				if f.Tick < tick || f.Meta.Heats != 7 {
 					t.Errorf("tick %d, %d heats: want it resumed at tick %d with 7", f.Tick, f.Meta.Heats, tick)
@@ -452,10 +341,10 @@ func TestCorruptSnapshotRefused(t *testing.T) {
 			if f.Tick >= tick || f.Meta.Heats != 0 {
 				t.Errorf("tick %d, %d heats: want a fresh start", f.Tick, f.Meta.Heats)
 			}
-			proctest.Eventually(t, 10*time.Second, "the refusal logged", func() bool {
-				return strings.Contains(stderr.String(), "restore refused")
-			})
-			t.Logf("%s", lastLines(stderr.String(), 3))
+			if err := g.Wait("the refusal logged", func() bool { return strings.Contains(g.Output(), "restore refused") }); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s", lastLines(g.Output(), 3))
 		})
 	}
 }
@@ -464,7 +353,7 @@ func TestCorruptSnapshotRefused(t *testing.T) {
 // anything starts.
 func TestHeadlessScreenshotRefused(t *testing.T) {
 	inst := instance(t)
-	cmd := self("run", "--headless", "--instance", inst, "--screenshot", filepath.Join(t.TempDir(), "x.png"))
+	cmd := gametest.Command("run", "--headless", "--instance", inst, "--screenshot", filepath.Join(t.TempDir(), "x.png"))
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "--screenshot needs the window") {
