@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -137,6 +138,18 @@ func hasFlag(args []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// Command is the test binary run as the game with a one-shot subcommand
+// for this game's instance: args[0] is the subcommand ("send", "fault",
+// "ls"), --instance is added after it unless args set it.
+//
+//	out, err := g.Command("send", "herd", "spawn", "3").CombinedOutput()
+func (g *Game) Command(args ...string) *exec.Cmd {
+	if len(args) > 0 && !hasFlag(args, "instance") {
+		args = append([]string{args[0], "--instance=" + g.o.Instance}, args[1:]...)
+	}
+	return Command(args...)
 }
 
 // Instance is the game's instance name.

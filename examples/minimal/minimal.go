@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/chaos"
 	"github.com/venomrt/venomrt/engine/game"
 )
 
@@ -211,8 +212,8 @@ func Render(ctx context.Context, env game.Env) error {
 	}
 }
 
-// Game declares the game: herd, hunter, the renderer and the --grazers
-// flag. The program's main is Game().Main(os.Args).
+// Game declares the game: herd, hunter, the renderer, the --grazers
+// flag and the chaos tool. The program's main is Game().Main(os.Args).
 func Game() *game.Game {
 	var grazers int
 	g := game.New("minimal")
@@ -223,14 +224,14 @@ func Game() *game.Game {
 		}
 		return nil
 	})
-	g.Add(
-		game.Sim("herd", func(env game.Env) (engine.Sim[HerdMeta, Grazer], error) {
-			return &Herd{N: grazers, hunter: engine.Follow(env.Channel("hunter"), HunterSchema, engine.FollowOptions{})}, nil
-		}, engine.Options{Rate: 30}),
-		game.Sim("hunter", func(env game.Env) (engine.Sim[HunterMeta, Catch], error) {
-			return &Hunter{herd: engine.Follow(env.Channel("herd"), HerdSchema, engine.FollowOptions{})}, nil
-		}, engine.Options{Rate: 30}),
-	)
+	herd := game.Sim("herd", func(env game.Env) (engine.Sim[HerdMeta, Grazer], error) {
+		return &Herd{N: grazers, hunter: engine.Follow(env.Channel("hunter"), HunterSchema, engine.FollowOptions{})}, nil
+	}, engine.Options{Rate: 30})
+	herd.Ops = []game.Op{{Name: "spawn", Op: OpSpawn, Doc: "N: add N grazers (refused when the herd is full)"}} // minimal send herd spawn N
+	g.Add(herd, game.Sim("hunter", func(env game.Env) (engine.Sim[HunterMeta, Catch], error) {
+		return &Hunter{herd: engine.Follow(env.Channel("herd"), HerdSchema, engine.FollowOptions{})}, nil
+	}, engine.Options{Rate: 30}))
 	g.Render(game.Renderer{Run: Render})
+	g.Use(chaos.Tool()) // minimal chaos: the game under random faults
 	return g
 }

@@ -2,6 +2,7 @@ package minimal
 
 import (
 	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -97,6 +98,15 @@ func TestSpawnRefusedWithReason(t *testing.T) {
 	if f.Dropped != 3-1 { // the hunter's refusal is the hunter's
 		t.Errorf("herd dropped %d commands, want the 2 it refused", f.Dropped)
 	}
+
+	// The same from the command line: "minimal send" prints the answer,
+	// exit 1 for a refusal, 0 when applied.
+	out, err := g.Command("send", "herd", "spawn", "1").CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "herd full") {
+		t.Errorf("send herd spawn 1 to a full herd: %v\n%s: want exit 1, refused: herd full", err, out)
+	}
+	t.Logf("minimal send herd spawn 1: %s", strings.TrimSpace(string(out)))
 }
 
 // The herd's snapshot is its whole state: restored from it, a herd goes
@@ -122,5 +132,22 @@ func TestHerdRestoresExactly(t *testing.T) {
 	}, h, &Herd{hunter: noHunter})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The example is built on the public API only: its binary links venom,
+// engine, engine/supervisor, engine/game and the tool it registers —
+// nothing internal, nothing of the demo or its processes.
+func TestLinksOnlyThePublicAPI(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "./cmd/minimal").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	allowed := map[string]bool{"venom": true, "engine": true, "engine/supervisor": true, "engine/game": true, "engine/chaos": true,
+		"examples/minimal": true, "examples/minimal/cmd/minimal": true}
+	for _, p := range strings.Fields(string(out)) {
+		if rel, ok := strings.CutPrefix(p, "github.com/venomrt/venomrt/"); ok && !allowed[rel] {
+			t.Errorf("cmd/minimal links %s", p)
+		}
 	}
 }
