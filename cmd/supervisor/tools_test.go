@@ -286,7 +286,7 @@ func TestFault(t *testing.T) {
 		if !strings.HasPrefix(next.ReasonString(), "hung: ") {
 			t.Errorf("physics ended with reason %q, want it seen as hung", next.ReasonString())
 		}
-		g.waitLog(t, `msg="child hung" .*child=physics pid=`+itoa(int(prev.Pid))+` `)
+		g.waitLog(t, `msg="child hung" .*child=physics .*pid=`+itoa(int(prev.Pid))+` `)
 	})
 	t.Run("midpublish", func(t *testing.T) {
 		prev := g.running(t, "physics")
