@@ -26,47 +26,71 @@ func Connect[M, T any](channel string, sl Schema[M, T], opts ...venom.Option) (*
 	return &Client[M, T]{sl: sl, shell: s, dataSize: s.Config().DataSize}, nil
 }
 
-// Read decodes the newest snapshot into f. It never blocks the process
-// that publishes. The snapshot is copied once, out of shared memory into
-// storage f keeps, and f.Items is a view of it (see Frame): the items of
-// the frame's previous snapshot stay as they were until the read after
-// this one. On an error f is left as it was.
-func (c *Client[M, T]) Read(f *Frame[M, T]) error { return c.ReadAt(0, f) }
-
-// ReadAt decodes an older snapshot: back = 1 is the one before the newest.
-// A renderer interpolates between the two.
-func (c *Client[M, T]) ReadAt(back int, f *Frame[M, T]) error {
-	_, err := c.ReadSeq(back, f)
-	return err
+// ReadOptions are Read's options; the zero value reads the newest
+// snapshot into a second buffer of the frame, so that an error leaves
+// the frame as it was.
+type ReadOptions struct {
+	// Back reads an older snapshot: 1 is the one before the newest (a
+	// renderer interpolates between the two), up to History-2.
+	Back int
+	// Since is a publish sequence number the caller holds (Frame.Seq):
+	// when the newest snapshot is still it, nothing is copied and Read
+	// returns ErrUnchanged, leaving f as it was. One atomic load tells.
+	// Zero reads whatever is there.
+	Since uint64
+	// Overwrite reads into the storage f.Items views, for a frame whose
+	// snapshot the caller is done with (a renderer's older frame, about
+	// to hold the newest), instead of a second buffer: one buffer per
+	// frame instead of two, memory the frame used the read before and
+	// likely still in cache, which a copy of a large snapshot feels. On
+	// an error (but ErrUnchanged) f then holds no snapshot: its header
+	// and meta are zero and it has no items.
+	Overwrite bool
 }
 
-// ReadSeq is ReadAt that also returns the snapshot's publish sequence
-// number (venom's, one per publish): a frame read at Latest is still the
-// newest, and the snapshot before one read at seq was published at seq-1.
-func (c *Client[M, T]) ReadSeq(back int, f *Frame[M, T]) (uint64, error) {
+// ErrUnchanged is Read's answer when the newest snapshot is still the
+// one ReadOptions.Since names: nothing new to copy.
+var ErrUnchanged = errors.New("engine: no newer snapshot")
+
+// Read decodes a snapshot — the newest, unless opts say otherwise (at
+// most one ReadOptions) — into f. It never blocks the process that
+// publishes. The snapshot is copied once, out of shared memory into
+// storage f keeps, and f.Items is a view of it (see Frame); f.Seq is its
+// publish sequence number (venom's, one per publish: the snapshot
+// before one read at seq was published at seq-1). Without Overwrite the
+// items of the frame's previous snapshot stay as they were until the
+// read after this one, and on an error f is left as it was.
+func (c *Client[M, T]) Read(f *Frame[M, T], opts ...ReadOptions) error {
+	var o ReadOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.Since != 0 {
+		latest, err := c.shell.Latest()
+		if err != nil {
+			return err
+		}
+		if latest == o.Since && o.Back == 0 {
+			return ErrUnchanged
+		}
+	}
+	if o.Overwrite {
+		seq, err := c.read(o.Back, f, &f.raw)
+		if err != nil {
+			var zero M
+			f.Header, f.Meta, f.Items, f.seq = Header{}, zero, f.Items[:0:0], 0
+			return err
+		}
+		f.seq = seq
+		return nil
+	}
 	// Into f.spare, which f.Items does not view: on an error f is as it was.
-	seq, err := c.read(back, f, &f.spare)
+	seq, err := c.read(o.Back, f, &f.spare)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	f.raw, f.spare = f.spare, f.raw
-	return seq, nil
-}
-
-// Overwrite is ReadSeq for a frame whose snapshot the caller is done
-// with (a renderer's older frame, about to hold the newest): the copy
-// goes into the storage f.Items views, where ReadSeq keeps a second
-// buffer so that f stays as it was on an error. One buffer per frame
-// instead of two is memory the frame used the read before, likely still
-// in cache, which a copy of a large snapshot feels. On an error f holds
-// no snapshot: its header and meta are zero and it has no items.
-func (c *Client[M, T]) Overwrite(back int, f *Frame[M, T]) (uint64, error) {
-	seq, err := c.read(back, f, &f.raw)
-	if err != nil {
-		var zero M
-		f.Header, f.Meta, f.Items = Header{}, zero, f.Items[:0:0]
-	}
-	return seq, err
+	f.raw, f.spare, f.seq = f.spare, f.raw, seq
+	return nil
 }
 
 // read copies snapshot back into *into (grown as needed, a storage of f)
@@ -97,11 +121,6 @@ func (c *Client[M, T]) read(back int, f *Frame[M, T], into *[]uint64) (uint64, e
 		return seq, nil
 	}
 }
-
-// Latest is the publish sequence number of the channel's newest snapshot,
-// 0 before the first (venom.Shell.Latest): one atomic load, so a reader
-// that holds that snapshot can skip the read.
-func (c *Client[M, T]) Latest() (uint64, error) { return c.shell.Latest() }
 
 // words is the bytes of u.
 func words(u []uint64) []byte {

@@ -74,20 +74,19 @@ func TestClientReadsInPlace(t *testing.T) {
 	if err := c.Read(&f); !errors.Is(err, venom.ErrNoData) {
 		t.Fatalf("Read before any publish: %v", err)
 	}
-	if seq, err := c.Latest(); err != nil || seq != 0 {
-		t.Fatalf("Latest before any publish: %d, %v", seq, err)
+	if err := c.Read(&f, ReadOptions{Since: 1}); !errors.Is(err, venom.ErrNoData) {
+		t.Fatalf("Read since 1 before any publish: %v", err)
 	}
 	sizes := []int{0, 3, 10, 500, 1000, 7, 1000}
 	var before []wideItem
 	for i, n := range sizes {
 		tick := uint64(i + 1)
 		publishOdd(t, d, tick, n)
-		seq, err := c.ReadSeq(0, &f)
-		if err != nil || seq != tick {
-			t.Fatalf("ReadSeq after publish %d: seq %d, %v", tick, seq, err)
+		if err := c.Read(&f, ReadOptions{Since: f.Seq()}); err != nil || f.Seq() != tick {
+			t.Fatalf("Read after publish %d: seq %d, %v", tick, f.Seq(), err)
 		}
-		if latest, err := c.Latest(); err != nil || latest != seq {
-			t.Fatalf("Latest after publish %d: %d, %v", tick, latest, err)
+		if err := c.Read(&f, ReadOptions{Since: f.Seq()}); !errors.Is(err, ErrUnchanged) || f.Seq() != tick {
+			t.Fatalf("Read since the newest after publish %d: seq %d, %v, want ErrUnchanged", tick, f.Seq(), err)
 		}
 		checkOdd(t, "newest", &f, tick, n)
 		if i > 0 {
@@ -95,8 +94,8 @@ func TestClientReadsInPlace(t *testing.T) {
 			checkOdd(t, "items of the read before", &Frame[oddMeta, wideItem]{Header: Header{Tick: tick - 1},
 				Meta: oddMeta{N: uint32(sizes[i-1])}, Items: before}, tick-1, sizes[i-1])
 			var prev Frame[oddMeta, wideItem]
-			if seq, err := c.ReadSeq(1, &prev); err != nil || seq != tick-1 {
-				t.Fatalf("ReadSeq(1) after publish %d: %d, %v", tick, seq, err)
+			if err := c.Read(&prev, ReadOptions{Back: 1}); err != nil || prev.Seq() != tick-1 {
+				t.Fatalf("Read one back after publish %d: %d, %v", tick, prev.Seq(), err)
 			}
 			checkOdd(t, "one back", &prev, tick-1, sizes[i-1])
 		}

@@ -182,15 +182,7 @@ func (f *Follower[M, T]) Poll() FollowState {
 	if f.c == nil && !f.connect(now) {
 		return f.settle(now)
 	}
-	latest, err := f.c.Latest()
-	switch {
-	case err != nil:
-		f.fail(now, err)
-	case latest == 0:
-		// Nothing published yet.
-	case latest != f.seq:
-		f.readNew(now)
-	}
+	f.readNew(now)
 	return f.settle(now)
 }
 
@@ -253,39 +245,40 @@ func (f *Follower[M, T]) connect(now int64) bool {
 // readNew copies the newest snapshot into Cur (and with Prev the one
 // before it into Prev). On an error Cur is as it was.
 func (f *Follower[M, T]) readNew(now int64) {
-	prevSeq := f.seq
-	var (
-		seq uint64
-		err error
-	)
+	prevSeq := f.seq // Cur's on this connection: 0 after a reconnect, so a new segment's numbers are never taken for Cur's
+	var err error
 	if f.o.Prev {
 		f.Prev, f.Cur = f.Cur, f.Prev
-		seq, err = f.c.Overwrite(0, &f.Cur)
+		err = f.c.Read(&f.Cur, ReadOptions{Since: prevSeq, Overwrite: true})
 		if err != nil {
-			f.Prev, f.Cur = f.Cur, f.Prev // Cur as it was; Prev, overwritten, holds nothing
-			f.havePrev = false
+			f.Prev, f.Cur = f.Cur, f.Prev // Cur as it was
+			if !errors.Is(err, ErrUnchanged) {
+				f.havePrev = false // Prev, overwritten, holds nothing
+			}
 		}
 	} else {
-		seq, err = f.c.ReadSeq(0, &f.Cur) // a failed read leaves Cur as it was
+		err = f.c.Read(&f.Cur, ReadOptions{Since: prevSeq}) // a failed read leaves Cur as it was
 	}
-	if err != nil {
-		if !errors.Is(err, venom.ErrNoData) {
-			f.fail(now, err)
-		}
+	switch {
+	case errors.Is(err, ErrUnchanged), errors.Is(err, venom.ErrNoData):
+		return
+	case err != nil:
+		f.fail(now, err)
 		return
 	}
+	f.seq = f.Cur.Seq()
 	f.stats.Copies++
 	f.stats.Reads++
-	f.seq = seq
 	if f.have && f.Cur.Epoch != f.epoch {
 		f.stats.Restarts++
 	}
 	f.have, f.epoch = true, f.Cur.Epoch
 	if f.o.Prev {
+		seq := f.Cur.Seq()
 		f.havePrev = prevSeq != 0 && prevSeq == seq-1 && f.Prev.Tick < f.Cur.Tick
 		if !f.havePrev { // the first read, or snapshots missed: read the one before
-			ps, err := f.c.Overwrite(1, &f.Prev)
-			f.havePrev = err == nil && ps == seq-1 && f.Prev.Tick < f.Cur.Tick
+			err := f.c.Read(&f.Prev, ReadOptions{Back: 1, Overwrite: true})
+			f.havePrev = err == nil && f.Prev.Seq() == seq-1 && f.Prev.Tick < f.Cur.Tick
 			if err == nil {
 				f.stats.Copies++
 			}

@@ -69,8 +69,8 @@ const HeaderSize = int(unsafe.Sizeof(Header{}))
 // A frame read by a Client keeps the snapshot's bytes as they came out of
 // shared memory, and Items is a view of them (one copy, no decoding
 // copy). Client.Read leaves the items of the frame's snapshot before as
-// they were until the read after it; Client.Overwrite reuses them at
-// once. Copying a Frame copies the view, not the items: read into one of
+// they were until the read after it; a read with ReadOptions.Overwrite
+// reuses them at once. Copying a Frame copies the view, not the items: read into one of
 // the copies only.
 type Frame[M, T any] struct {
 	Header
@@ -78,7 +78,12 @@ type Frame[M, T any] struct {
 	Items []T
 
 	raw, spare []uint64 // a Client's copies of the snapshot: Items views raw
+	seq        uint64   // the publish sequence number a Client read it at
 }
+
+// Seq is the publish sequence number the frame's snapshot was read at by
+// a Client (0 for none): ReadOptions.Since.
+func (f *Frame[M, T]) Seq() uint64 { return f.seq }
 
 // Slice is the typed shape of a channel's snapshots: a Header, one M
 // (process-wide state, such as a world's parameters and RNG) and a run
