@@ -62,8 +62,8 @@ func TestStartAndStop(t *testing.T) {
 	if _, err := gametest.Newest(g, "a", tallySchema); err == nil {
 		t.Error("a read after Stop succeeded")
 	}
-	if !strings.Contains(g.Output(), "a") {
-		t.Errorf("no output captured: %q", g.Output())
+	if !strings.Contains(g.Output(), "proc=a") || !strings.Contains(g.Output(), "proc=b") {
+		t.Errorf("the processes' logs not captured: %q", g.Output())
 	}
 }
 
