@@ -15,8 +15,12 @@
 //
 //	g := gametest.Start(t, "run")           // run --instance <unique> --headless
 //	f, err := gametest.WaitFor(g, "grid", mygame.GridSchema, func(f *engine.Frame[GridMeta, Cell]) bool { return f.Tick > 10 })
+//	st, err := g.Status()                   // the supervisor's status of every child
 //	next, err := g.Kill("grid")             // SIGKILL its pid, wait for the successor to publish
 //	err = g.Ask("grid", engine.Cmd(OpHeat, 1, 2, 3)) // applied, or refused with the reason
+//	s, err := g.Sender("grid")              // numbered commands, and the process's account of them
+//	err = s.Send(engine.Cmd(OpHeat, 1, 2, 3))
+//	a, _, err := s.Settle()                 // a.Exact(): each applied once
 //
 // and checks a process's Sim without processes at all: CheckRestore
 // proves a snapshot restores bit for bit over N steps.
