@@ -233,7 +233,9 @@ func TestKillWithoutSuccessorFails(t *testing.T) {
 		Args: []string{"run", "--standby=false", "--failure-threshold=0.5"}})
 	check(t, err)
 	t.Cleanup(func() { g.Stop() })
-	check(t, g.Ready())
+	// The game's own start may take longer than the short timeout on a
+	// loaded machine: Ready is tried again, each try bounded by it.
+	check(t, gametest.Wait(gametest.DefaultTimeout, "the game ready", func() bool { return g.Ready() == nil }))
 	_, err = g.Kill("a")
 	if !errors.Is(err, gametest.ErrTimeout) || !strings.Contains(err.Error(), "successor") {
 		t.Fatalf("kill: %v, want a timeout waiting for a successor", err)
