@@ -48,7 +48,7 @@ type Game struct {
 	err  error // the exit, once done is closed
 
 	mu      sync.Mutex
-	status  *engine.Client[supervisor.Meta, supervisor.ChildStatus]
+	status  *engine.Follower[supervisor.Meta, supervisor.ChildStatus]
 	readers map[string]any // process → *engine.Client[M, T] of its schema
 	closers []func() error
 	stopped bool
@@ -240,18 +240,20 @@ func (g *Game) Ready() error {
 func (g *Game) Status() ([]supervisor.ChildStatus, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.stopped {
+		return nil, errors.New("gametest: status: the game is stopped")
+	}
 	if g.status == nil {
-		c, err := engine.Connect(supervisor.StatusChannel(g.o.Instance), supervisor.StatusSchema)
-		if err != nil {
-			return nil, fmt.Errorf("gametest: status: %w", err)
+		g.status = engine.Follow(supervisor.StatusChannel(g.o.Instance), supervisor.StatusSchema, engine.FollowOptions{Retry: maxPoll})
+	}
+	if g.status.Poll(); !g.status.Have() {
+		why := g.status.Err()
+		if why == nil {
+			why = venom.ErrNoData
 		}
-		g.status = c
+		return nil, fmt.Errorf("gametest: status: %s: %w", g.status.State(), why)
 	}
-	var f engine.Frame[supervisor.Meta, supervisor.ChildStatus]
-	if err := g.status.Read(&f); err != nil {
-		return nil, fmt.Errorf("gametest: status: %w", err)
-	}
-	return slices.Clone(f.Items), nil
+	return slices.Clone(g.status.Cur.Items), nil
 }
 
 // Child is the newest status of one child.
