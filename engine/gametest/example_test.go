@@ -85,3 +85,39 @@ func ExampleWait() {
 	// <nil> 3
 	// gametest: timed out after 0s: pigs flying true
 }
+
+// Number commands to a process, SIGKILL it in the middle, and read its
+// account of them: every one applied exactly once, across the restart.
+func ExampleGame_Sender() {
+	g, err := gametest.Launch(gametest.Options{Instance: fmt.Sprintf("example-sender.%d", os.Getpid()), Args: []string{"run"}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer g.Stop()
+	if err := g.Ready(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	s, err := g.Sender("b")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i := range 10 {
+		if i == 5 {
+			if _, err := g.Kill("b"); err != nil {
+				fmt.Println(err)
+				return
+			}
+		}
+		s.Send(engine.Cmd(opAdd, 1))
+	}
+	a, h, err := s.Settle()
+	fmt.Printf("sent %d, applied %d, lost %d, doubled %d, exact %v, %v\n", a.Sent, a.Applied, a.Lost, a.Doubled, a.Exact(), err)
+	f, _ := gametest.Newest(g, "b", tallySchema)
+	fmt.Println("sum:", f.Meta.Sum, "last input:", h.LastInput)
+	// Output:
+	// sent 10, applied 10, lost 0, doubled 0, exact true, <nil>
+	// sum: 10 last input: 10
+}
