@@ -119,16 +119,7 @@ func Own[M, T any](ctx context.Context, sl Schema[M, T], o OwnOptions[M, T]) (*O
 		sb.Waiting()
 		return venom.CreateWait(ctx, o.Channel, cfg)
 	}
-	d, err := create()
-	if errors.Is(err, venom.ErrIncompatible) {
-		// The channel is this process's own: a segment of another shape
-		// was left by other code and cannot be resumed.
-		o.Log.Warn("replacing incompatible segment", "channel", o.Channel, "err", err)
-		if err := venom.Remove(o.Channel); err != nil {
-			return fail(err)
-		}
-		d, err = create()
-	}
+	d, err := createReplacing(o.Channel, create, o.Log)
 	if sb != nil && ctx.Err() != nil {
 		// Stood down before its turn came.
 		if d != nil {
@@ -161,6 +152,32 @@ func Own[M, T any](ctx context.Context, sl Schema[M, T], o OwnOptions[M, T]) (*O
 	}
 	w.h.Epoch = d.Epoch()
 	return w, nil
+}
+
+// CreateChannel creates a channel's segment, or adopts the one a dead
+// owner left (venom.Create), and replaces a segment of another shape:
+// the channel is its owner's own, and a segment left by other code
+// cannot be resumed. It is the channel-owner sequence of Own, for an
+// owner of untyped snapshots (the supervisor's status, a mirror of a
+// remote slice). Another live owner gives an error wrapping
+// venom.ErrBusy.
+func CreateChannel(channel string, cfg venom.Config, log *slog.Logger) (*venom.Daemon, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	return createReplacing(channel, func() (*venom.Daemon, error) { return venom.Create(channel, cfg) }, log)
+}
+
+func createReplacing(channel string, create func() (*venom.Daemon, error), log *slog.Logger) (*venom.Daemon, error) {
+	d, err := create()
+	if errors.Is(err, venom.ErrIncompatible) {
+		log.Warn("replacing incompatible segment", "channel", channel, "err", err)
+		if err := venom.Remove(channel); err != nil {
+			return nil, err
+		}
+		d, err = create()
+	}
+	return d, err
 }
 
 func (w *Owner[M, T]) restore() error {

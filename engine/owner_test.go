@@ -204,3 +204,22 @@ func TestFaultsOnEveryOwner(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnerReplacesIncompatible: a segment of another shape left on a
+// renderer's channel (by other code: here a counter's) is replaced, and
+// the renderer starts fresh.
+func TestOwnerReplacesIncompatible(t *testing.T) {
+	o := &owned{t: t, mode: "counter", ch: channel(t)}
+	p := o.start()
+	o.wait("the counter running", func(h Header) bool { return h.Tick > 20 })
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	p.Wait(t, 10*time.Second)
+	o.mode = "renderer"
+	o.start()
+	f := Follow(o.ch, rendererSchema, FollowOptions{Retry: 20 * time.Millisecond})
+	defer f.Close()
+	proctest.Eventually(t, 10*time.Second, "the renderer publishing", func() bool { return f.Poll() == FollowLive })
+	if f.Cur.Tick > 20 || f.Epoch() != 1 {
+		t.Fatalf("the renderer resumed the counter's segment: tick %d epoch %d", f.Cur.Tick, f.Epoch())
+	}
+}
