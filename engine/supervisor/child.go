@@ -369,7 +369,12 @@ func (s *Supervisor) watch(k *child, now time.Time, stalled bool) {
 		k.detach() // the child replaced the segment (another shape)
 	}
 	if k.shell == nil {
-		k.connect() // created since the launch: everything in it is the child's
+		// Created since the launch: everything in it is the child's. The
+		// count of the segment it replaced, if any, means nothing here: kept,
+		// it would hold the child "starting" until its new segment's count
+		// passed the old one's, or until the start timeout.
+		k.connect()
+		k.base = 0
 	}
 	var info venom.DaemonInfo
 	if k.shell != nil {

@@ -37,7 +37,11 @@ func helperSizedCounter(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := engine.Run(ctx, counterSchema, &counter{}, engine.Options{Channel: args[0], Rate: 100, DataSize: size}); err != nil {
+	rate := 100
+	if len(args) > 2 {
+		rate, _ = strconv.Atoi(args[2])
+	}
+	if err := engine.Run(ctx, counterSchema, &counter{}, engine.Options{Channel: args[0], Rate: rate, DataSize: size}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(engine.ExitCode(err))
 	}
@@ -240,3 +244,47 @@ func TestNoSpaceSupervisorExits(t *testing.T) {
 
 // These tests run in a mount namespace of their own, with a small tmpfs
 // over /dev/shm, as a container started with a small --shm-size has it.
+
+// TestRestartReplacesSegment: a successor that finds its channel's segment
+// of another shape replaces it (engine.Run removes it and creates its own);
+// the supervisor then watches the new segment from its first snapshot, not
+// from the old segment's count. (Kept, the old count held the child
+// "starting" until the new segment passed it, or until its start timeout:
+// the 20 s renderer outlier of the chaos runs.)
+func TestRestartReplacesSegment(t *testing.T) {
+	inst := instance(t)
+	ch := inst + ".a"
+	launches := 0
+	sp := ChildSpec{Name: "a", Channel: ch, HangTimeout: 3 * time.Second, StartTimeout: time.Minute,
+		Command: func() *exec.Cmd {
+			launches++
+			if launches == 1 { // fast, to leave a high count behind
+				return quick(proctest.Command("sizedcounter", ch, "8192", "1000"))
+			}
+			return quick(proctest.Command("sizedcounter", ch, "16384", "50"))
+		}}
+	h := startSupervisor(t, inst, Options{}, sp)
+	first := h.waitChild("a", "running", 30*time.Second, running)
+	var old uint64
+	proctest.Eventually(t, 30*time.Second, "1,000 snapshots", func() bool {
+		info, err := venom.Inspect(ch)
+		old = info.Daemon.Latest
+		return err == nil && old > 1000
+	})
+	if err := syscall.Kill(int(first.Pid), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	second := h.waitChild("a", "running again", 60*time.Second, func(c ChildStatus) bool { return running(c) && c.Pid != first.Pid && c.Pid != 0 })
+	info, err := venom.Inspect(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.DataSize != 16384 {
+		t.Fatalf("segment of %d bytes, want the successor's 16384: not replaced", info.Config.DataSize)
+	}
+	// At 50 Hz the new segment passes the old count of > 1,000 after 20 s.
+	if info.Daemon.Latest >= old {
+		t.Errorf("pid %d running only once its new segment's count (%d) passed the old one's (%d)", second.Pid, info.Daemon.Latest, old)
+	}
+	t.Logf("old segment's count %d; the new one's when running: %d", old, info.Daemon.Latest)
+}
