@@ -159,10 +159,10 @@ func TestAskAcrossRestart(t *testing.T) {
 	// Answered as the process handles it, before its publish: wait for
 	// the second ask's record too.
 	f := waitFrame(t, c, "the ask and the ask again handled", func(f *Frame[counterMeta, counterItem]) bool {
-		return f.Meta.Sum >= 11 && f.InputRepeats >= 1
+		return f.Meta.Sum >= 11 && f.Account(0).Redelivered >= 1
 	})
 	if f.Meta.Sum != 11 {
-		t.Fatalf("sum %v, %d repeats: want 11 and 1 (the second ask answered by the record of the first)", f.Meta.Sum, f.InputRepeats)
+		t.Fatalf("sum %v, %d repeats: want 11 and 1 (the second ask answered by the record of the first)", f.Meta.Sum, f.Account(0).Redelivered)
 	}
 
 	// No owner: lost at the deadline; asked again, applied once.

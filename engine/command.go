@@ -25,7 +25,7 @@ const (
 	// OpSlow makes each of the next Args[1] ticks take Args[0] ms longer.
 	OpSlow
 	// OpInput is a numbered no-op: it changes nothing in the world and is
-	// counted as input Seq (Header.LastInput, Inputs, InputWindow), so a
+	// counted as input Seq (Header.LastInput, Inputs, Account), so a
 	// tool can number inputs to any process without touching its state.
 	OpInput
 	// OpDropInput makes the process drop the next numbered input unapplied

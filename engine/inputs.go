@@ -15,7 +15,7 @@ import (
 // a sender that retries after a crash — at least once — gets exactly
 // once. An input the state lost is missing from the count.
 
-// inputWindow is how many of the newest input numbers Header.InputWindow
+// inputWindow is how many of the newest input numbers Header.window
 // remembers one by one.
 const inputWindow = 64
 
@@ -25,7 +25,7 @@ const inputWindow = 64
 // sender the table does not hold has applied nothing.
 func (h *Header) seen(sender uint32, seq uint64) bool {
 	if sender == 0 {
-		return seenIn(h.LastInput, h.InputWindow, seq)
+		return seenIn(h.LastInput, h.window, seq)
 	}
 	m := h.senderMark(sender, false)
 	return m != nil && seenIn(m.last, m.window, seq)
@@ -44,7 +44,7 @@ func seenIn(last, window, seq uint64) bool {
 }
 
 // noteInput records that input seq of sender was applied. The shared
-// numbering's counts (Inputs, InputDoubles: what Account checks) are
+// numbering's counts (Inputs, doubles: what Account checks) are
 // sender 0's alone; an input of it applied again (seen) counts as
 // doubled.
 func (h *Header) noteInput(sender uint32, seq uint64) {
@@ -57,10 +57,10 @@ func (h *Header) noteInput(sender uint32, seq uint64) {
 	}
 	h.Inputs++
 	if h.seen(0, seq) {
-		h.InputDoubles++
+		h.doubles++
 		return
 	}
-	noteIn(&h.LastInput, &h.InputWindow, seq)
+	noteIn(&h.LastInput, &h.window, seq)
 }
 
 // noteIn records a first application of seq in one numbering.
@@ -142,12 +142,12 @@ func (a InputAccount) Exact() bool { return a.Lost == 0 && a.Doubled == 0 && a.U
 // a sender that miscounts) are counted one by one while they are within
 // the window of the newest, and as at least one beyond it.
 func (h *Header) Account(sent uint64) InputAccount {
-	a := InputAccount{Sent: sent, Applied: h.Inputs, Doubled: min(h.InputDoubles, h.Inputs), Redelivered: h.InputRepeats}
+	a := InputAccount{Sent: sent, Applied: h.Inputs, Doubled: min(h.doubles, h.Inputs), Redelivered: h.repeats}
 	distinct := h.Inputs - a.Doubled
 	if beyond := h.LastInput - min(sent, h.LastInput); beyond >= inputWindow {
 		a.Unsent = max(1, distinct-min(sent, distinct))
 	} else if beyond > 0 {
-		a.Unsent = uint64(bits.OnesCount64(h.InputWindow & (1<<beyond - 1)))
+		a.Unsent = uint64(bits.OnesCount64(h.window & (1<<beyond - 1)))
 	}
 	if inSent := distinct - min(a.Unsent, distinct); inSent < sent {
 		a.Lost = sent - inSent

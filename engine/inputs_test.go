@@ -214,7 +214,7 @@ func TestRedeliveredInputDropped(t *testing.T) {
 	}
 	sent = sendInputs(t, c, sent, 12)
 	f := waitFrame(t, c, "the retries handled", func(f *Frame[counterMeta, counterItem]) bool {
-		return f.LastInput == sent && f.InputRepeats == 3
+		return f.LastInput == sent && f.Account(sent).Redelivered == 3
 	})
 	if a := f.Account(sent); !a.Exact() || a.Redelivered != 3 || f.Meta.Sum != float64(sent) {
 		t.Fatalf("account %+v, sum %v: want every input once and 3 redeliveries dropped", a, f.Meta.Sum)

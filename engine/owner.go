@@ -305,7 +305,7 @@ func (w *Owner[M, T]) serve(_ venom.ClientID, b, resp []byte) int {
 		// Delivered again after it was applied (a sender's retry, an
 		// Asker asking again across a restart): applying it twice would
 		// be the bug exactly-once forbids. It was applied: say so.
-		w.h.InputRepeats++
+		w.h.repeats++
 		return putAnswer(resp, nil)
 	}
 	for range n {

@@ -28,30 +28,34 @@ var (
 
 // Header opens every snapshot.
 type Header struct {
-	Schema    uint64 // hash of the meta and item layouts
-	Tick      uint64 // ticks since the world began; continues across restarts
-	SimTime   int64  // simulated nanoseconds: Tick × the step
-	Mono      int64  // CLOCK_MONOTONIC ns when the snapshot was made (venom.Monotonic)
-	Count     uint32 // items that follow the meta
-	ItemSize  uint32
-	MetaSize  uint32
-	Rate      uint32 // nominal ticks per second
-	Applied   uint64 // commands applied since the world began
-	Dropped   uint64 // commands dropped as malformed or refused
-	LastInput uint64 // highest input number applied (Command.Seq)
-	Inputs    uint64 // commands with an input number applied, repeats included
-	// InputWindow has bit i set when input LastInput-i has been applied.
-	InputWindow uint64
-	// InputRepeats counts numbered commands whose number had been
-	// applied already, dropped unapplied: redeliveries.
-	InputRepeats uint64
-	// InputDoubles counts numbered commands applied although their
-	// number had been applied already: doubled inputs (see
-	// Header.Account); only OpDoubleInput does that on purpose.
-	InputDoubles uint64
-	Epoch        uint64 // venom epoch of the process that made it
-	Lag          uint64 // ticks skipped because catch-up was bounded
-	StepNanos    uint64 // wall time of the last tick: commands, step and encode
+	Schema   uint64 // hash of the meta and item layouts
+	Tick     uint64 // ticks since the world began; continues across restarts
+	SimTime  int64  // simulated nanoseconds: Tick × the step
+	Mono     int64  // CLOCK_MONOTONIC ns when the snapshot was made (venom.Monotonic)
+	Count    uint32 // items that follow the meta
+	ItemSize uint32
+	MetaSize uint32
+	Rate     uint32 // nominal ticks per second
+	Applied  uint64 // commands applied since the world began
+	Dropped  uint64 // commands dropped as malformed or refused
+	// LastInput is the highest input number of the shared numbering
+	// applied (Command.Seq of Sender 0): how far a numbered sender's
+	// inputs have got.
+	LastInput uint64
+	// Inputs counts commands of the shared numbering applied, repeats
+	// included. Which numbers were applied, lost or doubled is Account's
+	// to say, from the record below.
+	Inputs uint64
+	// The record of the shared numbering's inputs, which only Account
+	// (and the owner's check for redeliveries) interprets: bit i of
+	// window set when input LastInput-i has been applied; repeats, the
+	// numbered commands dropped because their number had been applied
+	// (redeliveries); doubles, those applied although it had been
+	// (only OpDoubleInput does that, on purpose).
+	window, repeats, doubles uint64
+	Epoch                    uint64 // venom epoch of the process that made it
+	Lag                      uint64 // ticks skipped because catch-up was bounded
+	StepNanos                uint64 // wall time of the last tick: commands, step and encode
 
 	// The inputs of senders other than the shared numbering
 	// (Command.Sender), newest by use: what an Asker's question asked

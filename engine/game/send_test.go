@@ -110,4 +110,3 @@ func withOps(p game.Process, ops ...game.Op) game.Process {
 	p.Ops = ops
 	return p
 }
-
