@@ -53,14 +53,14 @@ type child struct {
 	exitCode int32
 
 	// The hot standby (ChildSpec.Standby).
-	sb        *standby   // the standby process, nil when none
-	retired   []*standby // standbys killed and not reaped yet
-	sbFails   int        // standbys in a row that ended before taking over
-	sbNext    time.Time  // no standby is launched before
-	handovers uint32     // restarts a standby served
-	lastEvent EventKind  // the newest event emitted
-	events    uint32     // events emitted
-	replaced  EventKind  // how the current process came: EventStarted or EventHandover
+	sb        *standby    // the standby process, nil when none
+	retired   []*standby  // standbys killed and not reaped yet
+	sbFails   int         // standbys in a row that ended before taking over
+	sbNext    time.Time   // no standby is launched before
+	handovers uint32      // restarts a standby served
+	lastEvent EventKind   // the newest event emitted
+	events    uint32      // events emitted
+	replaced  Replacement // how the current process took the child's place
 
 	// The channel, as its watcher sees it.
 	shell      *venom.Shell
@@ -288,6 +288,10 @@ func (s *Supervisor) launch(k *child, exits chan<- exitEvent, now time.Time) {
 	}
 	k.cmd, k.pid = cmd, cmd.Process.Pid
 	k.state, k.first = ChildStarting, false
+	k.replaced = FirstLaunch
+	if k.restarts > 0 {
+		k.replaced = RestartAfterBackoff
+	}
 	if k.spec.Channel == "" {
 		k.state, k.running = ChildRunning, now
 	}

@@ -92,10 +92,6 @@ func (s *Supervisor) emit(k *child, level slog.Level, msg string, ev Event, attr
 	}
 	k.lastEvent = ev.Kind
 	k.events++
-	switch ev.Kind {
-	case EventStarted, EventHandover:
-		k.replaced = ev.Kind
-	}
 	if s.o.OnEvent != nil {
 		s.o.OnEvent(ev)
 	}

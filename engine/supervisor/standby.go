@@ -174,7 +174,10 @@ func (s *Supervisor) promote(k *child, now time.Time, why string) {
 	k.state, k.first = ChildStarting, false
 	k.progress, k.checked = now, now
 	k.handovers++
-	k.replaced = EventHandover
+	k.replaced = HandoverAtOnce
+	if why == "backoff over" {
+		k.replaced = HandoverAfterBackoff
+	}
 	s.refresh() // the status shows the handover before it happens, never after
 	_, err := sb.goW.Write([]byte{engine.StandbyGo})
 	sb.goW.Close()

@@ -135,7 +135,7 @@ func TestStandbyTakesOverOnKill(t *testing.T) {
 		c2 := h.waitChild("a", "taken over by its standby", 15*time.Second, func(x ChildStatus) bool {
 			return x.Handovers >= round && running(x)
 		})
-		if c2.Handovers != round || c2.Restarts != round || c2.Pid != c.StandbyPid || c2.ReasonString() != "killed by SIGKILL" || c2.Replaced != EventHandover {
+		if c2.Handovers != round || c2.Restarts != round || c2.Pid != c.StandbyPid || c2.ReasonString() != "killed by SIGKILL" || c2.Replaced != HandoverAtOnce {
 			t.Errorf("round %d: %s handovers %d, want the standby pid %d after %d handovers", round, describeChild(c2), c2.Handovers, c.StandbyPid, round)
 		}
 		if !h.logged(`msg="standby took over"`, "child=a", fmt.Sprint("pid=", c.StandbyPid), `reason="stable run"`) {

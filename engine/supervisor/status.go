@@ -96,10 +96,38 @@ type ChildStatus struct {
 	LastEvent EventKind
 	Events    uint32
 	// Replaced is how the current (or last) process took the child's
-	// place: EventStarted for a launch (the first, or a restart after a
-	// backoff), EventHandover for a hot standby told to go.
-	Replaced EventKind
+	// place: its first launch, a restart after a backoff, or its hot
+	// standby told go at once or after a backoff.
+	Replaced Replacement
 	Reserved uint32
+}
+
+// Replacement is how a child's current process took its place.
+type Replacement uint32
+
+// The ways a process takes a child's place.
+const (
+	// FirstLaunch: the child's first process.
+	FirstLaunch Replacement = iota
+	// RestartAfterBackoff: a new process, launched when the backoff after
+	// its predecessor's end was over.
+	RestartAfterBackoff
+	// HandoverAtOnce: the hot standby, told go as soon as its predecessor
+	// ended after a stable run (or a kill from outside while it worked).
+	HandoverAtOnce
+	// HandoverAfterBackoff: the hot standby, told go when the backoff was
+	// over: its predecessor's end looked like a crash loop.
+	HandoverAfterBackoff
+)
+
+var replacementNames = [...]string{"first launch", "restart after backoff", "handover at once", "handover after backoff"}
+
+// String names the replacement, as ls and the logs say it.
+func (r Replacement) String() string {
+	if int(r) < len(replacementNames) {
+		return replacementNames[r]
+	}
+	return "unknown"
 }
 
 // Meta is the supervisor-wide part of the status slice.

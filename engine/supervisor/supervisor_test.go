@@ -650,8 +650,8 @@ func TestLifecycleEvents(t *testing.T) {
 	if b := evs[3]; b.Backoff <= 0 || b.Backoff > DefaultBackoffMax {
 		t.Errorf("backoff event %+v: want a backoff in (0, %v]", b, DefaultBackoffMax)
 	}
-	if second.Replaced != EventStarted || second.LastEvent != EventRunning || second.Events != 6 {
-		t.Errorf("status after the restart: replaced %v, last event %v, %d events; want started, running, 6", second.Replaced, second.LastEvent, second.Events)
+	if second.Replaced != RestartAfterBackoff || second.LastEvent != EventRunning || second.Events != 6 {
+		t.Errorf("status after the restart: replaced %v, last event %v, %d events; want a restart after backoff, running, 6", second.Replaced, second.LastEvent, second.Events)
 	}
 	if r := evs[4]; r.Restarts != 1 {
 		t.Errorf("restart event %+v: want restarts 1", r)
