@@ -7,14 +7,16 @@
 //	PROGRAM proc   NAME [flags]       one process (how run starts each child)
 //	PROGRAM render [flags]            the renderer alone
 //	PROGRAM ls | rm | fault           the segments on this host, and faults
+//	PROGRAM send   PROCESS OP [ARGS]  one command to a process, and its answer
 //
 // Everything else is registered (see Tool and Subcommand): the game's own
 // subcommands, and the tools its main opts into, each a package of its
 // own that only the programs registering it link:
 //
-//	g.Use(chaos.Tool())               engine/chaos: PROGRAM chaos, the game under random faults
-//	g.Use(bench.Tool(bench.Plot(plot.Ticks)))  engine/bench: PROGRAM bench; engine/bench/plot its PNG
-//	g.Use(bridge.Tool())              engine/bridge: run --nats, proc bridge|mirror, PROGRAM edge
+//	g.Use(chaos.Tool())       engine/chaos: PROGRAM chaos, the game under random faults
+//	g.Use(bench.Tool())       engine/bench: PROGRAM bench (with bench.Plot(plot.Ticks), --plot: engine/bench/plot)
+//	g.Use(bridge.Tool())      engine/bridge: run --nats, proc bridge|mirror, PROGRAM edge
+//	g.Subcommand(game.Subcommand{Name: "poke", ...})  the game's own: listed in usage, bad arguments exit 2
 //
 // Declare, then run — as with Erlang/OTP child specs, Bevy's App or
 // ebiten.RunGame:
