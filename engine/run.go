@@ -15,7 +15,10 @@ type Sim[M, T any] interface {
 	// Restore loads the state of the last snapshot, or starts fresh when
 	// f is nil. The frame's bytes came from shared memory: check them.
 	Restore(f *Frame[M, T]) error
-	// Handle applies one command; an error drops it and counts it.
+	// Handle applies one command. An error refuses it: it must have
+	// changed nothing; it is counted (Header.Dropped), and a sender that
+	// asked (Asker, PROGRAM send) receives the error's text as the
+	// reason.
 	Handle(c Command) error
 	// Step advances the simulation by dt.
 	Step(dt time.Duration)
