@@ -2,6 +2,21 @@
 // schemas, the fixed-timestep process loop with warm restarts and hot
 // standbys, binary commands and faults. The supervisor that restarts
 // crashed or hung processes is package engine/supervisor.
+//
+// The pieces a process is made of:
+//
+//   - Run: a Sim's loop — an Owner plus fixed steps. Most processes are
+//     a Sim on Run.
+//   - Owner (Own): the one layer that owns a channel — create, adopt or
+//     replace its segment, restore, publish, serve commands, carry out
+//     the engine's faults. A renderer, which draws at its own pace, uses
+//     one directly: Poll and Publish once per frame.
+//   - Follower (Follow): the one way to read another process's slice —
+//     lazily connected, following the owner's restarts and --fresh,
+//     newest-wins, with the snapshot's age and the owner's epoch.
+//   - Asker: commands that are answered (applied, or refused with the
+//     process's reason), each Asker a sender of its own; Follower.Send
+//     and Client.Send queue commands without an answer.
 package engine
 
 import (
