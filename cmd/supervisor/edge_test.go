@@ -228,6 +228,11 @@ func TestEdgeBadInput(t *testing.T) {
 	nc.PublishMsg(oversize)
 	nc.Publish(bridge.CommandSubject(game, "nosuchslice"), engine.Cmd(engine.OpInput).Append(nil))
 	nc.Publish(bridge.CommandSubject(game, "physics"), []byte("garbage"))
+	// The engine's fault ops never come from the network: each is
+	// refused by the game's bridge, and physics lives on.
+	gamePhysics := ownerPid(t, game+".physics")
+	nc.Publish(bridge.CommandSubject(game, "physics"), engine.Cmd(engine.OpPanic).Append(nil))
+	nc.Publish(bridge.CommandSubject(game, "physics"), engine.Cmd(engine.OpExit, 3).Append(nil))
 	nc.Flush()
 
 	// The game's bridge counts what it refused; the mirror keeps going.
@@ -237,8 +242,8 @@ func TestEdgeBadInput(t *testing.T) {
 	}
 	defer bridgeC.Close()
 	var bf engine.Frame[bridge.Meta, bridge.SliceStats]
-	proctest.Eventually(t, 30*time.Second, "the bridge counts the unknown slice and the garbage command", func() bool {
-		return bridgeC.Read(&bf) == nil && bf.Meta.Bad >= 2
+	proctest.Eventually(t, 30*time.Second, "the bridge counts the unknown slice, the garbage command and the two faults", func() bool {
+		return bridgeC.Read(&bf) == nil && bf.Meta.Bad >= 4
 	})
 	before := readPhysics(t, edgePhys, "mirror", func(*engine.Frame[physics.Params, physics.Body]) bool { return true })
 	readPhysics(t, edgePhys, "the mirror publishing the game's snapshots after the bad ones", func(f *engine.Frame[physics.Params, physics.Body]) bool {
@@ -246,6 +251,9 @@ func TestEdgeBadInput(t *testing.T) {
 	})
 	if pid := ownerPid(t, edge+".physics"); pid != mirrorPid {
 		t.Errorf("the mirror was restarted (pid %d → %d): bad input must not crash it", mirrorPid, pid)
+	}
+	if pid := ownerPid(t, game+".physics"); pid != gamePhysics {
+		t.Errorf("the game's physics was restarted (pid %d → %d): a fault op came from NATS", gamePhysics, pid)
 	}
 }
 

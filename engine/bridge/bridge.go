@@ -102,6 +102,24 @@ type Slice struct {
 	// Check reads and checks the header of a snapshot of this slice
 	// (Slice.DecodeHeader of its type): schema hash, sizes, length.
 	Check func(b []byte) (engine.Header, error)
+	// Remote says which of the slice's own ops (engine.OpUser on) a
+	// command from NATS may carry; nil lets every one of them through.
+	// The engine's ops never come from the network, whatever Remote
+	// says — faults least of all — but for OpInput, the numbered no-op
+	// that proves exactly-once through an edge.
+	Remote func(op engine.Op) bool
+}
+
+// remoteOK reports whether a command from NATS with op may be queued
+// into the slice's channel.
+func (s Slice) remoteOK(op engine.Op) bool {
+	switch {
+	case op == engine.OpInput:
+		return true
+	case op < engine.OpUser:
+		return false
+	}
+	return s.Remote == nil || s.Remote(op)
 }
 
 // encode makes the payload of a snapshot message.

@@ -366,6 +366,9 @@ func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 			}
 			seq := meta.Sequence.Stream
 			c, err := engine.DecodeCommand(msg.Data())
+			if err == nil && !s.remoteOK(c.Op) {
+				err = fmt.Errorf("op %d is not remote-callable (the engine's own ops never are)", c.Op)
+			}
 			if err != nil {
 				b.bad.Add(1)
 				s.badOnce.Do(func() { log.Warn("bridge: command refused", "err", err) })

@@ -99,9 +99,25 @@ func Tool() game.Tool {
 func gameSlices(g *game.Game) []Slice {
 	out := []Slice{{Name: "sup", Check: supervisor.StatusSchema.DecodeHeader}}
 	for _, p := range g.Processes() {
-		out = append(out, Slice{Name: p.Name, Check: p.DecodeHeader})
+		out = append(out, Slice{Name: p.Name, Check: p.DecodeHeader, Remote: remoteOps(p)})
 	}
 	return out
+}
+
+// remoteOps is which of a process's ops may come from NATS: those it
+// declares Remote (game.Op), or every one of its own when it declares
+// none.
+func remoteOps(p game.Process) func(engine.Op) bool {
+	if len(p.Ops) == 0 {
+		return nil
+	}
+	ok := map[engine.Op]bool{}
+	for _, o := range p.Ops {
+		if o.Remote {
+			ok[o.Op] = true
+		}
+	}
+	return func(op engine.Op) bool { return ok[op] }
 }
 
 func slice(g *game.Game, name string) (Slice, bool) {

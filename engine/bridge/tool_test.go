@@ -80,3 +80,37 @@ func TestToolRegisters(t *testing.T) {
 		t.Errorf("a process called bridge beside the tool: %v, want ErrDuplicate", err)
 	}
 }
+
+// What a command from NATS may carry: none of the engine's ops but the
+// numbered no-op; a process's own ops, or only those it declares Remote
+// once it declares any.
+func TestRemoteOps(t *testing.T) {
+	const spawn, explode = engine.OpUser, engine.OpUser + 1
+	undeclared := game.Sim("sim", func(game.Env) (engine.Sim[meta, item], error) { return idle{}, nil }, engine.Options{})
+	declared := undeclared
+	declared.Ops = []game.Op{{Name: "spawn", Op: spawn, Remote: true}, {Name: "explode", Op: explode}}
+	for _, tc := range []struct {
+		p    game.Process
+		op   engine.Op
+		want bool
+	}{
+		{undeclared, engine.OpInput, true},
+		{undeclared, engine.OpPanic, false},
+		{undeclared, engine.OpExit, false},
+		{undeclared, engine.OpHang, false},
+		{undeclared, engine.OpDropInput, false},
+		{undeclared, engine.OpNone, false},
+		{undeclared, spawn, true},
+		{undeclared, explode, true},
+		{declared, engine.OpInput, true},
+		{declared, engine.OpSlow, false},
+		{declared, spawn, true},
+		{declared, explode, false},
+		{declared, engine.OpUser + 7, false},
+	} {
+		s := Slice{Name: tc.p.Name, Remote: remoteOps(tc.p)}
+		if got := s.remoteOK(tc.op); got != tc.want {
+			t.Errorf("ops declared %v: op %d from NATS: %v, want %v", len(tc.p.Ops) > 0, tc.op, got, tc.want)
+		}
+	}
+}
