@@ -333,16 +333,9 @@ func StatusConfig(n int) venom.Config {
 // createStatus creates (or adopts, after a supervisor that was killed)
 // the status segment.
 func (s *Supervisor) createStatus() (*venom.Daemon, error) {
-	name := s.o.StatusChannel
-	cfg := StatusConfig(len(s.kids))
-	d, err := venom.Create(name, cfg)
-	if errors.Is(err, venom.ErrIncompatible) {
-		// Left by a supervisor with other children: ours to replace.
-		if err := venom.Remove(name); err != nil {
-			return nil, fmt.Errorf("engine: supervisor: %w", err)
-		}
-		d, err = venom.Create(name, cfg)
-	}
+	// A segment of another shape was left by a supervisor with other
+	// children: ours to replace, as engine.Run's own channel is.
+	d, err := engine.CreateChannel(s.o.StatusChannel, StatusConfig(len(s.kids)), s.log)
 	if errors.Is(err, venom.ErrBusy) {
 		return nil, fmt.Errorf("engine: supervisor: another supervisor runs instance %q: %w", s.o.Instance, err)
 	}
