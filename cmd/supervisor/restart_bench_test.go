@@ -105,31 +105,8 @@ func faultPhysics(b *testing.B, standby bool, faults []fault, mem *[]string) [][
 	defer removeInstance(inst)
 	defer game.Kill(b)
 	ch := inst + ".physics"
-	var shell *venom.Shell
-	proctest.Eventually(b, 20*time.Second, "physics up", func() bool {
-		var err error
-		if shell == nil {
-			if shell, err = venom.Connect(ch); err != nil {
-				shell = nil
-				return false
-			}
-		}
-		info, err := venom.Inspect(ch)
-		return err == nil && info.Owned && info.Daemon.Latest > 5
-	})
+	shell, epoch := physicsEpoch(b, inst)
 	defer shell.Close()
-	buf := make([]byte, shell.Config().DataSize)
-	epoch := func() uint64 {
-		n, _, err := shell.Read(buf)
-		if err != nil {
-			return 0
-		}
-		h, err := engine.PeekHeader(buf[:n])
-		if err != nil {
-			return 0
-		}
-		return h.Epoch
-	}
 	var all [][]time.Duration
 	restarts := 0
 	for _, f := range faults {
@@ -185,6 +162,38 @@ func faultPhysics(b *testing.B, standby bool, faults []fault, mem *[]string) [][
 		}
 	}
 	return all
+}
+
+// physicsEpoch waits until physics publishes and returns a shell on its
+// channel and a read of its newest snapshot's epoch (0 when unreadable):
+// a successor's first snapshot is the first of a new epoch.
+func physicsEpoch(b *testing.B, inst string) (*venom.Shell, func() uint64) {
+	b.Helper()
+	ch := inst + ".physics"
+	var shell *venom.Shell
+	proctest.Eventually(b, 20*time.Second, "physics up", func() bool {
+		var err error
+		if shell == nil {
+			if shell, err = venom.Connect(ch); err != nil {
+				shell = nil
+				return false
+			}
+		}
+		info, err := venom.Inspect(ch)
+		return err == nil && info.Owned && info.Daemon.Latest > 5
+	})
+	buf := make([]byte, shell.Config().DataSize)
+	return shell, func() uint64 {
+		n, _, err := shell.Read(buf)
+		if err != nil {
+			return 0
+		}
+		h, err := engine.PeekHeader(buf[:n])
+		if err != nil {
+			return 0
+		}
+		return h.Epoch
+	}
 }
 
 // physicsStatus waits until physics's status satisfies cond.

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/venom"
@@ -26,30 +25,7 @@ func BenchmarkKillStorm(b *testing.B) {
 	for b.Loop() {
 		game, inst := startGameB(b, "--failure-threshold", "1e6", "--duration", "30m")
 		ch := inst + ".physics"
-		var shell *venom.Shell
-		proctest.Eventually(b, 20*time.Second, "physics up", func() bool {
-			var err error
-			if shell == nil {
-				if shell, err = venom.Connect(ch); err != nil {
-					shell = nil
-					return false
-				}
-			}
-			info, err := venom.Inspect(ch)
-			return err == nil && info.Owned && info.Daemon.Latest > 5
-		})
-		buf := make([]byte, shell.Config().DataSize)
-		epoch := func() uint64 {
-			n, _, err := shell.Read(buf)
-			if err != nil {
-				return 0
-			}
-			h, err := engine.PeekHeader(buf[:n])
-			if err != nil {
-				return 0
-			}
-			return h.Epoch
-		}
+		shell, epoch := physicsEpoch(b, inst)
 		// kill SIGKILLs the channel's owner and waits for a new epoch.
 		kill := func() time.Duration {
 			var pid int
