@@ -1,7 +1,10 @@
 package heat
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"os/exec"
 	"strings"
 	"testing"
@@ -36,5 +39,27 @@ func TestLinksOnlyWhatItRegisters(t *testing.T) {
 		if !strings.Contains("\n"+string(out), "\n"+want+"\n") {
 			t.Errorf("cmd/heat does not link %s, which it registers", want)
 		}
+	}
+}
+
+// Heat's usage shows what it registers and nothing else: chaos and
+// bench, no edge; run -h has no NATS flag and bench -h no --plot.
+func TestUsageShowsOnlyWhatItRegisters(t *testing.T) {
+	help := func(args ...string) string {
+		var out, errs bytes.Buffer
+		if err := Game(nil).Command(context.Background(), args, &out, &errs); err != nil && !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("%q: %v", args, err)
+		}
+		return out.String() + errs.String()
+	}
+	usage := help("help")
+	if !strings.Contains(usage, "  chaos   ") || !strings.Contains(usage, "  bench   ") || strings.Contains(usage, "edge") {
+		t.Errorf("heat's usage:\n%s", usage)
+	}
+	if run := help("run", "-h"); strings.Contains(run, "nats") || !strings.Contains(run, "-width") {
+		t.Errorf("heat run -h:\n%s", run)
+	}
+	if bench := help("bench", "-h"); strings.Contains(bench, "-plot") || !strings.Contains(bench, "-width") {
+		t.Errorf("heat bench -h:\n%s", bench)
 	}
 }
