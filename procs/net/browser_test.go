@@ -239,8 +239,8 @@ func TestBrowserPlays(t *testing.T) {
 
 // TestBrowserOtherOrigin: a page from another origin cannot open the
 // game's WebSocket (a site a user visits must not play in their local
-// game); Go's client with a foreign Origin header is refused the same
-// way (403).
+// game). The same refusal without a browser, which runs everywhere, is
+// TestOtherOriginRefused.
 func TestBrowserOtherOrigin(t *testing.T) {
 	ctx := browser(t)
 	g := startGame(t, -1) // net alone
@@ -268,14 +268,37 @@ ws.onclose = (e) => { window.result = window.result || ('closed ' + e.code); };
 	if r := eval[string](t, ctx, `window.result`); r != "closed 1006" {
 		t.Fatalf("a page of another origin: %q, want the handshake refused (closed 1006)", r)
 	}
+	nobodyJoined(t, g.name)
+}
 
-	wctx := proctest.Context(t, 10*time.Second)
+// TestOtherOriginRefused: a handshake whose Origin names another host
+// than the one it was sent to is refused with 403 and nobody joins,
+// while one with the game's own origin joins. Plain Go, no browser: it
+// runs everywhere (TestBrowserOtherOrigin is the same seen from a page).
+func TestOtherOriginRefused(t *testing.T) {
+	g := startGame(t, -1) // net alone
 	u, _ := JoinURL(g.url, "evil")
-	_, resp, err := websocket.Dial(wctx, u, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://evil.example"}}})
-	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("a foreign Origin: %v (response %v), want 403", err, resp)
+	for _, origin := range []string{"http://evil.example", "http://127.0.0.1:1", "null"} {
+		ctx := proctest.Context(t, 10*time.Second)
+		_, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}})
+		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("Origin %s: %v (response %v), want 403", origin, err, resp)
+		}
 	}
-	nc, err := engine.Connect(g.name+".net", Schema)
+	nobodyJoined(t, g.name)
+	// The game's own origin, as its page sends it, is no other origin.
+	ctx := proctest.Context(t, 10*time.Second)
+	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://" + strings.TrimPrefix(g.url, "ws://")}}})
+	if err != nil {
+		t.Fatalf("the game's own Origin: %v (response %v), want a join", err, resp)
+	}
+	ws.CloseNow()
+}
+
+// nobodyJoined fails t unless net's counters say no player ever joined.
+func nobodyJoined(t *testing.T, game string) {
+	t.Helper()
+	nc, err := engine.Connect(game+".net", Schema)
 	if err != nil {
 		t.Fatal(err)
 	}
