@@ -220,3 +220,34 @@ func TestRedeliveredInputDropped(t *testing.T) {
 		t.Fatalf("account %+v, sum %v: want every input once and 3 redeliveries dropped", a, f.Meta.Sum)
 	}
 }
+
+// TestRedeliveredAfterSIGKILLDropped: a process SIGKILLed between the
+// first copy of its inputs and a redelivered one (a bridge's successor
+// queuing again what physics had applied) drops the second copies: the
+// window of applied numbers comes back with the snapshot, so the sum
+// holds each input once and Account counts the copies as redelivered.
+// With the window lost, the copies within it were taken as late first
+// deliveries: applied twice while Account still said Exact.
+func TestRedeliveredAfterSIGKILLDropped(t *testing.T) {
+	ch := channel(t)
+	p := proctest.Start(t, "counter", ch, "100")
+	c := connectCounter(t, ch)
+	sent := sendInputs(t, c, 0, 10)
+	settle(t, c, sent)
+	p.Kill(t)
+	proctest.Start(t, "counter", ch, "100")
+	for seq := uint64(5); seq <= 10; seq++ { // the redelivered copies
+		cmd := Cmd(OpAdd, 1)
+		cmd.Seq = seq
+		if err := c.Send(cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent = sendInputs(t, c, sent, 12)
+	f := waitFrame(t, c, "the copies and the new inputs handled", func(f *Frame[counterMeta, counterItem]) bool {
+		return f.LastInput == sent && f.Inputs+f.Account(sent).Redelivered >= sent+6
+	})
+	if a := f.Account(sent); !a.Exact() || a.Redelivered != 6 || f.Meta.Sum != float64(sent) {
+		t.Fatalf("account %+v, sum %v: want each of %d inputs once and the 6 copies dropped as redelivered", a, f.Meta.Sum, sent)
+	}
+}
