@@ -14,3 +14,18 @@ func PeekHeader(src []byte) (Header, error) {
 	copy(asBytes(&h, HeaderSize), src)
 	return h, nil
 }
+
+// PeekCounters is PeekHeader for a tool that shows the header's
+// Counters (PROGRAM top, /metrics): a block that is not this engine's or
+// does not add up (Counters.Check) gives an error wrapping ErrCounters,
+// with the rest of the header, which the tool may still show.
+func PeekCounters(src []byte) (Header, error) {
+	h, err := PeekHeader(src)
+	if err != nil {
+		return h, err
+	}
+	if err := h.Counters.Check(); err != nil {
+		return h, err
+	}
+	return h, nil
+}

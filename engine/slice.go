@@ -77,6 +77,10 @@ type Header struct {
 	// again after a restart is checked against (see SenderSlots).
 	senders     [SenderSlots]senderMark
 	senderClock uint64
+
+	// Counters are what the process keeps for watching (top, /metrics);
+	// its Owner keeps them.
+	Counters Counters
 }
 
 // HeaderSize is the encoded size of a Header.
