@@ -95,40 +95,56 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	net.Spec.Standby = true
 	// What run counts of /dev/shm for net's channel: netproc.Run's options.
 	net.Segment = engine.ChannelConfig(engine.Options{DataSize: max(netproc.Schema.Size(netproc.MaxPlayers), 4096)})
-	g.Add(
-		game.Sim("physics", func(game.Env) (engine.Sim[physics.Params, physics.Body], error) {
-			return &physics.Sim{Seed: f.seed, Bodies: f.bodies}, nil
-		}, engine.Options{Rate: 60, DataSize: physics.DataSize}),
-		game.Sim("ai", func(env game.Env) (engine.Sim[ai.Params, ai.Agent], error) {
-			return &ai.Sim{Seed: f.seed, Agents: f.agents, Physics: env.Channel("physics"), Log: env.Log}, nil
-		}, engine.Options{Rate: 30, DataSize: ai.Schema.Size(ai.MaxAgents)}),
-		net,
-	)
+	phys := game.Sim("physics", func(game.Env) (engine.Sim[physics.Params, physics.Body], error) {
+		return &physics.Sim{Seed: f.seed, Bodies: f.bodies}, nil
+	}, engine.Options{Rate: 60, DataSize: physics.DataSize})
+	// What a player may do from another machine (an edge's net, through
+	// NATS) is Remote; clearing or resetting the world is the operator's,
+	// here (send). A bridge queues no other op.
+	phys.Ops = []game.Op{
+		{Name: "spawn", Op: physics.OpSpawn, Doc: "x y [vx vy r]: spawn a body", Remote: true},
+		{Name: "burst", Op: physics.OpSpawnBurst, Doc: "x y n: spawn n random bodies around x, y", Remote: true},
+		{Name: "impulse", Op: physics.OpImpulse, Doc: "id dx dy: push a body", Remote: true},
+		{Name: "explode", Op: physics.OpExplode, Doc: "x y radius strength: push every body near x, y away", Remote: true},
+		{Name: "gravity", Op: physics.OpGravity, Doc: "gx gy: set gravity"},
+		{Name: "clear", Op: physics.OpClear, Doc: "remove every body"},
+		{Name: "reset", Op: physics.OpReset, Doc: "[n]: start the world again from its seed with n bodies"},
+	}
+	agents := game.Sim("ai", func(env game.Env) (engine.Sim[ai.Params, ai.Agent], error) {
+		return &ai.Sim{Seed: f.seed, Agents: f.agents, Physics: env.Channel("physics"), Log: env.Log}, nil
+	}, engine.Options{Rate: 30, DataSize: ai.Schema.Size(ai.MaxAgents)})
+	// The agents are the game's own: none of their ops comes from NATS.
+	agents.Ops = []game.Op{
+		{Name: "spawn", Op: ai.OpSpawn, Doc: "kind x y: spawn an agent"},
+		{Name: "clear", Op: ai.OpClear, Doc: "remove every agent"},
+		{Name: "reset", Op: ai.OpReset, Doc: "[n]: start again from the seed with n agents"},
+	}
+	g.Add(phys, agents, net)
 	g.Sized(game.Size{Flag: "bodies", Default: []int{1000, 2000, 10000}, Max: physics.MaxBodies})
 
 	// Segment: the render channel as newPublisher creates it.
-	r := game.Renderer{Window: WindowBinary, Segment: renderConfig}
+	r := game.Renderer{WindowBinary: WindowBinary, Segment: renderConfig}
 	r.Flags = func(fs *flag.FlagSet) {
 		fs.StringVar(&f.connect, "connect", "", "ws://HOST:PORT of a game's net process: draw it from the network (default: the local instance's shared memory)")
 		fs.StringVar(&f.player, "name", "render", "player name, with --connect")
 		fs.DurationVar(&f.connectTimeout, "connect-timeout", DefaultConnectTimeout, "how long to keep trying to reach --connect before giving up")
 	}
-	r.Run = func(ctx context.Context, env game.Env) error {
-		o := Options{Instance: env.Instance, Headless: env.Headless, Screenshot: f.screenshot, Frames: f.frames,
+	opts := func(env game.Env) Options {
+		return Options{Instance: env.Instance, Headless: env.Headless, Screenshot: f.screenshot, Frames: f.frames,
 			Connect: f.connect, Player: f.player, ConnectTimeout: f.connectTimeout, Log: env.Log, Out: env.Out}
-		if window != nil {
-			return window(ctx, o)
-		}
-		return Run(ctx, o)
 	}
+	// The runtime picks: the window binary where a display exists, this
+	// program's headless loop elsewhere; a screenshot asked of a headless
+	// renderer is refused before anything starts.
+	r.Headless = func(ctx context.Context, env game.Env) error { return Run(ctx, opts(env)) }
 	if window != nil {
-		r.Window = "" // this binary is the window
+		r.Window = func(ctx context.Context, env game.Env) error { return window(ctx, opts(env)) }
 	}
-	r.Check = func(bin string) error {
-		if f.screenshot != "" && bin == "" && window == nil {
-			return fmt.Errorf("--screenshot needs the window (%s) and a display", WindowBinary)
+	r.NeedsWindow = func() string {
+		if f.screenshot != "" {
+			return "--screenshot"
 		}
-		return nil
+		return ""
 	}
 	// bench measures the renderer's read as the renderer reads: each
 	// frame the Reader, then the interpolation a frame draws.

@@ -328,22 +328,11 @@ func writePNG(screen *ebiten.Image, file string) error {
 	return nil
 }
 
-// Run runs the renderer until ctx ends, its window is closed (nil: the
-// game is over) or o.Frames frames are done. With a display (DISPLAY or
-// WAYLAND_DISPLAY set) and without o.Headless it draws in a window;
-// otherwise it runs demo.Run, the headless loop.
+// Run runs the renderer in a window until ctx ends, its window is closed
+// (nil: the game is over) or o.Frames frames are done. It needs a
+// display: the game runs it as its Renderer.Window only where one exists
+// and --headless is not given (demo.Run, the headless loop, otherwise).
 func Run(ctx context.Context, o demo.Options) error {
-	if o.Headless || !haveDisplay() {
-		return demo.Run(ctx, o)
-	}
-	return runWindow(ctx, o)
-}
-
-func haveDisplay() bool { return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "" }
-
-// runWindow runs the game in a window. Closing the window ends it with
-// nil.
-func runWindow(ctx context.Context, o demo.Options) error {
 	s, err := demo.Open(ctx, o)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package window_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/venomrt/venomrt/demo/demotest"
 	"github.com/venomrt/venomrt/demo/window"
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/game"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/physics"
 )
@@ -95,29 +97,29 @@ func TestRemoteScreenshot(t *testing.T) {
 	demotest.CheckShot(t, file)
 }
 
-// With Options.Headless, or with no display named, Run is demo's headless
-// loop: it cannot take a screenshot, and it runs its frames without
-// drawing.
-func TestRunFallsBackToHeadless(t *testing.T) {
+// With --headless, or with no display named, the window binary's
+// renderer is demo's headless loop — the game declares both and the
+// runtime picks — so it refuses a screenshot before anything starts, and
+// runs its frames without drawing.
+func TestRendererFallsBackToHeadless(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		headless bool
-		display  string
-	}{{"headless", true, ":0"}, {"no display", false, ""}} {
+		name    string
+		args    []string
+		display string
+	}{{"headless", []string{"--headless"}, ":0"}, {"no display", nil, ""}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("DISPLAY", tc.display)
 			t.Setenv("WAYLAND_DISPLAY", "")
 			inst := proctest.Name(t)
 			demotest.Cleanup(t, inst)
-			o := demo.Options{Instance: inst, Headless: tc.headless, Log: demotest.Quiet(), Out: io.Discard}
-			shot := o
-			shot.Screenshot = filepath.Join(t.TempDir(), "x.png")
-			if err := window.Run(context.Background(), shot); err != demo.ErrNoDisplay {
-				t.Fatalf("screenshot: %v, want demo.ErrNoDisplay", err)
+			g := demo.Game(window.Run)
+			args := append([]string{"render", "--instance", inst}, tc.args...)
+			shot := append(args, "--screenshot", filepath.Join(t.TempDir(), "x.png"))
+			if err := g.Command(context.Background(), shot, io.Discard, io.Discard); !errors.Is(err, game.ErrUsage) || !strings.Contains(err.Error(), "--screenshot needs the window") {
+				t.Fatalf("screenshot: %v, want a usage error: it needs the window", err)
 			}
 			var out strings.Builder
-			o.Frames, o.Out = 3, &out
-			if err := window.Run(context.Background(), o); err != nil {
+			if err := g.Command(context.Background(), append(args, "--frames", "3"), &out, io.Discard); err != nil {
 				t.Fatal(err)
 			}
 			if !strings.Contains(out.String(), "render frames=3 ") {

@@ -8,6 +8,7 @@
 //	PROGRAM render [flags]            the renderer alone
 //	PROGRAM ls | rm | fault           the segments on this host, and faults
 //	PROGRAM send   PROCESS OP [ARGS]  one command to a process, and its answer
+//	PROGRAM top    [flags]            a live view of a running game (engine/watch)
 //
 // Everything else is registered (see Tool and Subcommand): the game's own
 // subcommands, and the tools its main opts into, each a package of its
@@ -114,8 +115,8 @@ var validName = regexp.MustCompile(`^[a-z0-9-]{1,15}$`)
 
 // Render declares the game's renderer, the child "render" (optional).
 func (g *Game) Render(r Renderer) *Game {
-	if r.Run == nil {
-		g.errs = append(g.errs, fmt.Errorf("%w: the renderer has no Run", ErrDeclare))
+	if r.Headless == nil {
+		g.errs = append(g.errs, fmt.Errorf("%w: the renderer has no Headless run (it runs wherever the window does not)", ErrDeclare))
 		return g
 	}
 	if g.renderer != nil {
@@ -224,6 +225,8 @@ func (g *Game) Command(ctx context.Context, args []string, stdout, stderr io.Wri
 		return g.cmdFault(rest, stdout)
 	case "send":
 		return g.cmdSend(ctx, rest, stdout)
+	case "top":
+		return g.cmdTop(ctx, rest, stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, g.usage())
 		return nil
@@ -251,6 +254,7 @@ func (g *Game) usage() string {
 	b.WriteString("  rm      remove segments: rm NAME... or rm --stale [--instance I]\n")
 	fmt.Fprintf(&b, "  fault   inject a fault: fault PROCESS %s\n", strings.Join(faultKinds, "|"))
 	b.WriteString("  send    send a command and print its answer: send PROCESS OP [ARGS...]\n")
+	b.WriteString("  top     watch a running game: top [--instance I | --all] [--json] [--sort KEY]\n")
 	for _, s := range g.subs {
 		fmt.Fprintf(&b, "  %-7s %s\n", s.Name, s.Summary)
 	}

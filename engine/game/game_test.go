@@ -44,7 +44,7 @@ func TestBadDeclarations(t *testing.T) {
 		{"the renderer's name", New("x").Add(Sim("render", newIdle, engine.Options{})), ErrDuplicate, `"render"`},
 		{"a string in the slice", New("x").Add(Sim("sim", newLoose, engine.Options{})), engine.ErrLayout, "Name is string"},
 		{"nothing declared", New("x"), ErrDeclare, "no process"},
-		{"a renderer without Run", New("x").Add(Sim("sim", newIdle, engine.Options{})).Render(Renderer{}), ErrDeclare, "renderer"},
+		{"a renderer without Headless", New("x").Add(Sim("sim", newIdle, engine.Options{})).Render(Renderer{}), ErrDeclare, "renderer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
@@ -133,6 +134,21 @@ func Custom[M, T any](name string, rate int, run func(ctx context.Context, env E
 		header: sl.DecodeHeader, err: err}
 }
 
+// run runs the renderer in this process: the window where this is the
+// window binary, a display exists and env is not headless, else the
+// headless loop.
+func (r *Renderer) run(ctx context.Context, env Env) error {
+	if r.Window != nil && !env.Headless && hasDisplay() {
+		return r.Window(ctx, env)
+	}
+	env.Headless = true
+	return r.Headless(ctx, env)
+}
+
+// hasDisplay reports whether a window could open: an X or Wayland display
+// is named.
+func hasDisplay() bool { return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "" }
+
 // RenderName is the renderer's process and channel name.
 const RenderName = "render"
 
@@ -149,23 +165,29 @@ const RenderName = "render"
 // and starts the window binary as its "render" child where a display
 // exists.
 type Renderer struct {
-	// Run runs the renderer until ctx ends or it is done (nil: the game
-	// is over, when Spec.Significant). In the main binary it is the
-	// headless loop; in the window binary, the window.
-	Run func(ctx context.Context, env Env) error
-	// Window is the file name of the window binary, found beside this
-	// program, then on PATH, unless --window names it; it is started as
-	// "WINDOW proc render" with the game's flags. "" means none (in the
-	// window binary itself: it is the window).
-	Window string
+	// Headless runs the renderer without a window — its reads, its own
+	// channel, a status line — until ctx ends or it is done (nil: the
+	// game is over, when Spec.Significant). It runs wherever the window
+	// does not: --headless, no display, no window binary.
+	Headless func(ctx context.Context, env Env) error
+	// Window runs the renderer with a window. Only the window binary sets
+	// it (Ebiten opens the display in a package init, so the main binary
+	// must not link it); there, "proc render" runs Window where a display
+	// exists and --headless is not given, and Headless otherwise. The
+	// main binary leaves it nil and starts the window binary instead.
+	Window func(ctx context.Context, env Env) error
+	// WindowBinary is the file name of the window binary, which the main
+	// binary starts as "WINDOW proc render" with the game's flags: found
+	// beside this program, then on PATH, unless --window names it. ""
+	// means the game has none.
+	WindowBinary string
+	// NeedsWindow, when set, names what the flags ask that only a window
+	// can do ("--screenshot"), or "" when nothing: run and render then
+	// refuse, before anything starts, a renderer that would run headless.
+	NeedsWindow func() string
 	// Flags adds the renderer's own flags, on render and proc only (the
 	// flags run needs, such as a screenshot's, are the game's: Game.Flags).
 	Flags func(fs *flag.FlagSet)
-	// Check, when set, is asked once run or render has decided how the
-	// renderer runs (window is the window binary, "" for headless): an
-	// error (such as a screenshot asked of a headless renderer) stops
-	// everything before it starts.
-	Check func(window string) error
 	// Spec is its child policy; by default Transient and Significant:
 	// closing the window ends the game, a crash restarts it.
 	Spec supervisor.ChildSpec

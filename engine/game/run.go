@@ -152,12 +152,13 @@ func (g *Game) renderSpec(f *Flags, self string, args []string, stdout, stderr i
 	if err != nil {
 		return spec, err
 	}
-	// Without its window binary a game's own renderer runs headless; a
-	// program that is the window (no Window) draws as asked.
+	// Without its window binary the renderer runs headless in this
+	// program, unless this program is the window binary (it has Window),
+	// which draws as asked.
 	exe, rargs := bin, args
 	if bin == "" {
 		exe = self
-		if r.Window != "" {
+		if r.Window == nil {
 			rargs = withFlag(args, "headless", "true")
 		}
 	}
@@ -190,10 +191,12 @@ func (g *Game) findWindow(f *Flags) (path, why string) {
 		return "", "no renderer declared"
 	case f.Headless:
 		return "", "--headless"
-	case os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "":
+	case !hasDisplay():
 		return "", "no DISPLAY (the window needs an X display: set DISPLAY, e.g. run under xvfb-run)"
-	case r.Window == "":
-		return "", "" // no window binary: this program is the window, or there is none
+	case r.Window != nil:
+		return "", "" // this program is the window binary
+	case r.WindowBinary == "":
+		return "", "the game has no window"
 	case f.Window != "":
 		if err := isExecutable(f.Window); err != nil {
 			return "", fmt.Sprintf("--window %s: %v", f.Window, err)
@@ -202,16 +205,16 @@ func (g *Game) findWindow(f *Flags) (path, why string) {
 	}
 	beside := "this program"
 	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), r.Window)
+		p := filepath.Join(filepath.Dir(self), r.WindowBinary)
 		if isExecutable(p) == nil {
 			return p, ""
 		}
 		beside = self
 	}
-	if p, err := exec.LookPath(r.Window); err == nil {
+	if p, err := exec.LookPath(r.WindowBinary); err == nil {
 		return absPath(p), ""
 	}
-	return "", fmt.Sprintf("no %s binary beside %s or on PATH: build it (make run does, into ./bin) or pass --window PATH", r.Window, beside)
+	return "", fmt.Sprintf("no %s binary beside %s or on PATH: build it (make run does, into ./bin) or pass --window PATH", r.WindowBinary, beside)
 }
 
 // pickWindow decides, once per run or render, whether the renderer runs
@@ -225,14 +228,20 @@ func (g *Game) pickWindow(f *Flags, log *slog.Logger) (string, error) {
 	case bin != "":
 		log.Info("renderer: window", "binary", bin)
 	case why == "":
-	case f.Headless || os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "":
+	case f.Headless || !hasDisplay() || g.renderer.WindowBinary == "":
 		log.Info("renderer runs headless: " + why)
 	default:
 		log.Warn("renderer runs headless: " + why)
 	}
-	if check := g.renderer.Check; check != nil {
-		if err := check(bin); err != nil {
-			return "", fmt.Errorf("%w: %s: %v (%s)", ErrUsage, f.Name(), err, why)
+	// A window runs: one started (bin), or this program's own.
+	window := bin != "" || why == "" && g.renderer.Window != nil
+	if need := g.renderer.NeedsWindow; need != nil && !window {
+		if what := need(); what != "" {
+			name := g.renderer.WindowBinary
+			if name == "" {
+				name = "the game has none"
+			}
+			return "", fmt.Errorf("%w: %s: %s needs the window (%s) and a display (%s)", ErrUsage, f.Name(), what, name, why)
 		}
 	}
 	return bin, nil
@@ -287,7 +296,7 @@ func (g *Game) cmdProc(ctx context.Context, args []string, stdout io.Writer, log
 		}
 	}
 	if name == RenderName && g.renderer != nil {
-		return g.renderer.Run(ctx, env)
+		return g.renderer.run(ctx, env)
 	}
 	p, ok := g.process(name)
 	if i := slices.IndexFunc(g.toolProcs, func(t toolProc) bool { return t.name == name }); !ok && i >= 0 {
@@ -329,7 +338,7 @@ func (g *Game) cmdRender(ctx context.Context, args []string, stdout, stderr io.W
 		return err
 	}
 	env := Env{Instance: f.Instance, Headless: f.Headless, Out: stdout, Log: log.With("proc", RenderName, "pid", os.Getpid())}
-	return g.renderer.Run(ctx, env)
+	return g.renderer.run(ctx, env)
 }
 
 // statusLines prints one line per second: per child its state, pid,

@@ -130,7 +130,7 @@ func TestToolFlagsAndProcess(t *testing.T) {
 		})
 	}
 	g := New("x").Add(Sim("sim", newIdle, engine.Options{})).Use(tool).
-		Render(Renderer{Run: func(context.Context, Env) error { return nil }})
+		Render(Renderer{Headless: func(context.Context, Env) error { return nil }})
 	u := usage(g, "run")
 	if !strings.Contains(u, "-relay") || strings.Contains(u, "taken by the runtime") {
 		t.Errorf("run -h with the tool:\n%s", u)

@@ -2,6 +2,9 @@ package game
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +18,7 @@ import (
 func TestFindWindow(t *testing.T) {
 	const windowName = "example-window"
 	g := New("x").Add(Sim("sim", newIdle, engine.Options{})).
-		Render(Renderer{Run: func(context.Context, Env) error { return nil }, Window: windowName})
+		Render(Renderer{Headless: func(context.Context, Env) error { return nil }, WindowBinary: windowName})
 	find := func(window string, headless bool) (string, string) {
 		f := g.newFlags("run", false)
 		f.Window, f.Headless = window, headless
@@ -83,5 +86,48 @@ func TestFindWindow(t *testing.T) {
 	}
 	if p, why := find(named, true); p != "" || why != "--headless" {
 		t.Errorf("--headless: %q %q, want none because of --headless", p, why)
+	}
+}
+
+// The declaration owns the window-or-headless choice: in the window
+// binary (Window set) the renderer draws where a display exists and
+// --headless is not given, and runs its Headless loop otherwise; a flag
+// only a window can serve is refused, before anything starts, wherever
+// the renderer would run headless.
+func TestRendererPicksWindowOrHeadless(t *testing.T) {
+	var ran []string
+	needs := ""
+	r := Renderer{
+		Headless:    func(_ context.Context, env Env) error { ran = append(ran, fmt.Sprint("headless ", env.Headless)); return nil },
+		Window:      func(_ context.Context, env Env) error { ran = append(ran, "window"); return nil },
+		NeedsWindow: func() string { return needs },
+	}
+	g := New("x").Add(Sim("sim", newIdle, engine.Options{})).Render(r)
+	render := func(display string, args ...string) error {
+		t.Setenv("WAYLAND_DISPLAY", "")
+		t.Setenv("DISPLAY", display)
+		return g.Command(context.Background(), append([]string{"render"}, args...), io.Discard, io.Discard)
+	}
+	for _, tc := range []struct {
+		display string
+		args    []string
+		want    string
+	}{
+		{":0", nil, "window"},
+		{":0", []string{"--headless"}, "headless true"},
+		{"", nil, "headless true"},
+	} {
+		ran = nil
+		if err := render(tc.display, tc.args...); err != nil || len(ran) != 1 || ran[0] != tc.want {
+			t.Errorf("DISPLAY=%q render %q: ran %q (%v), want %q", tc.display, tc.args, ran, err, tc.want)
+		}
+	}
+	needs = "--shot"
+	ran = nil
+	if err := render("", nil...); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "--shot needs the window") || len(ran) != 0 {
+		t.Errorf("a window-only flag without a display: %v, ran %q; want a usage error before anything ran", err, ran)
+	}
+	if err := render(":0", nil...); err != nil || len(ran) != 1 || ran[0] != "window" {
+		t.Errorf("a window-only flag with a display: %v, ran %q; want the window", err, ran)
 	}
 }

@@ -97,27 +97,26 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	// follows, three quarters of it, unless --height is given).
 	g.Sized(game.Size{Flag: "width", Default: []int{64, 128, 256}, Max: MaxSide})
 
-	r := game.Renderer{Window: WindowBinary}
-	r.Run = func(ctx context.Context, env game.Env) error {
+	opts := func(env game.Env) Options {
 		o := Options{Env: env, Screenshot: f.screenshot, Frames: f.frames}
 		if o.Screenshot != "" && o.Frames == 0 {
 			o.Frames = 60
 		}
-		if window != nil {
-			return window(ctx, o)
-		}
-		return RunHeadless(ctx, o)
+		return o
 	}
+	// The runtime picks: the window binary where a display exists, this
+	// program's headless loop elsewhere; a screenshot asked of a headless
+	// renderer is refused before anything starts.
+	r := game.Renderer{WindowBinary: WindowBinary,
+		Headless: func(ctx context.Context, env game.Env) error { return RunHeadless(ctx, opts(env)) },
+		NeedsWindow: func() string {
+			if f.screenshot != "" {
+				return "--screenshot"
+			}
+			return ""
+		}}
 	if window != nil {
-		r.Window = "" // this binary is the window
-	}
-	// A screenshot of the headless renderer is refused before anything
-	// starts, rather than by a renderer that would fail and restart.
-	r.Check = func(bin string) error {
-		if f.screenshot != "" && bin == "" && window == nil {
-			return fmt.Errorf("--screenshot needs the window (%s) and a display", WindowBinary)
-		}
-		return nil
+		r.Window = func(ctx context.Context, env game.Env) error { return window(ctx, opts(env)) }
 	}
 	g.Render(r)
 	g.Use(chaos.Tool(), bench.Tool())

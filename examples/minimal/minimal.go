@@ -231,7 +231,7 @@ func Game() *game.Game {
 	g.Add(herd, game.Sim("hunter", func(env game.Env) (engine.Sim[HunterMeta, Catch], error) {
 		return &Hunter{herd: engine.Follow(env.Channel("herd"), HerdSchema, engine.FollowOptions{})}, nil
 	}, engine.Options{Rate: 30}))
-	g.Render(game.Renderer{Run: Render})
+	g.Render(game.Renderer{Headless: Render})
 	g.Use(chaos.Tool()) // minimal chaos: the game under random faults
 	return g
 }

@@ -125,12 +125,10 @@ func (g *Game) Draw(screen *ebiten.Image) {
 func (g *Game) Layout(int, int) (int, int) { return screenWidth, screenHeight }
 
 // Run runs the renderer in a window until ctx ends, the window is closed
-// (nil: the game is over) or o.Frames frames are done. With o.Headless,
-// or without a display, it runs heat.RunHeadless instead.
+// (nil: the game is over) or o.Frames frames are done. It needs a
+// display: the game runs it as its Renderer.Window only where one exists
+// and --headless is not given (heat.RunHeadless otherwise).
 func Run(ctx context.Context, o heat.Options) error {
-	if o.Headless || os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
-		return heat.RunHeadless(ctx, o)
-	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
