@@ -75,7 +75,7 @@ type Call struct {
 }
 
 // builtins are the runtime's own subcommands, in usage order.
-var builtins = []string{"run", "proc", "render", "ls", "rm", "fault", "send", "help"}
+var builtins = []string{"run", "proc", "render", "ls", "rm", "fault", "send", "top", "help"}
 
 // validSubcommand is what a registered subcommand may be called.
 var validSubcommand = regexp.MustCompile(`^[a-z][a-z0-9-]{0,15}$`)
