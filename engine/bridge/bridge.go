@@ -103,7 +103,7 @@ type Slice struct {
 	// (Slice.DecodeHeader of its type): schema hash, sizes, length.
 	Check func(b []byte) (engine.Header, error)
 	// Remote says which of the slice's own ops (engine.OpUser on) a
-	// command from NATS may carry; nil lets every one of them through.
+	// command from NATS may carry; nil lets none of them through.
 	// The engine's ops never come from the network, whatever Remote
 	// says — faults least of all — but for OpInput, the numbered no-op
 	// that proves exactly-once through an edge.
@@ -119,7 +119,7 @@ func (s Slice) remoteOK(op engine.Op) bool {
 	case op < engine.OpUser:
 		return false
 	}
-	return s.Remote == nil || s.Remote(op)
+	return s.Remote != nil && s.Remote(op)
 }
 
 // encode makes the payload of a snapshot message.

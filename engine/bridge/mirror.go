@@ -51,6 +51,12 @@ type mirror struct {
 	// Commands handed by the channel but not yet stored in their stream:
 	// the channel commits them (at its next publish) only once they are.
 	pending []pendingCmd
+	// The acknowledgements awaited for pending (nil: none sent yet, or
+	// sent again after a failure), and when to give up on them.
+	acks     []jetstream.PubAckFuture
+	ackBy    time.Time
+	retryAt  time.Time
+	failOnce sync.Once
 }
 
 type pendingCmd struct {
@@ -81,7 +87,7 @@ func RunMirror(ctx context.Context, o MirrorOptions) error {
 		return fmt.Errorf("bridge: subscribe: %w", err)
 	}
 	defer sub.Unsubscribe()
-	nc.SetReconnectHandler(func(*nats.Conn) { m.refresh.Store(true); m.signal() })
+	nc.SetReconnectHandler(func(*nats.Conn) { m.refresh.Store(true) })
 
 	first, err := m.lastValue(ctx)
 	if err != nil {
@@ -93,6 +99,9 @@ func RunMirror(ctx context.Context, o MirrorOptions) error {
 	defer m.d.Close()
 	m.log.Info("mirror running", "channel", o.Channel, "data_size", m.size)
 	m.apply(first)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go m.refresher(ctx)
 	return m.loop(ctx)
 }
 
@@ -188,6 +197,33 @@ func (m *mirror) apply(msg *nats.Msg) {
 	m.last = append(m.last[:0], snap...)
 }
 
+// refresher asks for the stored newest snapshot after a reconnection
+// (live messages may have been missed), away from the loop: the request
+// needs the stream's leader, which a cluster may be electing.
+func (m *mirror) refresher(ctx context.Context) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !m.refresh.Swap(false) {
+			continue
+		}
+		gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		msg, err := m.getLast(gctx)
+		cancel()
+		if err != nil {
+			m.refresh.Store(true) // again at the next look
+			continue
+		}
+		m.newest.CompareAndSwap(nil, msg) // a live one that came meanwhile is newer
+		m.signal()
+	}
+}
+
 func (m *mirror) loop(ctx context.Context) error {
 	tick := time.NewTicker(mirrorTick)
 	defer tick.Stop()
@@ -203,18 +239,13 @@ func (m *mirror) loop(ctx context.Context) error {
 			m.d.Poll(m.collect)
 		}
 		if len(m.pending) > 0 {
-			if err := m.forward(ctx); err != nil {
-				m.d.Beat() // alive, waiting for NATS
+			if !m.forward(time.Now()) {
+				// Not stored yet: nothing is published (a publish would
+				// commit them), and the loop goes on beating.
+				m.d.Beat()
 				continue
 			}
 			forwarded = time.Now()
-		}
-		if m.refresh.Swap(false) {
-			gctx, cancel := context.WithTimeout(ctx, time.Second)
-			if msg, err := m.getLast(gctx); err == nil {
-				m.newest.CompareAndSwap(nil, msg) // a live one that came meanwhile is newer
-			}
-			cancel()
 		}
 		if msg := m.newest.Swap(nil); msg != nil {
 			m.apply(msg)
@@ -231,10 +262,18 @@ func (m *mirror) loop(ctx context.Context) error {
 }
 
 // collect is the channel's handler: it keeps each command with its id.
+// A command that does not decode, or whose op the game does not take
+// from the network (Slice.Remote; the engine's fault ops never), goes no
+// further than this machine: counted and logged once.
 func (m *mirror) collect(c venom.ClientID, cmd, _ []byte) int {
-	if _, err := engine.DecodeCommand(cmd); err != nil {
+	dc, err := engine.DecodeCommand(cmd)
+	if err == nil && !m.o.Slice.remoteOK(dc.Op) {
+		err = fmt.Errorf("op %d is not remote-callable (the engine's own ops never are)", dc.Op)
+	}
+	if err != nil {
 		m.bad.Add(1)
-		return 0 // a malformed command goes no further than this machine
+		m.once.Do(func() { m.log.Warn("mirror: command refused (logged once)", "err", err) })
+		return 0
 	}
 	m.pending = append(m.pending, pendingCmd{
 		id:  fmt.Sprintf("%s.%d.%d", m.id, c, m.d.Position()),
@@ -243,34 +282,60 @@ func (m *mirror) collect(c venom.ClientID, cmd, _ []byte) int {
 	return 0
 }
 
-// forward stores the pending commands in the slice's command stream and
-// waits for every acknowledgement; on failure they stay pending, to be
-// sent again with the same ids.
-func (m *mirror) forward(ctx context.Context) error {
-	subj := CommandSubject(m.o.Game, m.o.Slice.Name)
-	var futures []jetstream.PubAckFuture
-	for _, p := range m.pending {
-		msg := nats.NewMsg(subj)
-		msg.Data = p.cmd
-		f, err := m.js.PublishMsgAsync(msg, jetstream.WithMsgID(p.id))
-		if err != nil {
-			return err
+// ackTimeout is how long the mirror waits for the acknowledgements of
+// the commands it sent before sending them again (with the same ids:
+// the stream keeps one copy).
+const ackTimeout = 2 * time.Second
+
+// forward stores the pending commands in the slice's command stream,
+// without blocking: the first call sends them (each with its id), the
+// next ones look at their acknowledgements. It reports true once every
+// one is acknowledged; on an error or after ackTimeout they stay
+// pending and are sent again, with the same ids.
+func (m *mirror) forward(now time.Time) bool {
+	if m.acks == nil {
+		if now.Before(m.retryAt) {
+			return false
 		}
-		futures = append(futures, f)
+		subj := CommandSubject(m.o.Game, m.o.Slice.Name)
+		for _, p := range m.pending {
+			msg := nats.NewMsg(subj)
+			msg.Data = p.cmd
+			f, err := m.js.PublishMsgAsync(msg, jetstream.WithMsgID(p.id))
+			if err != nil {
+				m.failed(now, err)
+				return false
+			}
+			m.acks = append(m.acks, f)
+		}
+		m.ackBy = now.Add(ackTimeout)
 	}
-	timeout := time.NewTimer(5 * time.Second)
-	defer timeout.Stop()
-	for _, f := range futures {
+	for len(m.acks) > 0 {
 		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return err
-		case <-timeout.C:
-			return errors.New("bridge: no acknowledgement in 5s")
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-m.acks[0].Ok():
+			m.acks = m.acks[1:]
+			continue
+		case err := <-m.acks[0].Err():
+			m.failed(now, err)
+			return false
+		default:
 		}
+		if now.After(m.ackBy) {
+			m.failed(now, fmt.Errorf("no acknowledgement in %v", ackTimeout))
+		}
+		return false
 	}
+	m.acks = nil
 	m.pending = m.pending[:0]
-	return nil
+	return true
+}
+
+// failed drops the acknowledgements awaited, to send the pending
+// commands again a little later.
+func (m *mirror) failed(now time.Time, err error) {
+	m.acks = nil
+	m.retryAt = now.Add(100 * time.Millisecond)
+	m.failOnce.Do(func() {
+		m.log.Warn("mirror: commands not stored yet, sending them again (logged once; a full stream says so here)", "err", err)
+	})
 }

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -54,6 +55,22 @@ type SliceStats struct {
 	RawBytes  uint64 // the snapshots' bytes before compression
 	Commands  uint64
 	LastInput uint64 // the newest command's stream sequence queued
+	// Next is the command stream's sequence the bridge takes next: what
+	// it has queued or refused is behind it. Kept in the snapshot, so a
+	// restarted bridge resumes there (a refused command is never taken
+	// again), and set at the stream's end by a bridge of a fresh world
+	// (no earlier world's backlog).
+	Next uint64
+	Bad  uint64 // commands of this slice refused: garbage, an op not remote-callable
+}
+
+// NameString is the slice's name.
+func (s SliceStats) NameString() string {
+	n := bytes.IndexByte(s.Name[:], 0)
+	if n < 0 {
+		n = len(s.Name)
+	}
+	return string(s.Name[:n])
 }
 
 // StatsSchema is the shape of the bridge's channel.
@@ -89,7 +106,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("bridge: %w", err)
 	}
-	b := &bridgeProc{o: o, nc: nc, js: js, every: time.Second / time.Duration(o.Rate)}
+	b := &bridgeProc{o: o, nc: nc, js: js, every: time.Second / time.Duration(o.Rate), restored: make(chan struct{})}
 	for _, s := range o.Slices {
 		b.out = append(b.out, &outSlice{Slice: s, channel: o.Game + "." + s.Name})
 	}
@@ -101,6 +118,7 @@ func Run(ctx context.Context, o Options) error {
 		wg.Go(func() { b.forward(ctx, s) })
 	}
 	wg.Go(func() { b.watchUnknown(ctx) })
+	wg.Go(func() { b.trim(ctx) })
 	wg.Go(func() { b.stream(ctx) })
 	eo := o.EngineOptions(len(o.Slices))
 	eo.Channel, eo.Log = o.Channel, o.Log
@@ -123,7 +141,10 @@ type bridgeProc struct {
 	commands atomic.Uint64 // from the forwarders, read by Snapshot
 	bad      atomic.Uint64
 	ready    atomic.Bool // the streams exist
-	mu       sync.Mutex  // guards meta and the slices' stats: stream writes, the loop reads
+	// restored is closed once Restore has run: the forwarders start from
+	// what it restored.
+	restored chan struct{}
+	mu       sync.Mutex // guards meta and the slices' stats: stream writes, the loop reads
 	buf, enc []byte
 }
 
@@ -138,6 +159,8 @@ type outSlice struct {
 	stats    SliceStats
 	commands atomic.Uint64
 	last     atomic.Uint64
+	place    atomic.Uint64 // SliceStats.Next; 0 before the first start point
+	bad      atomic.Uint64
 	badOnce  sync.Once
 }
 
@@ -147,12 +170,33 @@ func (s *outSlice) close() {
 	}
 }
 
-// Restore carries the totals over a restart.
+// Restore carries the totals and each slice's place in its command
+// stream over a restart: the counters Snapshot publishes start from
+// the restored ones.
 func (b *bridgeProc) Restore(f *engine.Frame[Meta, SliceStats]) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if f != nil {
-		b.mu.Lock()
 		b.meta = f.Meta
-		b.mu.Unlock()
+		b.commands.Store(f.Meta.Commands)
+		b.bad.Store(f.Meta.Bad)
+		for _, it := range f.Items {
+			for _, s := range b.out {
+				if it.NameString() != s.Name {
+					continue
+				}
+				s.stats = it
+				s.commands.Store(it.Commands)
+				s.last.Store(it.LastInput)
+				s.place.Store(it.Next)
+				s.bad.Store(it.Bad)
+			}
+		}
+	}
+	select {
+	case <-b.restored:
+	default:
+		close(b.restored)
 	}
 	return nil
 }
@@ -255,7 +299,7 @@ func (b *bridgeProc) Snapshot(m *Meta, items []SliceStats) []SliceStats {
 	for _, s := range b.out {
 		st := s.stats
 		copy(st.Name[:15], s.Name)
-		st.Commands, st.LastInput = s.commands.Load(), s.last.Load()
+		st.Commands, st.LastInput, st.Next, st.Bad = s.commands.Load(), s.last.Load(), s.place.Load(), s.bad.Load()
 		items = append(items, st)
 	}
 	return items
@@ -287,10 +331,7 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, o Options) error
 		Storage: jetstream.MemoryStorage, MaxMsgsPerSubject: 1, Discard: jetstream.DiscardOld, AllowDirect: true,
 	}}
 	for _, s := range o.Slices {
-		configs = append(configs, jetstream.StreamConfig{
-			Name: commandStream(o.Game, s.Name), Subjects: []string{CommandSubject(o.Game, s.Name)}, Replicas: replicas,
-			Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute, MaxAge: 24 * time.Hour,
-		})
+		configs = append(configs, commandStreamConfig(o.Game, s.Name, replicas))
 	}
 	for _, cfg := range configs {
 		st, err := js.CreateOrUpdateStream(ctx, cfg)
@@ -306,16 +347,53 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, o Options) error
 	return nil
 }
 
+// Bounds of a command stream. A command is at most engine.CommandSize
+// bytes, so a larger message is refused by the server itself; a stream
+// holds at most MaxQueuedCommands commands (the bridge trims what the
+// process has applied, and anything older than CommandMaxAge goes), and
+// once it is full a publisher's message is refused with the server's
+// "maximum messages exceeded" (a JetStream API error, code 10077): the
+// sender learns it at once, and nothing already stored is dropped to
+// make room.
+const (
+	MaxQueuedCommands = 1 << 16
+	CommandMaxAge     = time.Hour
+)
+
+// commandStreamConfig is the bounded stream of a slice's commands.
+func commandStreamConfig(game, slice string, replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name: commandStream(game, slice), Subjects: []string{CommandSubject(game, slice)}, Replicas: replicas,
+		Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute, MaxAge: CommandMaxAge,
+		MaxMsgs: MaxQueuedCommands, MaxBytes: MaxQueuedCommands * 2 * engine.CommandSize,
+		MaxMsgSize: engine.CommandSize, Discard: jetstream.DiscardNew, Retention: jetstream.LimitsPolicy,
+	}
+}
+
+// consumerInactive is how long an abandoned consumer of the bridge (its
+// process killed) outlives it on the server: they do not pile up.
+const consumerInactive = 10 * time.Second
+
+// Heartbeats of the bridge's pulls: a consumer lost with its node is
+// seen missing after two of them, and made again on another.
+const (
+	pullHeartbeat = 500 * time.Millisecond
+	pullExpiry    = 2 * time.Second
+)
+
 // forward queues the commands of one slice's stream into its local
 // channel, in stream order, each numbered with its stream sequence.
 //
-// Where to start is the process's own state: the newest input its
-// snapshot holds. Commands the process has not applied yet — queued by a
-// bridge that died, or by this one before NATS went away — are queued
-// again, and the engine drops a number it has applied already: the
-// process applies each command exactly once, and in stream order, so no
-// bookkeeping of JetStream's (acknowledgements, a durable consumer) is
-// needed.
+// Where to start: the bridge's own place (SliceStats.Next, restored
+// with its snapshot), or the process's newest input when that is further
+// on; a bridge without a place of its own (a fresh world) starts at the
+// stream's end: the commands stored before belong to an earlier world.
+// Commands the process has not applied yet — queued by a bridge that
+// died — may be queued again, and the engine drops a number it has
+// applied already: the process applies each command exactly once, in
+// stream order. A command refused here (garbage, an op that is not
+// remote-callable) is counted as bad, never queued, and its number is
+// spent: the place moves past it, so no restart takes it again.
 func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 	log := b.o.Log.With("slice", s.Name)
 	var shell *venom.Shell
@@ -324,21 +402,29 @@ func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 			shell.Close()
 		}
 	}()
+	select {
+	case <-ctx.Done():
+		return
+	case <-b.restored:
+	}
 	var cons jetstream.Consumer
-	var next uint64 // the next stream sequence to queue; 0: ask the process
+	var next uint64 // the next stream sequence to queue; 0: find the start
 	for wait := 100 * time.Millisecond; ctx.Err() == nil; {
 		if next == 0 {
-			applied, err := lastInput(s.channel)
+			n, err := b.start(ctx, s)
 			if err != nil {
 				sleep(ctx, wait)
 				continue
 			}
-			next, cons = applied+1, nil
+			next, cons = n, nil
+			s.place.Store(next)
+			log.Info("bridge: commands from", "seq", next)
 		}
 		if cons == nil {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			c, err := b.js.OrderedConsumer(cctx, commandStream(b.o.Game, s.Name), jetstream.OrderedConsumerConfig{
 				DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: next,
+				InactiveThreshold: consumerInactive,
 			})
 			cancel()
 			if err != nil {
@@ -348,8 +434,9 @@ func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 			}
 			cons, wait = c, 100*time.Millisecond
 		}
-		it, err := cons.Messages()
+		it, err := cons.Messages(jetstream.PullHeartbeat(pullHeartbeat), jetstream.PullExpiry(pullExpiry))
 		if err != nil {
+			log.Debug("bridge: consume", "err", err)
 			cons = nil // made again from next: NATS may have restarted
 			sleep(ctx, wait)
 			continue
@@ -371,15 +458,20 @@ func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 			}
 			if err != nil {
 				b.bad.Add(1)
-				s.badOnce.Do(func() { log.Warn("bridge: command refused", "err", err) })
-				// Its number is spent: the next command's comes after it.
-				c = engine.Cmd(engine.OpInput)
+				s.bad.Add(1)
+				s.badOnce.Do(func() { log.Warn("bridge: command refused (logged once per slice)", "seq", seq, "err", err) })
+				next = seq + 1
+				s.place.Store(next)
+				continue
 			}
-			c.Seq = seq
+			// The bridge numbers what it queues, in the shared numbering,
+			// whatever numbering the message came with.
+			c.Sender, c.Seq = 0, seq
 			if shell, err = queue(ctx, shell, s.channel, c); err != nil {
 				break // ctx ended
 			}
 			next = seq + 1
+			s.place.Store(next)
 			s.commands.Add(1)
 			s.last.Store(seq)
 			b.commands.Add(1)
@@ -388,6 +480,64 @@ func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 		it.Stop()
 		cons = nil
 		sleep(ctx, wait)
+	}
+}
+
+// start is where a slice's commands start: see forward.
+func (b *bridgeProc) start(ctx context.Context, s *outSlice) (uint64, error) {
+	applied, err := lastInput(s.channel)
+	if err != nil {
+		return 0, err
+	}
+	if own := s.place.Load(); own > 0 || applied > 0 {
+		return max(own, applied+1), nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := b.js.Stream(cctx, commandStream(b.o.Game, s.Name))
+	if err != nil {
+		return 0, fmt.Errorf("bridge: command stream of %s: %w", s.Name, err)
+	}
+	info, err := st.Info(cctx)
+	if err != nil {
+		return 0, fmt.Errorf("bridge: command stream of %s: %w", s.Name, err)
+	}
+	if info.State.LastSeq > 0 {
+		b.o.Log.Info("bridge: a fresh world: the commands stored before are an earlier world's", "slice", s.Name, "skipped_to", info.State.LastSeq+1)
+	}
+	return info.State.LastSeq + 1, nil
+}
+
+// trimEvery is how often the bridge removes from the command streams
+// what the processes have applied.
+const trimEvery = 2 * time.Second
+
+// trim keeps the command streams short: every trimEvery it purges from
+// each the commands before both the bridge's place and the process's
+// newest applied input (committed in its snapshot: no restart of
+// either needs them again).
+func (b *bridgeProc) trim(ctx context.Context) {
+	done := map[string]uint64{}
+	for sleep(ctx, trimEvery) == nil {
+		if !b.ready.Load() {
+			continue
+		}
+		for _, s := range b.out {
+			applied, err := lastInput(s.channel)
+			upTo := min(applied+1, s.place.Load())
+			if err != nil || upTo <= done[s.Name]+1 {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			st, err := b.js.Stream(cctx, commandStream(b.o.Game, s.Name))
+			if err == nil {
+				err = st.Purge(cctx, jetstream.WithPurgeSequence(upTo))
+			}
+			cancel()
+			if err == nil {
+				done[s.Name] = upTo - 1
+			}
+		}
 	}
 }
 

@@ -105,12 +105,10 @@ func gameSlices(g *game.Game) []Slice {
 }
 
 // remoteOps is which of a process's ops may come from NATS: those it
-// declares Remote (game.Op), or every one of its own when it declares
-// none.
+// declares Remote (game.Op), none when it declares none (deny by
+// default: a process that has not said which of its ops a stranger may
+// send takes none of them from the network).
 func remoteOps(p game.Process) func(engine.Op) bool {
-	if len(p.Ops) == 0 {
-		return nil
-	}
 	ok := map[engine.Op]bool{}
 	for _, o := range p.Ops {
 		if o.Remote {

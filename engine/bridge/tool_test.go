@@ -82,8 +82,7 @@ func TestToolRegisters(t *testing.T) {
 }
 
 // What a command from NATS may carry: none of the engine's ops but the
-// numbered no-op; a process's own ops, or only those it declares Remote
-// once it declares any.
+// numbered no-op; of a process's own ops only those it declares Remote.
 func TestRemoteOps(t *testing.T) {
 	const spawn, explode = engine.OpUser, engine.OpUser + 1
 	undeclared := game.Sim("sim", func(game.Env) (engine.Sim[meta, item], error) { return idle{}, nil }, engine.Options{})
@@ -100,8 +99,8 @@ func TestRemoteOps(t *testing.T) {
 		{undeclared, engine.OpHang, false},
 		{undeclared, engine.OpDropInput, false},
 		{undeclared, engine.OpNone, false},
-		{undeclared, spawn, true},
-		{undeclared, explode, true},
+		{undeclared, spawn, false}, // deny by default
+		{undeclared, explode, false},
 		{declared, engine.OpInput, true},
 		{declared, engine.OpSlow, false},
 		{declared, spawn, true},
