@@ -14,6 +14,7 @@ import (
 	"github.com/venomrt/venomrt/engine/bridge"
 	"github.com/venomrt/venomrt/engine/chaos"
 	"github.com/venomrt/venomrt/engine/game"
+	"github.com/venomrt/venomrt/engine/metrics"
 	"github.com/venomrt/venomrt/procs/ai"
 	netproc "github.com/venomrt/venomrt/procs/net"
 	"github.com/venomrt/venomrt/procs/physics"
@@ -161,6 +162,7 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 		chaos.Tool(chaos.Watch(func(ctx context.Context, env game.Env) (chaos.Watcher, error) { return watchAsPlayer(ctx, f.netAddr) })),
 		bench.Tool(bench.Plot(plot.Ticks)),
 		bridge.Tool(),
+		metrics.Tool(),
 	)
 	return g
 }

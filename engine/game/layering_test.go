@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// The game API links no tool: nothing of NATS, no plotting library, none
+// The game API links no tool: nothing of NATS, no plotting library, no
+// Prometheus client, none
 // of the tools' packages (a game links those it registers); and nothing
 // under engine/ depends on the demo's processes (procs/) or the demo.
 func TestLinksNoTool(t *testing.T) {
@@ -23,7 +24,7 @@ func TestLinksNoTool(t *testing.T) {
 	}
 	const mod = "github.com/venomrt/venomrt/"
 	for _, p := range strings.Fields(string(out)) {
-		for _, bad := range []string{"github.com/nats-io/", "gonum.org/", mod + "engine/chaos", mod + "engine/bench", mod + "engine/bridge", mod + "procs/", mod + "demo"} {
+		for _, bad := range []string{"github.com/nats-io/", "gonum.org/", "github.com/prometheus/", mod + "engine/metrics", mod + "engine/chaos", mod + "engine/bench", mod + "engine/bridge", mod + "procs/", mod + "demo"} {
 			if strings.HasPrefix(p, bad) {
 				t.Errorf("engine/game links %s", p)
 			}

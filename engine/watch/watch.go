@@ -71,8 +71,9 @@ type Process struct {
 	Age     time.Duration `json:"snapshot_age_ns"` // -1: nothing published
 
 	// From /proc (0 when the process is not on this host's /proc).
-	CPU float64 `json:"cpu_percent"` // of one core, since the previous sample
-	RSS int64   `json:"rss_bytes"`
+	CPU        float64 `json:"cpu_percent"` // of one core, since the previous sample
+	CPUSeconds float64 `json:"cpu_seconds"` // user and system time of the current process
+	RSS        int64   `json:"rss_bytes"`
 
 	// Since the previous sample of the same process (0 on the first).
 	TicksPerSec float64       `json:"ticks_per_second"`
@@ -332,7 +333,7 @@ func (w *Watcher) sampleChannel(p *Process, now time.Time) {
 	}
 	cpu, rss, okProc := procStat(p.Pid)
 	if okProc {
-		p.RSS = rss
+		p.RSS, p.CPUSeconds = rss, float64(cpu)/clockTicks
 	}
 	prev := r.prev
 	dt := now.Sub(prev.at).Seconds()

@@ -1,0 +1,357 @@
+package metrics_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/game"
+	"github.com/venomrt/venomrt/engine/metrics"
+	"github.com/venomrt/venomrt/engine/supervisor"
+	"github.com/venomrt/venomrt/venom"
+)
+
+type meta struct{ Steps uint64 }
+type item struct{ V float64 }
+
+// ticker is a Sim that only ticks.
+type ticker struct{ m meta }
+
+func (t *ticker) Restore(f *engine.Frame[meta, item]) error {
+	t.m = meta{}
+	if f != nil {
+		t.m = f.Meta
+	}
+	return nil
+}
+func (t *ticker) Handle(engine.Command) error { return nil }
+func (t *ticker) Step(time.Duration)          { t.m.Steps++ }
+func (t *ticker) Snapshot(m *meta, items []item) []item {
+	*m = t.m
+	return items
+}
+
+// testGame is two ticking processes, with the metrics tool.
+func testGame() *game.Game {
+	newTicker := func(game.Env) (engine.Sim[meta, item], error) { return &ticker{}, nil }
+	return game.New("mtest").
+		Add(game.Sim("alpha", newTicker, engine.Options{Rate: 100, DataSize: 4 << 10})).
+		Add(game.Sim("beta", newTicker, engine.Options{Rate: 50, DataSize: 4 << 10})).
+		Use(metrics.Tool())
+}
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-test.") {
+		testGame().Main(os.Args) // a child of the game under test
+	}
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	os.Exit(m.Run())
+}
+
+// runGame runs the test game's instance until the test ends and returns
+// a reader of its status.
+func runGame(t *testing.T, instance string, extra ...string) func() []supervisor.ChildStatus {
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() {
+		args := append([]string{"run", "--headless", "--instance", instance, "--duration", "1m"}, extra...)
+		ran <- testGame().Command(ctx, args, io.Discard, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-ran
+		testGame().RemoveSegments(instance)
+	})
+	return func() []supervisor.ChildStatus {
+		c, err := engine.Connect(supervisor.StatusChannel(instance), supervisor.StatusSchema)
+		if err != nil {
+			return nil
+		}
+		defer c.Close()
+		var f engine.Frame[supervisor.Meta, supervisor.ChildStatus]
+		if c.Read(&f) != nil {
+			return nil
+		}
+		return f.Items
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 30s: %s", what)
+		}
+	}
+}
+
+func allRunning(st []supervisor.ChildStatus, restarts uint32) bool {
+	if len(st) != 2 {
+		return false
+	}
+	for _, c := range st {
+		if c.StateName() != "running" || c.Restarts != restarts || c.Tick == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// scrape gets and parses /metrics with Prometheus's own parser.
+func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	fams, err := tryScrape(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
+}
+
+// tryScrape is scrape for any goroutine: a scrape that takes more than
+// 10s is an error.
+func tryScrape(addr string) (map[string]*dto.MetricFamily, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scrape: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("scrape: %s: %s", resp.Status, body)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("the exposition does not parse: %w\n%s", err, body)
+	}
+	return fams, nil
+}
+
+// value is the metric of family name for process, and whether it is there.
+func value(fams map[string]*dto.MetricFamily, name, process string) (*dto.Metric, bool) {
+	f := fams[name]
+	if f == nil {
+		return nil, false
+	}
+	for _, m := range f.Metric {
+		for _, l := range m.Label {
+			if l.GetName() == "process" && l.GetValue() == process {
+				return m, true
+			}
+		}
+	}
+	return nil, false
+}
+
+var nameRE = regexp.MustCompile(`^venomrt_[a-z][a-z0-9_]*$`)
+
+// lint checks what `promtool check metrics` checks of names, types and
+// units: help on every family, snake_case names under the venomrt_
+// prefix, counters and only counters ending in _total, the histogram in
+// seconds, no unit spelled other than in base units, and only the
+// instance and process labels (bounded values).
+func lint(t *testing.T, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	for name, f := range fams {
+		if !nameRE.MatchString(name) || f.GetHelp() == "" {
+			t.Errorf("%s: bad name or no help", name)
+		}
+		isCounter := f.GetType() == dto.MetricType_COUNTER
+		if isCounter != strings.HasSuffix(name, "_total") {
+			t.Errorf("%s: type %s; a counter's name, and only a counter's, ends in _total", name, f.GetType())
+		}
+		if f.GetType() == dto.MetricType_HISTOGRAM && !strings.HasSuffix(name, "_seconds") {
+			t.Errorf("%s: a histogram of times, not in seconds", name)
+		}
+		for _, bad := range []string{"_milliseconds", "_ms", "_nanoseconds", "_ns", "_kilobytes", "_mib", "_percent"} {
+			if strings.Contains(name, bad) {
+				t.Errorf("%s: not a base unit", name)
+			}
+		}
+		for _, m := range f.Metric {
+			for _, l := range m.Label {
+				if l.GetName() != "instance" && l.GetName() != "process" {
+					t.Errorf("%s: label %q", name, l.GetName())
+				}
+			}
+		}
+	}
+}
+
+// TestMetrics: /metrics of a running game parses with Prometheus's
+// parser and passes the naming checks; its restart counters are the
+// status slice's, after a SIGKILL of each process; with the process
+// stopped, its tick counter is exactly its snapshot's tick (every tick
+// counted since a fresh world began, across a warm restart), and the
+// histogram holds every tick.
+func TestMetrics(t *testing.T) {
+	instance := fmt.Sprintf("metrics%d", os.Getpid())
+	status := runGame(t, instance)
+	srv, err := metrics.Serve(metrics.Options{Addr: "127.0.0.1:0", Instance: instance})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	eventually(t, "both processes running", func() bool { return allRunning(status(), 0) })
+	fams := scrape(t, srv.Addr())
+	lint(t, fams)
+	for _, name := range []string{"venomrt_ticks_total", "venomrt_tick_duration_seconds", "venomrt_process_restarts_total", "venomrt_command_queue_depth", "venomrt_process_cpu_seconds_total"} {
+		for _, p := range []string{"alpha", "beta"} {
+			if _, ok := value(fams, name, p); !ok {
+				t.Errorf("no %s for %s", name, p)
+			}
+		}
+	}
+
+	for _, c := range status() {
+		if err := syscall.Kill(int(c.Pid), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "both restarted", func() bool { return allRunning(status(), 1) })
+	st := status()
+	fams = scrape(t, srv.Addr())
+	for _, c := range st {
+		m, _ := value(fams, "venomrt_process_restarts_total", c.NameString())
+		if m.GetCounter().GetValue() != float64(c.Restarts) {
+			t.Errorf("%s: restarts %v in /metrics, %d in the status", c.NameString(), m.GetCounter().GetValue(), c.Restarts)
+		}
+	}
+
+	// Stopped, alpha's numbers hold still: the scrape and its snapshot
+	// agree exactly.
+	alpha := int(st[0].Pid)
+	if st[0].NameString() != "alpha" {
+		alpha = int(st[1].Pid)
+	}
+	syscall.Kill(alpha, syscall.SIGSTOP)
+	defer syscall.Kill(alpha, syscall.SIGCONT)
+	s, err := venom.Connect(instance + ".alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	buf := make([]byte, s.Config().DataSize)
+	var h engine.Header
+	eventually(t, "alpha stopped", func() bool {
+		n, _, err := s.Read(buf)
+		if err != nil {
+			return false
+		}
+		prev := h.Tick
+		h, _ = engine.PeekCounters(buf[:n])
+		return h.Tick == prev && venomAge(instance+".alpha") > 50*time.Millisecond
+	})
+	fams = scrape(t, srv.Addr())
+	ticks, _ := value(fams, "venomrt_ticks_total", "alpha")
+	hist, _ := value(fams, "venomrt_tick_duration_seconds", "alpha")
+	if got := ticks.GetCounter().GetValue(); got != float64(h.Tick) || got != float64(h.Counters.Ticks) || hist.GetHistogram().GetSampleCount() != h.Tick {
+		t.Fatalf("alpha stopped at tick %d (counters %d): ticks_total %v, histogram count %d", h.Tick, h.Counters.Ticks, got, hist.GetHistogram().GetSampleCount())
+	}
+}
+
+func venomAge(ch string) time.Duration {
+	info, err := venom.Inspect(ch)
+	if err != nil {
+		return 0
+	}
+	return info.Age
+}
+
+// TestScrapeDuringKills: scrapes running back to back while every
+// process is SIGKILLed again and again each answer within their
+// deadline and parse: a scrape never waits for a process.
+func TestScrapeDuringKills(t *testing.T) {
+	instance := fmt.Sprintf("mkill%d", os.Getpid())
+	status := runGame(t, instance)
+	srv, err := metrics.Serve(metrics.Options{Addr: "127.0.0.1:0", Instance: instance})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	eventually(t, "both processes running", func() bool { return allRunning(status(), 0) })
+	done := make(chan struct{})
+	scrapes := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { scrapes <- n }()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			fams, err := tryScrape(srv.Addr())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if _, ok := value(fams, "venomrt_process_restarts_total", "alpha"); !ok {
+				t.Error("a scrape without alpha's restarts")
+				return
+			}
+			n++
+		}
+	}()
+	for round := range 3 {
+		for _, c := range status() {
+			if c.Pid != 0 {
+				syscall.Kill(int(c.Pid), syscall.SIGKILL)
+			}
+		}
+		eventually(t, fmt.Sprintf("both restarted %d times", round+1), func() bool { return allRunning(status(), uint32(round+1)) })
+	}
+	close(done)
+	if n := <-scrapes; n < 3 {
+		t.Fatalf("%d scrapes during the kills", n)
+	}
+}
+
+// TestInsecureRefused: beyond loopback /metrics needs a token, and a
+// scrape without it is turned away.
+func TestInsecureRefused(t *testing.T) {
+	if _, err := metrics.Serve(metrics.Options{Addr: "0.0.0.0:0"}); !errors.Is(err, metrics.ErrInsecure) || !strings.Contains(err.Error(), "--metrics-token") {
+		t.Fatalf("beyond loopback without a token: %v", err)
+	}
+	var out bytes.Buffer
+	err := testGame().Command(context.Background(), []string{"run", "--headless", "--instance", "minsecure", "--metrics-addr", "0.0.0.0:0", "--metrics-token", ""}, &out, &out)
+	if game.ExitCode(err) != 2 || !errors.Is(err, metrics.ErrInsecure) && !strings.Contains(err.Error(), "token") {
+		t.Fatalf("run --metrics-addr 0.0.0.0:0: %v (exit %d)", err, game.ExitCode(err))
+	}
+	srv, err := metrics.Serve(metrics.Options{Addr: "127.0.0.1:0", Token: "s3cret", Instance: "minsecure"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for token, want := range map[string]int{"": 401, "wrong": 401, "s3cret": 200} {
+		req, _ := http.NewRequest("GET", "http://"+srv.Addr()+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("token %q: %s, want %d", token, resp.Status, want)
+		}
+	}
+}
