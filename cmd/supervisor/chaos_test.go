@@ -43,11 +43,11 @@ func runChaos(t *testing.T, args ...string) (chaos.Report, string, int) {
 // TestChaosShort runs chaos for a few seconds with a fixed seed: every
 // fault kind, and the run must pass — every numbered input to every
 // simulation child applied exactly once, no torn read, every child
-// recovered. The renderer's stall is reported, not judged (--max-stall
-// 0): timings are not asserted.
+// recovered. The renderer's stall is reported, not judged (--judge-stall=false):
+// timings are not asserted.
 func TestChaosShort(t *testing.T) {
 	rep, _, code := runChaos(t, "--duration", "3s", "--rate", "3", "--seed", "1", "--bodies", "200", "--agents", "20",
-		"--max-stall", "0")
+		"--judge-stall=false")
 	if code != 0 {
 		t.Fatalf("chaos exited %d: %v", code, rep.Failures)
 	}
@@ -70,7 +70,7 @@ func TestChaosShort(t *testing.T) {
 // apply one twice. Chaos must fail and count both exactly.
 func TestChaosCatchesLostAndDoubled(t *testing.T) {
 	rep, out, code := runChaos(t, "--duration", "2s", "--rate", "4", "--seed", "3", "--faults", "drop,double",
-		"--bodies", "200", "--agents", "20", "--max-stall", "0")
+		"--bodies", "200", "--agents", "20", "--judge-stall=false")
 	drops, doubles := uint64(rep.Faults["drop"]), uint64(rep.Faults["double"])
 	if drops == 0 || doubles == 0 {
 		t.Fatalf("faults injected: %v, want both kinds (pick another seed)", rep.Faults)
@@ -91,7 +91,7 @@ func TestChaosCatchesLostAndDoubled(t *testing.T) {
 // applied exactly once across it.
 func TestChaosSurvivesItsSupervisor(t *testing.T) {
 	rep, _, code := runChaos(t, "--duration", "4s", "--rate", "2", "--seed", "5", "--faults", "supervisor,kill",
-		"--bodies", "200", "--agents", "20", "--max-stall", "0")
+		"--bodies", "200", "--agents", "20", "--judge-stall=false")
 	if code != 0 || rep.Faults["supervisor"] == 0 {
 		t.Fatalf("exit %d, faults %v: want a pass with the supervisor killed at least once (pick another seed)", code, rep.Faults)
 	}

@@ -90,6 +90,43 @@ func Tool(opts ...Option) game.Tool {
 			Summary: "run the game under random faults and report",
 			Run:     func(ctx context.Context, c game.Call) error { return cmdChaos(ctx, g, &o, c) },
 		})
+		g.ToolProcess(ControlName, runControl)
+	}
+}
+
+// ControlName is the control frame loop's process and channel name: a
+// process chaos starts beside the game, never faults and reads as it
+// reads the renderer, so that the longest gap between the renderer's
+// frames is judged against what the host itself does to a 60 Hz frame
+// loop in the same run (a loaded machine stalls both).
+const ControlName = "chaos-control"
+
+// controlSchema is the control's channel: its frames are Header.Tick.
+var controlSchema = engine.MustSchema[uint64, uint64]()
+
+// runControl is the control frame loop: 60 frames a second, each one a
+// publish, as a renderer's, and nothing else.
+func runControl(ctx context.Context, env game.Env) error {
+	w, err := engine.Own(ctx, controlSchema, engine.OwnOptions[uint64, uint64]{Channel: env.Channel(ControlName), Fresh: true, Log: env.Log})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	frame := time.NewTicker(time.Second / 60)
+	defer frame.Stop()
+	var none uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-frame.C:
+		}
+		w.Poll()
+		w.Header().Tick++
+		w.Header().Rate = 60
+		if err := w.Publish(&none, nil); err != nil {
+			return err
+		}
 	}
 }
 
@@ -117,6 +154,16 @@ type Report struct {
 	Unprovoked   int
 	Frames       uint64  // renderer frames during the run
 	LongestGapMs float64 // longest time between two frames, outside faults to the renderer
+	// ControlGapMs is the longest gap between two frames of the control
+	// (ControlName), a 60 Hz frame loop beside the game that suffers no
+	// fault, read the same way in the same run: what the host itself did
+	// to a frame loop. The run fails when the renderer's gap exceeds it
+	// by more than StallMarginMs (and, when MaxStallMs is set, when the
+	// renderer's gap exceeds that).
+	ControlGapMs  float64
+	StallMarginMs float64
+	MaxStallMs    float64 `json:",omitempty"`
+	JudgeStall    bool
 	// Numbered inputs (engine.OpInput) flow to every process that runs on
 	// engine.Run for the whole run; each one's account compares the
 	// numbers its final snapshot holds with the ones sent. Sent, Lost and
@@ -163,7 +210,9 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	rate := f.Float64("rate", 1, "faults per second")
 	jsonOut := f.String("json", "", "also write the report as JSON to this file")
 	gameLog := f.String("game-log", "", "append the game's own log (its supervisor's and children's) to this file, to explain a tail")
-	maxStall := f.Duration("max-stall", 100*time.Millisecond, "longest renderer gap between frames that still passes (0: report it, judge nothing)")
+	maxStall := f.Duration("max-stall", 0, "longest renderer gap between frames that still passes, whatever the control's (0: judge it against the control only)")
+	margin := f.Duration("stall-margin", 50*time.Millisecond, "how much longer than the control's longest gap (a fault-free 60 Hz frame loop beside the game) the renderer's may be")
+	judgeStall := f.Bool("judge-stall", true, "judge the renderer's longest gap (false: report it only, for a run that must assert no timing)")
 	threshold := f.Float64("failure-threshold", DefaultFailureThreshold,
 		"the supervisor's failure score above which a child is failed, as the game runs with it (\"run --failure-threshold\"): high by default, so that no child is given up on under faults far faster than a game's own")
 	var seed uint64
@@ -188,6 +237,9 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	}
 	if *rate <= 0 || *rate > 100 {
 		return fmt.Errorf("%w: chaos: --rate %v, want (0, 100]", game.ErrUsage, *rate)
+	}
+	if *margin < 0 || *maxStall < 0 {
+		return fmt.Errorf("%w: chaos: --stall-margin %v, --max-stall %v: want >= 0", game.ErrUsage, *margin, *maxStall)
 	}
 	if !(*threshold > 0) { // NaN too
 		return fmt.Errorf("%w: chaos: --failure-threshold %v, want > 0", game.ErrUsage, *threshold)
@@ -218,14 +270,21 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	}
 	defer g.RemoveSegments(f.Instance) // what a killed supervisor left
 	defer gp.stop()
+	// The control: a frame loop beside the game, never faulted.
+	control := &gameProc{self: self, args: []string{"proc", ControlName, "--instance=" + f.Instance}, log: gp.log}
+	if err := control.start(); err != nil {
+		return fmt.Errorf("chaos: control: %w", err)
+	}
+	defer control.stop()
 
 	c := &chaos{g: g, opts: o, env: game.Env{Instance: f.Instance, Headless: true, Log: log, Out: io.Discard}, game: gp,
 		rng: rand.New(rand.NewPCG(seed, 0x5eed)), kinds: kinds, log: log,
 		rep: Report{Seed: seed, Duration: duration.String(), FailureThreshold: *threshold, Faults: map[string]int{}, FaultsByChild: map[string]int{},
 			Restarts: map[string]uint32{}, FinalStates: map[string]string{}, Inputs: map[string]engine.InputAccount{},
-			RecoveryByKind: map[string]game.Percentiles{}, RecoveryByChild: map[string]game.Percentiles{}}}
+			RecoveryByKind: map[string]game.Percentiles{}, RecoveryByChild: map[string]game.Percentiles{},
+			StallMarginMs: float64(margin.Microseconds()) / 1000, MaxStallMs: float64(maxStall.Microseconds()) / 1000, JudgeStall: *judgeStall}}
 	defer c.close()
-	if err := c.run(ctx, *duration, *rate, *maxStall); err != nil {
+	if err := c.run(ctx, *duration, *rate); err != nil {
 		return err
 	}
 	PrintReport(stdout, &c.rep)
@@ -287,6 +346,9 @@ type chaos struct {
 
 	watch     []*watched
 	render    *watched // nil without a renderer
+	control   *watched // the control frame loop's channel
+	controlF  uint64   // its last frame counter seen
+	controlAt time.Time
 	probes    map[string]*engine.InputProbe
 	watcher   Watcher
 	pending   []chaosFault
@@ -310,6 +372,9 @@ type chaosFault struct {
 func (c *chaos) close() {
 	if c.status != nil {
 		c.status.Close()
+	}
+	if c.control != nil {
+		c.control.shell.Close()
 	}
 	for _, w := range c.watch {
 		w.shell.Close()
@@ -348,6 +413,17 @@ func (c *chaos) connect(ctx context.Context) error {
 			}
 		}
 	}
+	var s *venom.Shell
+	for deadline := time.Now().Add(30 * time.Second); s == nil; {
+		var err error
+		if s, err = venom.Connect(c.env.Channel(ControlName)); err != nil {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("chaos: control: %w", err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	c.control = &watched{name: ControlName, shell: s, buf: make([]byte, s.Config().DataSize), header: controlSchema.DecodeHeader}
 	if c.opts.watch != nil {
 		var err error
 		if c.watcher, err = c.opts.watch(ctx, c.env); err != nil {
@@ -367,7 +443,7 @@ func (c *chaos) process(name string) game.Process {
 	return game.Process{Name: name}
 }
 
-func (c *chaos) run(ctx context.Context, d time.Duration, rate float64, maxStall time.Duration) error {
+func (c *chaos) run(ctx context.Context, d time.Duration, rate float64) error {
 	if err := c.connect(ctx); err != nil {
 		return err
 	}
@@ -409,7 +485,7 @@ func (c *chaos) run(ctx context.Context, d time.Duration, rate float64, maxStall
 		time.Sleep(10 * time.Millisecond)
 		c.observe(time.Now())
 	}
-	c.finish(maxStall, ended)
+	c.finish(ended)
 	return nil
 }
 
@@ -558,6 +634,16 @@ func (c *chaos) observe(now time.Time) {
 		c.frames, c.lastFrame = c.render.tick, now
 		c.rep.Frames = c.render.tick - c.firstF
 	}
+	// The control's frames, read the same way: what the host did to a
+	// frame loop that no fault touched.
+	if c.control == nil {
+		// not connected yet
+	} else if h, err := c.control.read(); err == nil && h.Tick != c.controlF {
+		if !c.controlAt.IsZero() {
+			c.rep.ControlGapMs = max(c.rep.ControlGapMs, float64(now.Sub(c.controlAt).Microseconds())/1000)
+		}
+		c.controlF, c.controlAt = h.Tick, now
+	}
 	if c.watcher != nil {
 		c.watcher.Observe(now)
 	}
@@ -649,7 +735,7 @@ func (c *chaos) channelEpochs() map[string]uint64 {
 	return epochs
 }
 
-func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
+func (c *chaos) finish(ended time.Time) {
 	r := &c.rep
 	r.RecoveryMs = game.PercentilesOf(c.recovery)
 	for _, p := range c.pending {
@@ -725,8 +811,8 @@ func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
 	if r.TickRegression > 0 {
 		r.Failures = append(r.Failures, fmt.Sprintf("a tick went back %d times", r.TickRegression))
 	}
-	if maxStall > 0 && r.LongestGapMs > float64(maxStall.Milliseconds()) {
-		r.Failures = append(r.Failures, fmt.Sprintf("renderer stalled %.0f ms", r.LongestGapMs))
+	if c.render != nil {
+		r.Failures = append(r.Failures, stalls(r)...)
 	}
 	if len(r.Unrecovered) > 0 {
 		r.Failures = append(r.Failures, "not recovered: "+strings.Join(r.Unrecovered, ", "))
@@ -737,6 +823,24 @@ func (c *chaos) finish(maxStall time.Duration, ended time.Time) {
 		}
 		c.watcher.Report(r)
 	}
+}
+
+// stalls judges the renderer's longest gap: against the control's
+// longest gap in the same run plus the margin — what the host did to any
+// frame loop is not the renderer's fault — and against the absolute
+// --max-stall when it is set. Nothing when the run judges no gap.
+func stalls(r *Report) []string {
+	if !r.JudgeStall {
+		return nil
+	}
+	var out []string
+	if r.LongestGapMs > r.ControlGapMs+r.StallMarginMs {
+		out = append(out, fmt.Sprintf("renderer stalled %.0f ms, more than the control's %.0f ms + %.0f ms", r.LongestGapMs, r.ControlGapMs, r.StallMarginMs))
+	}
+	if r.MaxStallMs > 0 && r.LongestGapMs > r.MaxStallMs {
+		out = append(out, fmt.Sprintf("renderer stalled %.0f ms, more than --max-stall %.0f ms", r.LongestGapMs, r.MaxStallMs))
+	}
+	return out
 }
 
 // PrintReport prints a chaos report as the chaos subcommand does.
@@ -751,7 +855,7 @@ func PrintReport(w io.Writer, r *Report) {
 	for _, child := range slices.Sorted(maps.Keys(r.RecoveryByChild)) {
 		fmt.Fprintf(w, "  %-10s %s\n", child, r.RecoveryByChild[child])
 	}
-	fmt.Fprintf(w, "renderer: %d frames, longest gap %.1f ms\n", r.Frames, r.LongestGapMs)
+	fmt.Fprintf(w, "renderer: %d frames, longest gap %.1f ms; control (a fault-free 60 Hz loop beside the game): %.1f ms\n", r.Frames, r.LongestGapMs, r.ControlGapMs)
 	fmt.Fprintf(w, "inputs: sent %d lost %d doubled %d redelivered (dropped) %d;", r.Sent, r.Lost, r.Doubled, r.Redelivered)
 	for _, name := range slices.Sorted(maps.Keys(r.Inputs)) {
 		fmt.Fprintf(w, " %s %d/%d applied", name, r.Inputs[name].Applied, r.Inputs[name].Sent)

@@ -83,6 +83,8 @@ func TestBadCommandLines(t *testing.T) {
 		{"chaos", "--failure-threshold", "0"},
 		{"chaos", "--failure-threshold", "-1"},
 		{"chaos", "--failure-threshold", "NaN"},
+		{"chaos", "--stall-margin", "-1ms"},
+		{"chaos", "--max-stall", "-1ms"},
 		{"chaos", "--bogus"},
 		{"chaos", "stray"},
 	} {
@@ -163,7 +165,37 @@ func TestChaosReportsThreshold(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
+	if rep.ControlGapMs <= 0 {
+		t.Errorf("report: control gap %v ms, want the control frame loop measured", rep.ControlGapMs)
+	}
 	if rep.FailureThreshold != 7.5 || rep.Sent == 0 || rep.Lost+rep.Doubled != 0 {
 		t.Errorf("report: threshold %v, inputs sent %d lost %d doubled %d", rep.FailureThreshold, rep.Sent, rep.Lost, rep.Doubled)
+	}
+}
+
+// The renderer's longest gap is judged against the control's in the same
+// run: a loaded host that stalls every frame loop fails nobody, a
+// renderer that stalls beyond the control and its margin fails; the
+// absolute --max-stall, when set, still holds; --judge-stall=false judges
+// nothing.
+func TestStallsJudgedAgainstControl(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		gap, control     float64
+		maxStall         float64
+		judge            bool
+		wantFailureCount int
+	}{
+		{"a loaded host: both stall", 135, 120, 0, true, 0},
+		{"the renderer alone stalls", 135, 20, 0, true, 1},
+		{"at the margin", 70, 20, 0, true, 0},
+		{"past --max-stall too", 300, 20, 100, true, 2},
+		{"within the control, past --max-stall", 300, 290, 100, true, 1},
+		{"not judged", 300, 20, 100, false, 0},
+	} {
+		r := &Report{LongestGapMs: tc.gap, ControlGapMs: tc.control, StallMarginMs: 50, MaxStallMs: tc.maxStall, JudgeStall: tc.judge}
+		if got := stalls(r); len(got) != tc.wantFailureCount {
+			t.Errorf("%s: %q, want %d failures", tc.name, got, tc.wantFailureCount)
+		}
 	}
 }

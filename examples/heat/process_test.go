@@ -144,11 +144,11 @@ func TestKilledProcessesResume(t *testing.T) {
 // (2) chaos: random kills, stops, panics, deaths mid-publish and slow
 // ticks for 10 s; it must exit 0 with every numbered input to grid and
 // heaters applied exactly once. The renderer's longest stall is
-// reported, not judged (--max-stall 0): tests assert no timing.
+// reported, not judged (--judge-stall=false): tests assert no timing.
 func TestChaos(t *testing.T) {
 	inst := instance(t)
 	file := filepath.Join(t.TempDir(), "chaos.json")
-	cmd := gametest.Command("chaos", "--duration", "10s", "--instance", inst, "--max-stall", "0", "--json", file)
+	cmd := gametest.Command("chaos", "--duration", "10s", "--instance", inst, "--judge-stall=false", "--json", file)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
