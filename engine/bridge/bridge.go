@@ -172,7 +172,12 @@ func headerInt(m *nats.Msg, key string, max int) (int, error) {
 // VENOMRT_NATS_CREDS ("user:password" or a token).
 func Connect(urls, name string) (*nats.Conn, error) {
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond),
-		nats.ReconnectJitter(0, 0), nats.DontRandomize(), nats.RetryOnFailedConnect(true)}
+		nats.ReconnectJitter(0, 0), nats.DontRandomize(), nats.RetryOnFailedConnect(true),
+		// No buffer while disconnected: a publish then fails at once.
+		// Snapshots are newest-wins, and a command is sent again with
+		// its id until it is acknowledged: a buffer would only hold
+		// stale frames and hide an outage.
+		nats.ReconnectBufSize(-1)}
 	if c := os.Getenv("VENOMRT_NATS_CREDS"); c != "" && !strings.Contains(urls, "@") {
 		cr, err := ParseCreds(c)
 		if err != nil {

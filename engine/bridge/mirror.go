@@ -24,6 +24,11 @@ type MirrorOptions struct {
 	Channel string // the local channel that mirrors it
 	NATS    string // NATS URLs, comma-separated
 	Log     *slog.Logger
+
+	// stored, when set (by tests), is called each time the pending
+	// commands are acknowledged, before anything is published; true
+	// ends the mirror there, as if it were killed at that point.
+	stored func() bool
 }
 
 // mirrorTick is how often a mirror looks for commands and beats: it
@@ -246,6 +251,9 @@ func (m *mirror) loop(ctx context.Context) error {
 				continue
 			}
 			forwarded = time.Now()
+			if m.o.stored != nil && m.o.stored() {
+				return nil
+			}
 		}
 		if msg := m.newest.Swap(nil); msg != nil {
 			m.apply(msg)

@@ -348,7 +348,8 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, o Options) error
 }
 
 // Bounds of a command stream. A command is at most engine.CommandSize
-// bytes, so a larger message is refused by the server itself; a stream
+// bytes and its headers (a mirror's message id) a few hundred, so a
+// message larger than MaxCommandMessage is refused by the server; a stream
 // holds at most MaxQueuedCommands commands (the bridge trims what the
 // process has applied, and anything older than CommandMaxAge goes), and
 // once it is full a publisher's message is refused with the server's
@@ -356,6 +357,7 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, o Options) error
 // sender learns it at once, and nothing already stored is dropped to
 // make room.
 const (
+	MaxCommandMessage = engine.CommandSize + 768
 	MaxQueuedCommands = 1 << 16
 	CommandMaxAge     = time.Hour
 )
@@ -366,7 +368,7 @@ func commandStreamConfig(game, slice string, replicas int) jetstream.StreamConfi
 		Name: commandStream(game, slice), Subjects: []string{CommandSubject(game, slice)}, Replicas: replicas,
 		Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute, MaxAge: CommandMaxAge,
 		MaxMsgs: MaxQueuedCommands, MaxBytes: MaxQueuedCommands * 2 * engine.CommandSize,
-		MaxMsgSize: engine.CommandSize, Discard: jetstream.DiscardNew, Retention: jetstream.LimitsPolicy,
+		MaxMsgSize: MaxCommandMessage, Discard: jetstream.DiscardNew, Retention: jetstream.LimitsPolicy,
 	}
 }
 

@@ -65,6 +65,7 @@ type world struct {
 	game  string
 	url   string
 	srv   *Server
+	so    ServerOptions // srv's: to start it again
 	js    jetstream.JetStream
 	stops []func()
 }
@@ -81,12 +82,13 @@ func freeAddr(t *testing.T) string {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	srv, err := StartServer(ServerOptions{Listen: freeAddr(t), StoreDir: t.TempDir()})
+	so := ServerOptions{Listen: freeAddr(t), StoreDir: t.TempDir()}
+	srv, err := StartServer(so)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	w := &world{t: t, game: proctest.Name(t), url: srv.URL(), srv: srv}
+	w := &world{t: t, game: proctest.Name(t), url: srv.URL(), srv: srv, so: so}
 	t.Cleanup(func() {
 		w.stop()
 		venom.Remove(w.game + ".sim")
@@ -300,7 +302,7 @@ func TestCommandStreamBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := info.Config; c.MaxMsgs <= 0 || c.MaxBytes <= 0 || c.MaxAge <= 0 || c.MaxMsgSize != engine.CommandSize || c.Discard != jetstream.DiscardNew {
+	if c := info.Config; c.MaxMsgs <= 0 || c.MaxBytes <= 0 || c.MaxAge <= 0 || c.MaxMsgSize != MaxCommandMessage || c.Discard != jetstream.DiscardNew {
 		t.Fatalf("command stream unbounded: max msgs %d, bytes %d, age %v, msg size %d, discard %v", c.MaxMsgs, c.MaxBytes, c.MaxAge, c.MaxMsgSize, c.Discard)
 	}
 
