@@ -26,11 +26,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/engine/game"
@@ -134,6 +137,8 @@ func cmdBench(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	}
 	duration := f.Duration("duration", 5*time.Second, "how long each size runs")
 	jsonOut := f.String("json", "", "also write the report as JSON to this file")
+	goOut := f.String("gobench", "", "also write the figures in Go's benchmark format to this file (\"-\": stdout), for benchstat")
+	count := f.Int("count", 1, "runs of each size (each a line per figure in --gobench: benchstat's samples)")
 	var plotOut *string
 	if o.plot != nil {
 		plotOut = f.String("plot", "", "write a PNG of the tick-time distribution per size")
@@ -144,6 +149,9 @@ func cmdBench(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("%w: bench: unexpected arguments %q", game.ErrUsage, pos)
+	}
+	if *count < 1 || *count > 100 {
+		return fmt.Errorf("%w: bench: --count %d: want 1..100", game.ErrUsage, *count)
 	}
 	if len(g.Processes()) == 0 {
 		return fmt.Errorf("%w: bench: the game declares no process", game.ErrUsage)
@@ -159,13 +167,15 @@ func cmdBench(ctx context.Context, g *game.Game, o *options, call game.Call) err
 		return err
 	}
 	rep := Report{SizeFlag: knob}
-	for i, n := range ns {
-		fmt.Fprintf(stderr, "bench: size %d (%d/%d)\n", n, i+1, len(ns))
-		r, err := benchSize(ctx, g, self, f, n, *duration, stderr)
-		if err != nil {
-			return fmt.Errorf("bench size %d: %w", n, err)
+	for run := range *count {
+		for i, n := range ns {
+			fmt.Fprintf(stderr, "bench: size %d (%d/%d), run %d/%d\n", n, i+1, len(ns), run+1, *count)
+			r, err := benchSize(ctx, g, self, f, n, *duration, stderr)
+			if err != nil {
+				return fmt.Errorf("bench size %d: %w", n, err)
+			}
+			rep.Sizes = append(rep.Sizes, r)
 		}
-		rep.Sizes = append(rep.Sizes, r)
 	}
 	fmt.Fprintln(stderr, "bench: venom round trip and read bandwidth")
 	if rep.Venom, err = benchVenom(); err != nil {
@@ -175,6 +185,15 @@ func cmdBench(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(&rep, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if *goOut != "" {
+		var b strings.Builder
+		WriteGoBench(&b, g.Name(), &rep)
+		if *goOut == "-" {
+			io.WriteString(stdout, b.String())
+		} else if err := os.WriteFile(*goOut, []byte(b.String()), 0o644); err != nil {
 			return err
 		}
 	}
@@ -308,6 +327,7 @@ func benchSize(ctx context.Context, g *game.Game, self string, f *game.Flags, si
 	if res.ReadBy == "renderer" {
 		total += benchBaseline
 	}
+	bar := newProgress(stderr, total)
 	var reads []time.Duration
 	start, nextInput := time.Now(), time.Now()
 	frames := newFrameClock(start)
@@ -334,7 +354,7 @@ func benchSize(ctx context.Context, g *game.Game, self string, f *game.Flags, si
 		for _, b := range bs {
 			b.sample(now)
 		}
-		progress(stderr, time.Since(start), total)
+		bar.show(time.Since(start))
 	}
 	elapsed := time.Since(start)
 	for _, b := range bs {
@@ -359,11 +379,11 @@ func benchSize(ctx context.Context, g *game.Game, self string, f *game.Flags, si
 			if frames.tick(time.Now()) {
 				reads = append(reads, raw.frame())
 			}
-			progress(stderr, elapsed+time.Since(t0), total)
+			bar.show(elapsed + time.Since(t0))
 		}
 		res.RawReadMs = game.PercentilesOf(reads)
 	}
-	fmt.Fprintln(stderr)
+	bar.end()
 	res.MemcpyUs = benchMemcpy(raw.bytes)
 	return res, nil
 }
@@ -549,14 +569,49 @@ func connectWithin(ctx context.Context, ch string, d time.Duration) (*venom.Shel
 	}
 }
 
-// progress draws a bar on the terminal, at most ten times a second.
-func progress(w io.Writer, done, total time.Duration) {
+// progress shows how far a measurement has got: on a terminal a bar
+// redrawn in place at most ten times a second; to a file or a pipe,
+// which would keep every redraw, one line a second.
+type progress struct {
+	w     io.Writer
+	total time.Duration
+	tty   bool
+	shown time.Duration // the last line's time (not a terminal)
+	drawn bool
+}
+
+func newProgress(w io.Writer, total time.Duration) *progress {
+	f, ok := w.(*os.File)
+	tty := false
+	if ok {
+		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		tty = err == nil
+	}
+	return &progress{w: w, total: total, tty: tty}
+}
+
+func (p *progress) show(done time.Duration) {
+	if !p.tty {
+		if done-p.shown >= time.Second {
+			p.shown = done.Truncate(time.Second)
+			fmt.Fprintf(p.w, "  %4.1fs of %.1fs\n", p.shown.Seconds(), p.total.Seconds())
+		}
+		return
+	}
 	if done%(100*time.Millisecond) > 2*time.Millisecond {
 		return
 	}
 	const width = 30
-	n := int(float64(width) * min(1, done.Seconds()/total.Seconds()))
-	fmt.Fprintf(w, "\r  [%s%s] %4.1fs", strings.Repeat("#", n), strings.Repeat(".", width-n), done.Seconds())
+	n := int(float64(width) * min(1, done.Seconds()/p.total.Seconds()))
+	fmt.Fprintf(p.w, "\r  [%s%s] %4.1fs", strings.Repeat("#", n), strings.Repeat(".", width-n), done.Seconds())
+	p.drawn = true
+}
+
+// end ends the bar's line.
+func (p *progress) end() {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+	}
 }
 
 // benchVenom measures venom's round trip and read bandwidth beside a Unix
@@ -702,4 +757,59 @@ func Ratio(a, b float64) string {
 		return strconv.FormatFloat(r, 'f', 1, 64) + "x"
 	}
 	return strconv.FormatFloat(r, 'f', 0, 64) + "x"
+}
+
+// WriteGoBench writes rep's figures in Go's benchmark format, one line
+// per figure and size run, so that benchstat compares two commits' runs
+// (bench --count N gives it N samples of each):
+//
+//	BenchmarkTick/physics/bodies=2000  7200  412000 ns/op  380000 p50-ns  1900000 p99-ns  60.0 ticks/s  0 misses
+//	BenchmarkRead/bodies=2000          300    21000 ns/op  ...
+//	BenchmarkVenomRoundTrip            1       5100 ns/op   (the same run's Unix socket: BenchmarkUnixSocketRoundTrip)
+//
+// A tick's ns/op is the mean of its measured tick times (Header.StepNanos
+// samples), its iterations the samples taken; a read's, the mean per
+// frame of the reader's read of every slice.
+func WriteGoBench(w io.Writer, name string, rep *Report) {
+	fmt.Fprintf(w, "goos: %s\ngoarch: %s\npkg: %s\n", runtime.GOOS, runtime.GOARCH, name)
+	size := func(r SizeResult) string {
+		if rep.SizeFlag == "" {
+			return ""
+		}
+		return fmt.Sprintf("/%s=%d", rep.SizeFlag, r.Size)
+	}
+	for _, r := range rep.Sizes {
+		for _, p := range r.Procs {
+			n := len(p.TickSamples)
+			if n == 0 {
+				continue
+			}
+			var sum time.Duration
+			for _, d := range p.TickSamples {
+				sum += d
+			}
+			fmt.Fprintf(w, "BenchmarkTick/%s%s \t%d\t%d ns/op\t%.0f p50-ns%s\t%.1f ticks/s\t%d misses\n",
+				p.Name, size(r), n, (sum / time.Duration(n)).Nanoseconds(), p.TickMs.P50*1e6, p99(p.TickMs), p.TicksPerSecond, p.DeadlineMisses)
+		}
+		if len(r.ReadUs) > 0 {
+			var sum float64
+			for _, us := range r.ReadUs {
+				sum += us
+			}
+			fmt.Fprintf(w, "BenchmarkRead%s \t%d\t%.0f ns/op%s\n", size(r), len(r.ReadUs), 1e3*sum/float64(len(r.ReadUs)), p99(r.ReadMs))
+		}
+	}
+	if v := rep.Venom; v.RoundTripUs > 0 {
+		fmt.Fprintf(w, "BenchmarkVenomRoundTrip \t1\t%.0f ns/op\n", v.RoundTripUs*1e3)
+		fmt.Fprintf(w, "BenchmarkUnixSocketRoundTrip \t1\t%.0f ns/op\n", v.UnixSocketUs*1e3)
+	}
+}
+
+// p99 is a --gobench line's p99 field, none when too few samples gave
+// one (a 0 would be a sample to benchstat).
+func p99(p game.Percentiles) string {
+	if p.P99 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("\t%.0f p99-ns", p.P99*1e6)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -89,10 +90,57 @@ func TestFlags(t *testing.T) {
 	if u := usage(newGame(Plot(func(string, *Report) error { return nil }))); !strings.Contains(u, "-plot") {
 		t.Errorf("bench -h with a plotter has no --plot:\n%s", u)
 	}
-	for _, args := range [][]string{{"bench", "--width", "65"}, {"bench", "--width", "x"}, {"bench", "--plot", "p.png"}, {"bench", "stray"}} {
+	for _, args := range [][]string{{"bench", "--width", "65"}, {"bench", "--width", "x"}, {"bench", "--plot", "p.png"}, {"bench", "stray"}, {"bench", "--count", "0"}} {
 		var out bytes.Buffer
 		if err := newGame().Command(context.Background(), args, &out, &out); game.ExitCode(err) != 2 {
 			t.Errorf("%q: %v, want a usage error", args, err)
 		}
+	}
+}
+
+// Off a terminal the progress is a line a second, never a carriage
+// return's redraw (a file would keep every one).
+func TestProgressOffTerminal(t *testing.T) {
+	var out bytes.Buffer
+	p := newProgress(&out, 3*time.Second)
+	for done := time.Duration(0); done <= 3500*time.Millisecond; done += time.Millisecond {
+		p.show(done)
+	}
+	p.end()
+	if strings.Contains(out.String(), "\r") || strings.Count(out.String(), "\n") != 3 {
+		t.Fatalf("progress to a buffer:\n%q", out.String())
+	}
+}
+
+// --gobench lines are Go's benchmark format: a name, an iteration count,
+// value-unit pairs; one line per figure and size run, so benchstat has a
+// sample per run.
+func TestGoBenchFormat(t *testing.T) {
+	run := func(n int) SizeResult {
+		return SizeResult{Size: n, ReadUs: []float64{20, 30}, ReadMs: game.Percentiles{P99: 0.03},
+			Procs: []ProcResult{{Name: "physics", TickSamples: []time.Duration{time.Millisecond, 3 * time.Millisecond},
+				TickMs: game.Percentiles{P50: 1, P99: 3}, TicksPerSecond: 60, DeadlineMisses: 1}}}
+	}
+	rep := &Report{SizeFlag: "bodies", Sizes: []SizeResult{run(2000), run(2000)}, Venom: VenomSummary{RoundTripUs: 5, UnixSocketUs: 20}}
+	var out bytes.Buffer
+	WriteGoBench(&out, "demo", rep)
+	line := regexp.MustCompile(`^Benchmark[^\s]+ \t\d+(\t[0-9.]+ [^\s]+)+$`)
+	var names []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if !strings.HasPrefix(l, "Benchmark") {
+			continue
+		}
+		if !line.MatchString(l) {
+			t.Errorf("not Go's benchmark format: %q", l)
+		}
+		names = append(names, strings.Fields(l)[0])
+	}
+	want := []string{"BenchmarkTick/physics/bodies=2000", "BenchmarkRead/bodies=2000", "BenchmarkTick/physics/bodies=2000", "BenchmarkRead/bodies=2000",
+		"BenchmarkVenomRoundTrip", "BenchmarkUnixSocketRoundTrip"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Fatalf("lines %q, want %q", names, want)
+	}
+	if !strings.Contains(out.String(), "BenchmarkTick/physics/bodies=2000 \t2\t2000000 ns/op\t1000000 p50-ns\t3000000 p99-ns\t60.0 ticks/s\t1 misses\n") {
+		t.Fatalf("the tick line:\n%s", out.String())
 	}
 }
