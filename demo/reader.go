@@ -358,7 +358,11 @@ func (r *Reader) Close() {
 
 // HUDLines are the lines of the HUD and of the headless status: per child
 // its state, pid, restarts, tick rate, snapshot age and, for a child kept
-// with a hot standby, whether one is ready.
+// with a hot standby, whether one is ready. The age of a slice the
+// renderer draws (physics, ai, net) is the age of the snapshot it holds,
+// what is on the screen; of any other child (the renderer itself, a
+// bridge), the age of the newest tick the supervisor saw, which its
+// status refreshes ten times a second.
 func (r *Reader) HUDLines(now int64) []string {
 	var lines []string
 	if r.remote != nil {
@@ -368,7 +372,9 @@ func (r *Reader) HUDLines(now int64) []string {
 		for _, c := range r.Sup.Cur.Items {
 			name := c.NameString()
 			age := "-"
-			if c.TickMono != 0 {
+			if mono, drawn := r.drawnMono(name); drawn {
+				age = time.Duration(now - mono).Round(time.Millisecond).String()
+			} else if c.TickMono != 0 {
 				age = time.Duration(now - c.TickMono).Round(time.Millisecond).String()
 			}
 			line := fmt.Sprintf("%-8s %-9s pid=%-7d restarts=%-3d %5.1f t/s  age=%s",
@@ -399,6 +405,21 @@ func (r *Reader) HUDLines(now int64) []string {
 			time.Duration(now-s.mono).Round(time.Millisecond)))
 	}
 	return lines
+}
+
+// drawnMono is when the snapshot the renderer holds of a child's slice
+// was made, for the slices it draws; drawn is false for any other child
+// and before a snapshot.
+func (r *Reader) drawnMono(name string) (mono int64, drawn bool) {
+	switch name {
+	case "physics":
+		return r.Physics.Cur.Mono, r.Physics.Have()
+	case "ai":
+		return r.AI.Cur.Mono, r.AI.Have()
+	case "net":
+		return r.Net.Cur.Mono, r.Net.Have()
+	}
+	return 0, false
 }
 
 // Counts is a one-line summary of the reads: "reads physics=N ai=N sup=N

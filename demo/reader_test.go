@@ -1,11 +1,13 @@
 package demo_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/venomrt/venomrt/demo"
 	"github.com/venomrt/venomrt/demo/demotest"
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/venom"
@@ -112,5 +114,60 @@ func TestReaderCopiesOnlyWhatIsNew(t *testing.T) {
 	r.Frame()
 	if n := p.Stats().Errors; n != 1 || p.Connected() || p.State() != engine.FollowIncompatible || p.Have() || p.HavePrev() {
 		t.Fatalf("after a foreign snapshot: %d errors, connected %v, %v, have %v %v", n, p.Connected(), p.State(), p.Have(), p.HavePrev())
+	}
+}
+
+// The HUD's age of a slice the renderer draws is the age of the snapshot
+// it holds, not the supervisor's view of the child's newest tick (made
+// ten times a second); a child it does not draw shows the supervisor's.
+func TestHUDAgeIsWhatIsDrawn(t *testing.T) {
+	inst := proctest.Name(t)
+	demotest.Cleanup(t, inst)
+	const drawn, statusView, renderView = int64(1_000_000_000), int64(900_000_000), int64(950_000_000)
+	pd, err := venom.Create(inst+".physics", venom.Config{DataSize: physics.Schema.Size(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pd.Close()
+	buf := make([]byte, physics.Schema.Size(1))
+	k, err := physics.Schema.Encode(buf, engine.Header{Tick: 7, Mono: drawn}, &physics.Params{Width: 800, Height: 600}, []physics.Body{{ID: 1, R: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pd.Publish(buf[:k]); err != nil {
+		t.Fatal(err)
+	}
+	sd, err := venom.Create(supervisor.StatusChannel(inst), supervisor.StatusConfig(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sd.Close()
+	children := make([]supervisor.ChildStatus, 2)
+	for i, c := range []struct {
+		name string
+		mono int64
+	}{{"physics", statusView}, {"render", renderView}} {
+		copy(children[i].Name[:], c.name)
+		children[i].State, children[i].Pid, children[i].TickMono = supervisor.ChildRunning, uint32(100+i), c.mono
+	}
+	sbuf := make([]byte, supervisor.StatusSchema.Size(2))
+	if k, err = supervisor.StatusSchema.Encode(sbuf, engine.Header{Tick: 1, Mono: drawn}, &supervisor.Meta{Children: 2}, children); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sd.Publish(sbuf[:k]); err != nil {
+		t.Fatal(err)
+	}
+	r := demo.NewReader(inst)
+	defer r.Close()
+	r.Frame()
+	if !r.Physics.Have() || !r.Sup.Have() {
+		t.Fatalf("physics read %v, status read %v", r.Physics.Have(), r.Sup.Have())
+	}
+	lines := r.HUDLines(drawn + 5e6)
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "physics") || !strings.HasSuffix(lines[0], "age=5ms") {
+		t.Errorf("physics line %q, want the drawn snapshot's age, 5ms (the status says 105ms)", lines)
+	}
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], "render") || !strings.HasSuffix(lines[1], "age=55ms") {
+		t.Errorf("render line %q, want the status's age, 55ms", lines)
 	}
 }
