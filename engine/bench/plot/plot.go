@@ -165,14 +165,7 @@ func Ticks(file string, rep *bench.Report) error {
 
 	const perRow = 3
 	rows := (len(entries) + perRow - 1) / perRow
-	const titleH = 22
-	band := vg.Length(rows)*vg.Points(16) + vg.Points(10+titleH)
 	w := vg.Length(max(len(plots), 2)) * 4.2 * vg.Inch
-	h := 4.4*vg.Inch + band
-	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(110))
-	dc := draw.New(img)
-	dc.SetColor(color.White)
-	dc.Fill(dc.Rectangle.Path())
 	sty := plot.New().Title.TextStyle
 	sty.Font.Size = vg.Points(13)
 	sty.XAlign, sty.YAlign = draw.XCenter, draw.YTop
@@ -180,9 +173,21 @@ func Ticks(file string, rep *bench.Report) error {
 	if len(rep.Sizes) > 0 && rep.Sizes[0].ReadBy != "renderer" {
 		what = "a raw read of every channel"
 	}
-	dc.FillText(sty, vg.Point{X: w / 2, Y: h - vg.Points(4)},
-		"bench: tick time of every process and "+what+", per world size (cumulative; a curve left of its budget line missed nothing)")
-	top := draw.Crop(dc, vg.Points(10), 0, h-band, -vg.Points(4+titleH))
+	// The title, in as many lines as the figure's width needs: a figure
+	// of two panels is narrower than the title's one line.
+	title := wrap(sty, "bench: tick time of every process and "+what+", per world size (cumulative; a curve left of its budget line missed nothing)", w-vg.Points(20))
+	lineH := sty.Height("X") * 1.2
+	titleH := lineH*vg.Length(len(title)) + vg.Points(4)
+	band := vg.Length(rows)*vg.Points(16) + vg.Points(10) + titleH
+	h := 4.4*vg.Inch + band
+	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(110))
+	dc := draw.New(img)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	for i, line := range title {
+		dc.FillText(sty, vg.Point{X: w / 2, Y: h - vg.Points(4) - vg.Length(i)*lineH}, line)
+	}
+	top := draw.Crop(dc, vg.Points(10), 0, h-band, -vg.Points(4)-titleH)
 	colW := (top.Max.X - top.Min.X) / perRow
 	for i, e := range entries {
 		r, c := i/perRow, i%perRow
@@ -239,4 +244,19 @@ func timeTicks(xmin, xmax float64) plot.ConstantTicks {
 		}
 	}
 	return ts
+}
+
+// wrap breaks text into lines, at spaces, no wider than width in sty.
+func wrap(sty draw.TextStyle, text string, width vg.Length) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		if next := strings.TrimSpace(line + " " + word); line == "" || sty.Width(next) <= width {
+			line = next
+			continue
+		}
+		lines = append(lines, line)
+		line = word
+	}
+	return append(lines, line)
 }

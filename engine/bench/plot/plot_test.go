@@ -5,8 +5,12 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	gonumplot "gonum.org/v1/plot"
+	"gonum.org/v1/plot/vg"
 
 	"github.com/venomrt/venomrt/engine/bench"
 )
@@ -37,5 +41,26 @@ func TestTicks(t *testing.T) {
 	}
 	if r := img.Bounds(); r.Dx() < 200 || r.Dy() < 100 {
 		t.Errorf("a %v image", r)
+	}
+}
+
+// The title is wrapped to the figure's width: the one line it was is
+// wider than a figure of two panels, whose right edge cut it off.
+func TestTitleWrapped(t *testing.T) {
+	sty := gonumplot.New().Title.TextStyle
+	sty.Font.Size = vg.Points(13)
+	const title = "bench: tick time of every process and the renderer's read, per world size (cumulative; a curve left of its budget line missed nothing)"
+	width := 2*4.2*vg.Inch - vg.Points(20)
+	if sty.Width(title) <= width {
+		t.Fatalf("the title fits in one line (%v of %v): the test shows nothing", sty.Width(title), width)
+	}
+	lines := wrap(sty, title, width)
+	if len(lines) < 2 || strings.Join(lines, " ") != title {
+		t.Fatalf("wrapped into %q", lines)
+	}
+	for _, l := range lines {
+		if sty.Width(l) > width {
+			t.Errorf("line %q is %v wide, more than %v", l, sty.Width(l), width)
+		}
 	}
 }
