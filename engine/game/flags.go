@@ -36,7 +36,8 @@ func (g *Game) newFlags(cmd string, withRender bool, skip ...string) *Flags {
 	f.BoolVar(&f.Fresh, "fresh", false, "cold start: remove the snapshots a previous run left")
 	f.BoolVar(&f.Headless, "headless", false, "no window: the renderer prints a status line per second")
 	f.StringVar(&f.Window, "window", "", "the window binary (default: the game's, beside this program, then on PATH)")
-	f.pass = []string{"instance", "headless"}
+	logFormatFlag(f.FlagSet)
+	f.pass = []string{"instance", "headless", "log-format"}
 	own := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	for _, register := range g.flags {
 		register(own)
@@ -115,7 +116,7 @@ func checkInstance(s string) error {
 }
 
 // ChildArgs are the flags every child gets: the game's with their
-// current values, the instance, headless.
+// current values, the instance, headless, the log format.
 func (f *Flags) ChildArgs() []string {
 	var args []string
 	for _, name := range f.pass {

@@ -208,7 +208,12 @@ func (g *Game) Command(ctx context.Context, args []string, stdout, stderr io.Wri
 		fmt.Fprint(stderr, g.usage())
 		return flag.ErrHelp
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	format, err := logFormat(args[1:])
+	if err != nil {
+		fmt.Fprint(stderr, g.usage())
+		return err
+	}
+	log := newLogger(stderr, format)
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "run":
@@ -280,6 +285,50 @@ func (g *Game) process(name string) (Process, bool) {
 		return Process{}, false
 	}
 	return g.procs[i], true
+}
+
+// newLogger is a subcommand's logger to stderr: slog's text handler,
+// or its JSON handler for a log pipeline (--log-format json), at
+// $VENOMRT_LOG's level.
+func newLogger(stderr io.Writer, format string) *slog.Logger {
+	o := &slog.HandlerOptions{Level: logLevel()}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(stderr, o))
+	}
+	return slog.New(slog.NewTextHandler(stderr, o))
+}
+
+// logFormat is the --log-format of a subcommand's arguments (the last
+// one given, flags being parsed after the logger is made), else
+// $VENOMRT_LOG_FORMAT, else text.
+func logFormat(args []string) (string, error) {
+	format := os.Getenv("VENOMRT_LOG_FORMAT")
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "log-format" {
+			continue
+		}
+		if !hasVal && i+1 < len(args) {
+			val = args[i+1]
+		}
+		format = val
+	}
+	switch format {
+	case "", "text":
+		return "text", nil
+	case "json":
+		return "json", nil
+	}
+	return "", fmt.Errorf("%w: --log-format %q: want text or json", ErrUsage, format)
+}
+
+// logFormatFlag registers --log-format on fs: Command has read it
+// already (logFormat); the flag makes it valid on every subcommand.
+func logFormatFlag(fs *flag.FlagSet) *string {
+	return fs.String("log-format", os.Getenv("VENOMRT_LOG_FORMAT"), "log records as text or json, slog's handlers (default $VENOMRT_LOG_FORMAT, else text)")
 }
 
 func logLevel() slog.Level {

@@ -28,6 +28,7 @@ const defaultSendTimeout = 5 * time.Second
 // process declares (Process.Ops) or a number; ARGS are numbers.
 func (g *Game) cmdSend(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	logFormatFlag(fs)
 	instance := fs.String("instance", defaultInstance(g.name), "the game instance")
 	timeout := fs.Duration("timeout", defaultSendTimeout, "how long to wait for the answer, across restarts of the process")
 	pos, err := parseSend(fs, args)

@@ -25,6 +25,7 @@ import (
 // lists only that game's segments, "<NAME>.*".
 func cmdLs(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
+	logFormatFlag(fs)
 	instance := fs.String("instance", "", "only the segments of this game instance (<instance>.*); default every segment")
 	pos, err := parseAny(fs, args)
 	if err != nil {
@@ -100,22 +101,46 @@ func standbyColumn(name string, cache map[string][]supervisor.ChildStatus) strin
 
 // readStatus is the newest status slice of an instance's live
 // supervisor, nil when there is none to read (a dead supervisor's is
-// stale: its children died with it).
+// stale: its children died with it). It is the status channel whose
+// owner is the supervisor that wrote it (Meta.Pid): on an edge,
+// "<instance>.sup" mirrors the remote game's status (its pids are the
+// game machine's), and the edge's own supervisor publishes on another
+// channel of the instance.
 func readStatus(instance string) []supervisor.ChildStatus {
-	ch := supervisor.StatusChannel(instance)
-	if info, err := venom.Inspect(ch); err != nil || !info.Owned {
-		return nil
+	if st, ok := ownStatus(supervisor.StatusChannel(instance)); ok {
+		return st
 	}
-	c, err := engine.Connect(ch, supervisor.StatusSchema)
+	names, err := venom.List()
 	if err != nil {
 		return nil
 	}
+	for _, n := range names {
+		if strings.HasPrefix(n, instance+".") && !strings.Contains(n[len(instance)+1:], ".") && n != supervisor.StatusChannel(instance) {
+			if st, ok := ownStatus(n); ok {
+				return st
+			}
+		}
+	}
+	return nil
+}
+
+// ownStatus reads ch as a supervisor's status, if it is one published by
+// the live process that owns ch.
+func ownStatus(ch string) ([]supervisor.ChildStatus, bool) {
+	info, err := venom.Inspect(ch)
+	if err != nil || !info.Owned {
+		return nil, false
+	}
+	c, err := engine.Connect(ch, supervisor.StatusSchema)
+	if err != nil {
+		return nil, false
+	}
 	defer c.Close()
 	var f engine.Frame[supervisor.Meta, supervisor.ChildStatus]
-	if c.Read(&f) != nil {
-		return nil
+	if c.Read(&f) != nil || int(f.Meta.Pid) != info.Daemon.Pid {
+		return nil, false
 	}
-	return f.Items
+	return f.Items, true
 }
 
 func byteSize(n int64) string {
@@ -135,6 +160,7 @@ func byteSize(n int64) string {
 // run resumes).
 func cmdRm(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("rm", flag.ContinueOnError)
+	logFormatFlag(fs)
 	stale := fs.Bool("stale", false, "remove every segment whose owner is dead")
 	instance := fs.String("instance", "", "with --stale: only the segments of this game instance (<instance>.*); default every instance")
 	names, err := parseAny(fs, args)
@@ -177,6 +203,7 @@ func cmdRm(args []string, stdout io.Writer) error {
 // engine loop carries out.
 func (g *Game) cmdFault(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fault", flag.ContinueOnError)
+	logFormatFlag(fs)
 	instance := fs.String("instance", defaultInstance(g.name), "the game instance")
 	code := fs.Int("code", 1, "exit code, for exit")
 	ms := fs.Int("ms", 50, "extra milliseconds a tick, for slow")

@@ -31,6 +31,7 @@ var topSorts = []string{"name", "cpu", "rss", "restarts", "p99", "ticks", "age",
 // per sample, or with --json one JSON object per sample and line.
 func (g *Game) cmdTop(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("top", flag.ContinueOnError)
+	logFormatFlag(fs)
 	instance := fs.String("instance", defaultInstance(g.name), "the game instance to watch")
 	all := fs.Bool("all", false, "watch every game instance on the host")
 	sortKey := fs.String("sort", "name", "sort processes by: "+strings.Join(topSorts, ", "))

@@ -43,9 +43,42 @@ import (
 var ErrInsecure = errors.New("metrics: serving beyond loopback without a token")
 
 // Tool registers the /metrics endpoint on run: --metrics-addr (off
-// unless given) and --metrics-token (default $VENOMRT_METRICS_TOKEN).
+// unless given) and --metrics-token (default $VENOMRT_METRICS_TOKEN);
+// and PROGRAM metrics, which serves it for an instance running
+// elsewhere (another run, chaos's or bench's game) until interrupted.
 func Tool() game.Tool {
 	return func(g *game.Game) {
+		g.Subcommand(game.Subcommand{
+			Name: "metrics", Summary: "serve /metrics of a running game: metrics --addr HOST:PORT [--instance I | --all]",
+			Run: func(ctx context.Context, c game.Call) error {
+				fs := g.NewFlags("metrics")
+				addr := fs.String("addr", "127.0.0.1:9464", "where to serve /metrics (beyond loopback it needs --token)")
+				tok := fs.String("token", os.Getenv("VENOMRT_METRICS_TOKEN"), "bearer token a scrape must send (default $VENOMRT_METRICS_TOKEN)")
+				all := fs.Bool("all", false, "every game instance on the host")
+				fs.SetOutput(c.Stderr)
+				pos, err := g.Parse(fs, c.Args)
+				if err != nil {
+					return err
+				}
+				if len(pos) > 0 {
+					return fmt.Errorf("%w: metrics: unexpected arguments %q", game.ErrUsage, pos)
+				}
+				inst := fs.Instance
+				if *all {
+					inst = ""
+				}
+				s, err := Serve(Options{Addr: *addr, Token: *tok, Instance: inst, Log: c.Log})
+				if errors.Is(err, ErrInsecure) {
+					return fmt.Errorf("%w: %v", game.ErrUsage, err)
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.Stdout, "serving http://%s/metrics\n", s.Addr())
+				<-ctx.Done()
+				return s.Close()
+			},
+		})
 		var addr, token string
 		g.CommandFlags("run", func(fs *flag.FlagSet) {
 			fs.StringVar(&addr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT /metrics (off unless given; beyond loopback it needs --metrics-token)")

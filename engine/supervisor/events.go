@@ -84,7 +84,9 @@ func (s *Supervisor) emit(k *child, level slog.Level, msg string, ev Event, attr
 		ev.Time = time.Now()
 	}
 	if k.log.Enabled(context.Background(), level) {
-		args := append(make([]any, 0, 6+len(attrs)), "event", ev.Kind.String(), "pid", ev.Pid)
+		// "process" repeats the logger's "child": the key a log pipeline
+		// shares with the metrics' process label.
+		args := append(make([]any, 0, 8+len(attrs)), "event", ev.Kind.String(), "process", ev.Child, "pid", ev.Pid)
 		if ev.Reason != "" {
 			args = append(args, "reason", ev.Reason)
 		}
