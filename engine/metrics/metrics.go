@@ -69,7 +69,7 @@ func Tool() game.Tool {
 				}
 				s, err := Serve(Options{Addr: *addr, Token: *tok, Instance: inst, Log: c.Log})
 				if errors.Is(err, ErrInsecure) {
-					return fmt.Errorf("%w: %v", game.ErrUsage, err)
+					return fmt.Errorf("%w: %w", game.ErrUsage, err)
 				}
 				if err != nil {
 					return err
@@ -90,7 +90,7 @@ func Tool() game.Tool {
 			}
 			s, err := Serve(Options{Addr: addr, Token: token, Instance: f.Instance, Log: c.Log})
 			if err != nil {
-				return nil, nil, fmt.Errorf("%w: --metrics-addr: %v", game.ErrUsage, err)
+				return nil, nil, fmt.Errorf("%w: --metrics-addr: %w", game.ErrUsage, err)
 			}
 			return nil, func() { s.Close() }, nil
 		})
@@ -127,7 +127,7 @@ func Serve(o Options) (*Server, error) {
 	}
 	if !loopback(host) && o.Token == "" {
 		return nil, fmt.Errorf("%w: listening on %s shows the game to any machine that reaches it; "+
-			"give a token with --metrics-token or VENOMRT_METRICS_TOKEN (scrapes send it as a bearer token), or listen on 127.0.0.1",
+			"give a token (run --metrics-token, metrics --token, or VENOMRT_METRICS_TOKEN; scrapes send it as a bearer token), or listen on 127.0.0.1",
 			ErrInsecure, o.Addr)
 	}
 	col := NewCollector(o.Instance)

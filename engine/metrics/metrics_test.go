@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -353,5 +354,52 @@ func TestInsecureRefused(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("token %q: %s, want %d", token, resp.Status, want)
 		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer one goroutine writes while another reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSubcommand: PROGRAM metrics serves /metrics of an instance that
+// runs elsewhere, until interrupted; beyond loopback without a token it
+// is a usage error.
+func TestSubcommand(t *testing.T) {
+	instance := fmt.Sprintf("msub%d", os.Getpid())
+	status := runGame(t, instance)
+	eventually(t, "both processes running", func() bool { return allRunning(status(), 0) })
+	var out lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- testGame().Command(ctx, []string{"metrics", "--addr", "127.0.0.1:0", "--instance", instance}, &out, io.Discard)
+	}()
+	re := regexp.MustCompile(`serving http://([0-9.:]+)/metrics`)
+	eventually(t, "metrics serving", func() bool { return re.MatchString(out.String()) })
+	fams := scrape(t, re.FindStringSubmatch(out.String())[1])
+	if _, ok := value(fams, "venomrt_ticks_total", "beta"); !ok {
+		t.Fatalf("no ticks of beta: %v", fams["venomrt_ticks_total"])
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("metrics ended with %v", err)
+	}
+	err := testGame().Command(context.Background(), []string{"metrics", "--addr", "0.0.0.0:0", "--token", ""}, io.Discard, io.Discard)
+	if game.ExitCode(err) != 2 || !errors.Is(err, metrics.ErrInsecure) {
+		t.Fatalf("metrics beyond loopback without a token: %v", err)
 	}
 }
