@@ -88,6 +88,41 @@ func TestEdgePlayerPlaysInTheGame(t *testing.T) {
 			break
 		}
 	}
+
+	// ls on the edge shows the edge's own standbys, not the game's (its
+	// "sup" is the game's status, mirrored).
+	edgeStatus, err := engine.Connect(edge+"."+bridge.EdgeStatus, supervisor.StatusSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer edgeStatus.Close()
+	var standby uint32
+	proctest.Eventually(t, 30*time.Second, "the edge's net standby ready", func() bool {
+		var st engine.Frame[supervisor.Meta, supervisor.ChildStatus]
+		if edgeStatus.Read(&st) != nil {
+			return false
+		}
+		for _, c := range st.Items {
+			if c.NameString() == "net" && c.StandbyString() == "ready" {
+				standby = c.StandbyPid
+				return true
+			}
+		}
+		return false
+	})
+	var out, errb strings.Builder
+	if err := run([]string{"ls", "--instance", edge}, &out, &errb); err != nil {
+		t.Fatalf("ls: %v\n%s", err, errb.String())
+	}
+	wantCol := "ready " + strconv.Itoa(int(standby))
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == edge+".net" && !strings.HasSuffix(strings.TrimSpace(line), wantCol) {
+			t.Errorf("ls on the edge: %q, want its STANDBY %q (the edge's own net standby)", line, wantCol)
+		}
+	}
+	if !strings.Contains(out.String(), edge+".net") {
+		t.Errorf("ls on the edge lists no net:\n%s", out.String())
+	}
 }
 
 // Numbered inputs sent through an edge reach the game's physics exactly

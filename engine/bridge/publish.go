@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sys/unix"
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/venom"
@@ -388,8 +389,11 @@ const (
 //
 // Where to start: the bridge's own place (SliceStats.Next, restored
 // with its snapshot), or the process's newest input when that is further
-// on; a bridge without a place of its own (a fresh world) starts at the
-// stream's end: the commands stored before belong to an earlier world.
+// on; in a world that has applied no command from NATS yet and a bridge
+// without a place of its own, the first command stored since the world
+// began — the birth of the process's segment, which a fresh world makes
+// anew — by the NATS server's clock: the commands stored before belong
+// to an earlier world.
 // Commands the process has not applied yet — queued by a bridge that
 // died — may be queued again, and the engine drops a number it has
 // applied already: the process applies each command exactly once, in
@@ -410,24 +414,29 @@ func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 	case <-b.restored:
 	}
 	var cons jetstream.Consumer
-	var next uint64 // the next stream sequence to queue; 0: find the start
+	var next uint64     // the next stream sequence to queue; 0: from since
+	var since time.Time // the world's birth, while next is 0
 	for wait := 100 * time.Millisecond; ctx.Err() == nil; {
-		if next == 0 {
-			n, err := b.start(ctx, s)
+		if next == 0 && since.IsZero() {
+			n, t, err := b.start(s)
 			if err != nil {
 				sleep(ctx, wait)
 				continue
 			}
-			next, cons = n, nil
+			next, since, cons = n, t, nil
 			s.place.Store(next)
-			log.Info("bridge: commands from", "seq", next)
+			log.Info("bridge: commands from", "seq", next, "stored_since", since)
 		}
 		if cons == nil {
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			c, err := b.js.OrderedConsumer(cctx, commandStream(b.o.Game, s.Name), jetstream.OrderedConsumerConfig{
+			cfg := jetstream.OrderedConsumerConfig{
 				DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: next,
 				InactiveThreshold: consumerInactive,
-			})
+			}
+			if next == 0 {
+				cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, 0, &since
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			c, err := b.js.OrderedConsumer(cctx, commandStream(b.o.Game, s.Name), cfg)
 			cancel()
 			if err != nil {
 				sleep(ctx, wait)
@@ -485,29 +494,33 @@ func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 	}
 }
 
-// start is where a slice's commands start: see forward.
-func (b *bridgeProc) start(ctx context.Context, s *outSlice) (uint64, error) {
+// start is where a slice's commands start (see forward): a stream
+// sequence, or 0 and the time the world began.
+func (b *bridgeProc) start(s *outSlice) (uint64, time.Time, error) {
 	applied, err := lastInput(s.channel)
 	if err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
 	if own := s.place.Load(); own > 0 || applied > 0 {
-		return max(own, applied+1), nil
+		return max(own, applied+1), time.Time{}, nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	st, err := b.js.Stream(cctx, commandStream(b.o.Game, s.Name))
+	born, err := birth(s.channel)
 	if err != nil {
-		return 0, fmt.Errorf("bridge: command stream of %s: %w", s.Name, err)
+		return 0, time.Time{}, err
 	}
-	info, err := st.Info(cctx)
-	if err != nil {
-		return 0, fmt.Errorf("bridge: command stream of %s: %w", s.Name, err)
+	return 0, born, nil
+}
+
+// birth is when a channel's segment was made: a fresh world's start.
+func birth(channel string) (time.Time, error) {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, venom.Path(channel), 0, unix.STATX_BTIME, &st); err != nil {
+		return time.Time{}, fmt.Errorf("bridge: birth of %q: %w", channel, err)
 	}
-	if info.State.LastSeq > 0 {
-		b.o.Log.Info("bridge: a fresh world: the commands stored before are an earlier world's", "slice", s.Name, "skipped_to", info.State.LastSeq+1)
+	if st.Mask&unix.STATX_BTIME == 0 {
+		return time.Time{}, fmt.Errorf("bridge: birth of %q: the file system keeps none", channel)
 	}
-	return info.State.LastSeq + 1, nil
+	return time.Unix(st.Btime.Sec, int64(st.Btime.Nsec)), nil
 }
 
 // trimEvery is how often the bridge removes from the command streams
