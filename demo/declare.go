@@ -14,7 +14,6 @@ import (
 	"github.com/venomrt/venomrt/engine/bridge"
 	"github.com/venomrt/venomrt/engine/chaos"
 	"github.com/venomrt/venomrt/engine/game"
-	"github.com/venomrt/venomrt/engine/metrics"
 	"github.com/venomrt/venomrt/procs/ai"
 	netproc "github.com/venomrt/venomrt/procs/net"
 	"github.com/venomrt/venomrt/procs/physics"
@@ -162,7 +161,7 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 		chaos.Tool(chaos.Watch(func(ctx context.Context, env game.Env) (chaos.Watcher, error) { return watchAsPlayer(ctx, f.netAddr) })),
 		bench.Tool(bench.Plot(plot.Ticks)),
 		bridge.Tool(),
-		metrics.Tool(),
+		metricsTool(),
 	)
 	return g
 }

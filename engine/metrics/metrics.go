@@ -46,7 +46,7 @@ var ErrInsecure = errors.New("metrics: serving beyond loopback without a token")
 // unless given) and --metrics-token (default $VENOMRT_METRICS_TOKEN);
 // and PROGRAM metrics, which serves it for an instance running
 // elsewhere (another run, chaos's or bench's game) until interrupted.
-func Tool() game.Tool {
+func Tool(opts ...Option) game.Tool {
 	return func(g *game.Game) {
 		g.Subcommand(game.Subcommand{
 			Name: "metrics", Summary: "serve /metrics of a running game: metrics --addr HOST:PORT [--instance I | --all]",
@@ -67,7 +67,7 @@ func Tool() game.Tool {
 				if *all {
 					inst = ""
 				}
-				s, err := Serve(Options{Addr: *addr, Token: *tok, Instance: inst, Log: c.Log})
+				s, err := Serve(Options{Addr: *addr, Token: *tok, Instance: inst, Log: c.Log}, opts...)
 				if errors.Is(err, ErrInsecure) {
 					return fmt.Errorf("%w: %w", game.ErrUsage, err)
 				}
@@ -88,7 +88,7 @@ func Tool() game.Tool {
 			if addr == "" {
 				return nil, nil, nil
 			}
-			s, err := Serve(Options{Addr: addr, Token: token, Instance: f.Instance, Log: c.Log})
+			s, err := Serve(Options{Addr: addr, Token: token, Instance: f.Instance, Log: c.Log}, opts...)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%w: --metrics-addr: %w", game.ErrUsage, err)
 			}
@@ -112,12 +112,16 @@ type Server struct {
 	col *Collector
 }
 
-// Serve listens on o.Addr and serves /metrics for o.Instance until
-// Close. Beyond loopback it refuses to start without a token
+// Serve listens on o.Addr and serves /metrics for o.Instance, with what
+// opts add (Slice), until Close. Beyond loopback it refuses to start without a token
 // (ErrInsecure): the numbers say which processes run and how, and the
 // token keeps them from whoever can reach the port. (It is sent in the
 // clear over plain HTTP: beyond a trusted network, put TLS in front.)
-func Serve(o Options) (*Server, error) {
+func Serve(o Options, opts ...Option) (*Server, error) {
+	var extra options
+	for _, opt := range opts {
+		opt(&extra)
+	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -131,11 +135,12 @@ func Serve(o Options) (*Server, error) {
 			ErrInsecure, o.Addr)
 	}
 	col := NewCollector(o.Instance)
+	col.slices, col.log = extra.slices, o.Log
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(col); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	var h http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogLogger{o.Log}, Timeout: 10 * time.Second})
+	var h http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogLogger{o.Log}, ErrorHandling: promhttp.ContinueOnError, Timeout: 10 * time.Second})
 	if o.Token != "" {
 		h = bearer(o.Token, h)
 	}
@@ -191,8 +196,10 @@ func (l slogLogger) Println(v ...any) { l.l.Warn("metrics: " + fmt.Sprint(v...))
 // instance on the host): each Collect samples it once with a
 // watch.Watcher.
 type Collector struct {
-	mu sync.Mutex // a Watcher is used from one goroutine at a time
-	w  *watch.Watcher
+	mu     sync.Mutex // a Watcher is used from one goroutine at a time
+	w      *watch.Watcher
+	slices []sliceSource
+	log    *slog.Logger
 }
 
 // NewCollector makes a Collector of instance ("" for every one).
@@ -205,6 +212,9 @@ func (c *Collector) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.w.Close()
+	for _, s := range c.slices {
+		s.close()
+	}
 }
 
 var labels = []string{"instance", "process"}
@@ -280,6 +290,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, g := range games {
 		gauge(dSup, b2f(g.Supervisor != 0), g.Instance)
+		for _, s := range c.slices {
+			err := s.collect(g.Instance, func(v Value) {
+				m, err := constMetric(g.Instance, s.name(), v)
+				if err != nil {
+					m = prometheus.NewInvalidMetric(dSup, err)
+				}
+				ch <- m
+			})
+			if err != nil && c.log != nil {
+				c.log.Debug("metrics: slice skipped", "err", err)
+			}
+		}
 		for _, p := range g.Processes {
 			lv := []string{p.Instance, p.Name}
 			gauge(dUp, b2f(p.State == "running" || p.State == "alive"), lv...)

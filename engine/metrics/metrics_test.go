@@ -161,13 +161,16 @@ func value(fams map[string]*dto.MetricFamily, name, process string) (*dto.Metric
 	return nil, false
 }
 
+var schema = engine.MustSchema[meta, item]()
+
 var nameRE = regexp.MustCompile(`^venomrt_[a-z][a-z0-9_]*$`)
 
 // lint checks what `promtool check metrics` checks of names, types and
 // units: help on every family, snake_case names under the venomrt_
 // prefix, counters and only counters ending in _total, the histogram in
 // seconds, no unit spelled other than in base units, and only the
-// instance and process labels (bounded values).
+// instance and process labels, and a game's own reason or slice
+// (bounded values).
 func lint(t *testing.T, fams map[string]*dto.MetricFamily) {
 	t.Helper()
 	for name, f := range fams {
@@ -188,7 +191,7 @@ func lint(t *testing.T, fams map[string]*dto.MetricFamily) {
 		}
 		for _, m := range f.Metric {
 			for _, l := range m.Label {
-				if l.GetName() != "instance" && l.GetName() != "process" {
+				if l.GetName() != "instance" && l.GetName() != "process" && l.GetName() != "reason" && l.GetName() != "slice" {
 					t.Errorf("%s: label %q", name, l.GetName())
 				}
 			}
@@ -205,7 +208,13 @@ func lint(t *testing.T, fams map[string]*dto.MetricFamily) {
 func TestMetrics(t *testing.T) {
 	instance := fmt.Sprintf("metrics%d", os.Getpid())
 	status := runGame(t, instance)
-	srv, err := metrics.Serve(metrics.Options{Addr: "127.0.0.1:0", Instance: instance})
+	// alpha's own numbers, from its slice; a Value breaking the naming
+	// rules is left out, the rest of the scrape served.
+	steps := metrics.Slice("alpha", schema, func(f *engine.Frame[meta, item], emit func(metrics.Value)) {
+		emit(metrics.Value{Name: "alpha_steps_total", Help: "Steps.", Counter: true, Label: "reason", LabelValue: "step", V: float64(f.Meta.Steps)})
+		emit(metrics.Value{Name: "alpha_steps", Help: "A counter not named _total.", Counter: true, V: 1})
+	})
+	srv, err := metrics.Serve(metrics.Options{Addr: "127.0.0.1:0", Instance: instance}, steps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,6 +222,12 @@ func TestMetrics(t *testing.T) {
 	eventually(t, "both processes running", func() bool { return allRunning(status(), 0) })
 	fams := scrape(t, srv.Addr())
 	lint(t, fams)
+	if m, ok := value(fams, "venomrt_alpha_steps_total", "alpha"); !ok || m.GetCounter().GetValue() == 0 {
+		t.Errorf("alpha's own counter: %v", fams["venomrt_alpha_steps_total"])
+	}
+	if _, ok := fams["venomrt_alpha_steps"]; ok {
+		t.Errorf("a counter not named _total exposed")
+	}
 	for _, name := range []string{"venomrt_ticks_total", "venomrt_tick_duration_seconds", "venomrt_process_restarts_total", "venomrt_command_queue_depth", "venomrt_process_cpu_seconds_total"} {
 		for _, p := range []string{"alpha", "beta"} {
 			if _, ok := value(fams, name, p); !ok {
