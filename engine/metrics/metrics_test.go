@@ -249,7 +249,47 @@ func TestMetrics(t *testing.T) {
 		if m.GetCounter().GetValue() != float64(c.Restarts) {
 			t.Errorf("%s: restarts %v in /metrics, %d in the status", c.NameString(), m.GetCounter().GetValue(), c.Restarts)
 		}
+		// The SIGKILL is an end by a signal from outside, and the only end.
+		for _, m := range fams["venomrt_process_exits_total"].GetMetric() {
+			var process, reason string
+			for _, l := range m.Label {
+				switch l.GetName() {
+				case "process":
+					process = l.GetValue()
+				case "reason":
+					reason = l.GetValue()
+				}
+			}
+			want := 0.0
+			if reason == "signal" {
+				want = 1
+			}
+			if process == c.NameString() && m.GetCounter().GetValue() != want {
+				t.Errorf("%s: exits by %s %v, want %v", process, reason, m.GetCounter().GetValue(), want)
+			}
+		}
 	}
+
+	// A panic is a crash.
+	var out bytes.Buffer
+	if err := testGame().Command(context.Background(), []string{"fault", "beta", "panic", "--instance", instance}, &out, &out); err != nil {
+		t.Fatalf("fault beta panic: %v: %s", err, out.String())
+	}
+	eventually(t, "beta restarted after its panic", func() bool {
+		st := status()
+		return len(st) == 2 && st[1].Restarts == 2 && st[1].StateName() == "running"
+	})
+	fams = scrape(t, srv.Addr())
+	for _, m := range fams["venomrt_process_exits_total"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["process"] == "beta" && (labels["reason"] == "crash" || labels["reason"] == "signal") && m.GetCounter().GetValue() != 1 {
+			t.Errorf("beta's exits by %s: %v, want 1", labels["reason"], m.GetCounter().GetValue())
+		}
+	}
+	st = status()
 
 	// Stopped, alpha's numbers hold still: the scrape and its snapshot
 	// agree exactly.

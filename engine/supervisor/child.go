@@ -29,8 +29,9 @@ const reapWait = 5 * time.Second
 // child is a supervised child. Only the supervise loop touches it; Status
 // reads the copies refresh makes.
 type child struct {
-	spec ChildSpec
-	log  *slog.Logger
+	spec  ChildSpec
+	log   *slog.Logger
+	exits [ExitKinds]uint32 // ChildStatus.Exits
 
 	state    ChildState
 	cmd      *exec.Cmd // the running process, nil when none; exit events name it
@@ -113,7 +114,7 @@ func (k *child) snapshot() childView {
 			st.Flags |= FlagStandbyReady
 		}
 	}
-	st.Handovers = k.handovers
+	st.Handovers, st.Exits = k.handovers, k.exits
 	st.LastEvent, st.Events, st.Replaced = k.lastEvent, k.events, k.replaced
 	st.Started, st.Tick, st.TickMono = k.mono, k.tick, k.tickMono
 	return v
@@ -498,6 +499,16 @@ func (s *Supervisor) exited(ev exitEvent, now time.Time) (stop bool) {
 		return false
 	}
 	s.emit(k, slog.LevelInfo, "child exited", Event{Kind: EventExited, Pid: pid, Reason: desc, Code: code}, "uptime", uptime.Round(time.Millisecond), "policy", k.spec.Restart)
+	switch {
+	case k.cause != "":
+		k.exits[ExitHang]++
+	case code == 0:
+		k.exits[ExitClean]++
+	case code > 128 && ev.ps != nil && !ev.ps.Exited():
+		k.exits[ExitSignal]++
+	default:
+		k.exits[ExitCrash]++
+	}
 	if k.spec.Significant && clean {
 		k.state, k.reason, k.exitCode = ChildExited, desc, code
 		return true

@@ -100,7 +100,29 @@ type ChildStatus struct {
 	// standby told go at once or after a backoff.
 	Replaced Replacement
 	Reserved uint32
+	// Exits counts the child's ends that were not a stop, by kind
+	// (ExitCrash, ExitSignal, ExitHang, ExitClean): the restarts by
+	// reason, in a few bounded kinds a metric can label.
+	Exits [ExitKinds]uint32
 }
+
+// The kinds of a child's end, indexes of ChildStatus.Exits.
+const (
+	// ExitCrash: it exited with a non-zero status (a Go panic is exit 2).
+	ExitCrash = iota
+	// ExitSignal: a signal from outside the supervisor ended it.
+	ExitSignal
+	// ExitHang: the supervisor killed it, hung or not started in time.
+	ExitHang
+	// ExitClean: it exited 0.
+	ExitClean
+	// ExitKinds is how many kinds there are.
+	ExitKinds
+)
+
+// ExitKindNames name the kinds of ChildStatus.Exits, as a metric's
+// reason label says them.
+var ExitKindNames = [ExitKinds]string{"crash", "signal", "hang", "clean"}
 
 // Replacement is how a child's current process took its place.
 type Replacement uint32

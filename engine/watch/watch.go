@@ -43,6 +43,8 @@ type Process struct {
 	Restarts   uint32  `json:"restarts"`
 	Handovers  uint32  `json:"handovers"`
 	Failures   float64 `json:"failure_score"`
+	// Exits counts its ends by kind (supervisor.ExitKindNames).
+	Exits [supervisor.ExitKinds]uint32 `json:"exits"`
 	Reason     string  `json:"last_exit_reason,omitempty"`
 
 	// From the newest snapshot's header (Have: one was read).
@@ -195,7 +197,7 @@ func (w *Watcher) sampleGame(inst string, parts []string, now time.Time) Game {
 		p := Process{
 			Instance: inst, Name: name, State: c.StateName(), Pid: int(c.Pid),
 			Standby: c.StandbyString(), StandbyPid: int(c.StandbyPid),
-			Restarts: c.Restarts, Handovers: c.Handovers, Failures: c.Failures, Reason: c.ReasonString(),
+			Restarts: c.Restarts, Handovers: c.Handovers, Failures: c.Failures, Reason: c.ReasonString(), Exits: c.Exits,
 			Age: -1,
 		}
 		if c.Flags&supervisor.FlagChannel != 0 {
