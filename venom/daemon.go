@@ -299,6 +299,7 @@ func (d *Daemon) Begin() ([]byte, error) {
 	b := l.buf((d.latest + 1) % l.history)
 	seq := s.u64(b + bSeq)
 	seq.Store(seq.Load()&^1 + 1) // odd: being written
+	storeFence()                 // before any byte of the buffer (arm64; see fence_arm64.go)
 	return s.mem[b+bufHeader : b+bufHeader+l.dataSize : b+bufHeader+l.dataSize], nil
 }
 

@@ -29,10 +29,25 @@
 //
 // Sequence, position and state words are read and written with sync/atomic.
 // Payloads (snapshots, commands, responses) are copied with plain copies
-// placed between atomic loads and stores of the word that guards them. That
-// is sound on amd64 and arm64, the architectures this package builds for:
-// Go's atomics are sequentially consistent and also act as compiler
-// barriers, so a plain copy cannot move across them. The tests check it with
+// placed between atomic loads and stores of the word that guards them.
+//
+// A snapshot buffer is a seqlock: the writer makes its sequence word odd,
+// writes the bytes and makes it even again; a reader loads the word, copies
+// the bytes, and loads the word again, and keeps the copy only if the word
+// was even and unchanged. Go's atomics are sequentially consistent among
+// themselves, but on arm64 they are one-way barriers for plain accesses
+// (a Load is acquire, a Store is release), which leaves two reorderings a
+// seqlock must forbid: the copy's loads completing after the second
+// sequence load, and the writer's bytes becoming visible before its odd
+// sequence word. Go has no fence API, so on arm64 the package has two
+// fences in assembly (fence_arm64.s): DMB ISHLD before a reader's second
+// sequence load (loadFence) and DMB ISHST after the writer's odd store
+// (storeFence). On amd64 (TSO: loads keep their order, and stores theirs)
+// they are empty functions the compiler inlines away, so the read path
+// there is unchanged. The lanes and responses need no fence: there a plain
+// copy only ever precedes a release store or follows an acquire load.
+// amd64 and arm64 are the architectures this package builds for; `make
+// test` cross-builds for arm64. The tests check the seqlock with
 // checksummed payloads written by another process.
 //
 // # Trust

@@ -27,14 +27,14 @@ type Shell struct {
 	co   uint64 // client entry offset
 	lo   uint64 // lane offset
 
-	mu     sync.RWMutex             // shared by operations but reads, exclusive by Close
-	sendMu sync.Mutex               // one producer on the lane
-	reqMu  sync.Mutex               // one request in flight
-	closed atomic.Bool              // set by Close under mu; reads load it without mu
-	last   lastCache                // the newest snapshot read, to read again (readAgain)
-	epoch  uint64                   // the daemon epoch last seen
-	tail   uint64                   // next lane position to write
-	head   uint64                   // the daemon's lane head as last loaded
+	mu     sync.RWMutex // shared by operations but reads, exclusive by Close
+	sendMu sync.Mutex   // one producer on the lane
+	reqMu  sync.Mutex   // one request in flight
+	closed atomic.Bool  // set by Close under mu; reads load it without mu
+	last   lastCache    // the newest snapshot read, to read again (readAgain)
+	epoch  uint64       // the daemon epoch last seen
+	tail   uint64       // next lane position to write
+	head   uint64       // the daemon's lane head as last loaded
 }
 
 // Connect attaches to the segment of a channel name and claims a client
@@ -320,6 +320,7 @@ func (g *segment) readAgain(c *lastRead, buf []byte) bool {
 		return false
 	}
 	copy(buf, mem[c.off+bufHeader:c.off+bufHeader+c.len]) // plain copy between atomic loads (see above)
+	loadFence()                                           // the copy's loads before the check's (arm64; see fence_arm64.go)
 	ok := (*atomic.Uint64)(unsafe.Pointer(&mem[c.off+bSeq])).Load() == c.seq
 	runtime.KeepAlive(g) // the mapping lives while g does (see retire)
 	return ok
@@ -346,6 +347,7 @@ func (g *segment) readHead(buf []byte) (snapRead, error) {
 		mono := int64(g.u64(b + bMono).Load())
 		if s1&1 == 0 && pub == latest && ln <= l.dataSize {
 			copy(buf, g.mem[b+bufHeader:b+bufHeader+ln]) // plain copy between seq loads (see package doc)
+			loadFence()                                  // the copy's loads before the check's (arm64; see fence_arm64.go)
 			whole := seq.Load() == s1
 			runtime.KeepAlive(g) // the mapping lives while g does (see retire)
 			if whole {
@@ -391,6 +393,7 @@ func (g *segment) readSnap(back int, buf []byte) (snapRead, error) {
 		mono := int64(w[bMono/8].Load())
 		if s1&1 == 0 && pub == want && ln <= l.dataSize && ln <= uint64(len(buf)) {
 			copy(buf, mem[b+bufHeader:b+bufHeader+ln]) // plain copy between seq loads (see package doc)
+			loadFence()                                // the copy's loads before the check's (arm64; see fence_arm64.go)
 			whole := w[bSeq/8].Load() == s1
 			runtime.KeepAlive(g) // the mapping lives while g does (see retire)
 			if whole {
