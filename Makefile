@@ -41,9 +41,6 @@ build:
 vet:
 	$(GO) vet ./...
 
-# The race tests run under Xvfb: the window's tests need a display. Then the
-# supervisor, built without cgo, and its no-display tests run with no
-# DISPLAY at all.
 # venom's seqlock has fences of its own on arm64 (venom/fence_arm64.s), so
 # test also cross-builds for GOARCH=arm64 without cgo: go vet (tests
 # included) and go build of every package but the window packages, which
@@ -51,6 +48,9 @@ vet:
 # out every package that imports Ebiten). Built, not run.
 ARM64_PKGS = $(shell $(GO) list -f '{{.ImportPath}}{{range .Deps}}{{if eq . "github.com/hajimehoshi/ebiten/v2"}} ebiten{{end}}{{end}}' ./... | awk 'NF == 1')
 
+# The race tests run under Xvfb: the window's tests need a display. Then the
+# supervisor, built without cgo, and its no-display tests run with no
+# DISPLAY at all.
 test: deps
 	$(GO) vet ./...
 	GOARCH=arm64 CGO_ENABLED=0 $(GO) vet $(ARM64_PKGS)
