@@ -256,7 +256,7 @@ func TestBadFrames(t *testing.T) {
 		{"version-2-client", "ws://" + host, false, nil, websocket.StatusPolicyViolation, "protocol version 3 required"},
 		{"wrong-version", "ws://" + host + "/ws?v=2&name=x", false, nil, websocket.StatusPolicyViolation, `protocol version "2" is not served; this server speaks version 3`},
 		{"no-version", "ws://" + host + "/ws?name=x", false, nil, websocket.StatusPolicyViolation, "protocol version 3 required"},
-		{"other-path", "ws://" + host + "/play?v=3", false, nil, websocket.StatusPolicyViolation, "protocol version 3 required"},
+		{"other-path", "ws://" + host + "/play?v=3", false, nil, websocket.StatusPolicyViolation, `no game at path "/play": join at /ws?v=3`},
 		{"text-frame", "", true, []byte(`{"type":"ack","seq":1}`), websocket.StatusPolicyViolation, "text frame"},
 		{"unknown-kind", "", false, []byte{9}, websocket.StatusPolicyViolation, "unknown message kind 9"},
 		{"empty", "", false, []byte{}, websocket.StatusPolicyViolation, "empty message"},

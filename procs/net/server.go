@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/venomrt/venomrt/engine"
@@ -57,17 +60,39 @@ const (
 )
 
 // joinRequest checks the join carried by a WebSocket handshake's URL:
-// /ws?v=3&name=NAME. It returns the name cut to MaxName bytes.
+// /ws?v=3&name=NAME. Without v the client speaks another version (a
+// version 2 client joined at /); with v=3 at another path it is told
+// the path. It returns the name made fit to broadcast (playerName).
 func joinRequest(r *http.Request) (string, error) {
 	q := r.URL.Query()
 	v := q.Get("v")
-	if r.URL.Path != Path || v == "" {
+	switch {
+	case v == "":
 		return "", kick("%s", reasonVersion)
-	}
-	if v != strconv.Itoa(Version) {
+	case v != strconv.Itoa(Version):
 		return "", kick("protocol version %.8q is not served; this server speaks version %d: join at /ws?v=%d&name=NAME", v, Version, Version)
+	case r.URL.Path != Path:
+		return "", kick("no game at path %.32q: join at /ws?v=%d&name=NAME (docs/PROTOCOL.md)", r.URL.Path, Version)
 	}
-	return cut(q.Get("name"), MaxName), nil
+	return playerName(q.Get("name")), nil
+}
+
+// playerName is the name a join asks for, made fit to send to every
+// client: invalid UTF-8 and control characters (NUL among them, which
+// would end the name where the net slice keeps it) are dropped, and it is
+// cut to at most MaxName bytes between two characters, never inside one.
+func playerName(s string) string {
+	var b strings.Builder
+	for _, r := range s { // an invalid byte comes as RuneError
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > MaxName {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // play serves one WebSocket handshake: a join, for its whole life.

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/venomrt/venomrt/procs/physics"
 )
@@ -514,8 +515,59 @@ func FuzzJoinRequest(f *testing.F) {
 			}
 			return
 		}
-		if u.Path != Path || u.Query().Get("v") != "3" || len(name) > MaxName {
+		if u.Path != Path || u.Query().Get("v") != "3" || len(name) > MaxName || !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
 			t.Fatalf("%q accepted: name %q", target, name)
 		}
 	})
+}
+
+// TestJoinName: a name is cut between characters, never inside one, and
+// loses invalid UTF-8 and control characters (a leading NUL would empty
+// it in the net slice); what is left comes back whole from the slice.
+func TestJoinName(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{"ann", "ann"},
+		{strings.Repeat("é", 9), strings.Repeat("é", 8)},         // 18 bytes: 16
+		{strings.Repeat("a", 15) + "€", strings.Repeat("a", 15)}, // the euro (3 bytes) would end at byte 18
+		{strings.Repeat("a", 14) + "€", strings.Repeat("a", 14)},
+		{strings.Repeat("a", 13) + "€", strings.Repeat("a", 13) + "€"},
+		{"\x00bob", "bob"},
+		{"b\x00o\nb\x7f", "bob"},
+		{"\xffbob\xfe", "bob"},
+		{"", ""},
+	} {
+		u := &url.URL{Path: Path, RawQuery: url.Values{"v": {"3"}, "name": {tc.name}}.Encode()}
+		got, err := joinRequest(&http.Request{URL: u})
+		if err != nil || got != tc.want {
+			t.Errorf("name %q: %q, %v; want %q", tc.name, got, err, tc.want)
+			continue
+		}
+		var p Player
+		copy(p.Name[:], got)
+		if p.NameString() != tc.want {
+			t.Errorf("name %q: the slice gives back %q", tc.name, p.NameString())
+		}
+	}
+}
+
+// TestJoinRefusals: the reason a refused join is given names what is
+// wrong: the version (none, or another), or the path.
+func TestJoinRefusals(t *testing.T) {
+	for _, tc := range []struct{ target, reason string }{
+		{"/", reasonVersion},
+		{"/ws?name=ann", reasonVersion},
+		{"/?v=2", `protocol version "2" is not served`},
+		{"/?v=3&name=ann", `no game at path "/": join at /ws?v=3&name=NAME`},
+		{"/game?v=3", `no game at path "/game"`},
+	} {
+		u, err := url.ParseRequestURI(tc.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = joinRequest(&http.Request{URL: u})
+		var k errKick
+		if !errors.As(err, &k) || !strings.HasPrefix(k.reason, tc.reason) {
+			t.Errorf("%s: %v, want a kick beginning %q", tc.target, err, tc.reason)
+		}
+	}
 }
