@@ -18,7 +18,8 @@ import (
 // request has not arrived whole, and HTTP connections that only fetch the
 // page — are "pending". They are bounded apart from the players: at most
 // MaxPending at a time, each for a short deadline, and when one more
-// arrives one is closed: the oldest whose request has not arrived whole.
+// arrives one is closed: the oldest whose request has not arrived whole
+// although it has had evictGrace to send it (makeRoom).
 // A player's join is its complete HTTP upgrade request, so a pending
 // connection never holds a player's place and a flood of them cannot make
 // net refuse a player under the cap.
