@@ -293,7 +293,7 @@ func (m *mirror) collect(c venom.ClientID, cmd, _ []byte) int {
 // ackTimeout is how long the mirror waits for the acknowledgements of
 // the commands it sent before sending them again (with the same ids:
 // the stream keeps one copy).
-const ackTimeout = 2 * time.Second
+const ackTimeout = time.Second
 
 // forward stores the pending commands in the slice's command stream,
 // without blocking: the first call sends them (each with its id), the
@@ -342,7 +342,7 @@ func (m *mirror) forward(now time.Time) bool {
 // commands again a little later.
 func (m *mirror) failed(now time.Time, err error) {
 	m.acks = nil
-	m.retryAt = now.Add(100 * time.Millisecond)
+	m.retryAt = now.Add(50 * time.Millisecond)
 	m.failOnce.Do(func() {
 		m.log.Warn("mirror: commands not stored yet, sending them again (logged once; a full stream says so here)", "err", err)
 	})

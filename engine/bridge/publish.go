@@ -428,26 +428,33 @@ func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 			log.Info("bridge: commands from", "seq", next, "stored_since", since)
 		}
 		if cons == nil {
-			cfg := jetstream.OrderedConsumerConfig{
+			// A consumer of our own, not JetStream's ordered one: its
+			// order is next's, and a lost one is made again at once
+			// (the ordered consumer's reset backs off from 1 s to 10 s).
+			cfg := jetstream.ConsumerConfig{
 				DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: next,
-				InactiveThreshold: consumerInactive,
+				AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: consumerInactive,
+				MemoryStorage: true, Replicas: 1,
 			}
 			if next == 0 {
 				cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, 0, &since
 			}
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			c, err := b.js.OrderedConsumer(cctx, commandStream(b.o.Game, s.Name), cfg)
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			c, err := b.js.CreateConsumer(cctx, commandStream(b.o.Game, s.Name), cfg)
 			cancel()
 			if err != nil {
+				log.Debug("bridge: consumer", "err", err)
 				sleep(ctx, wait)
-				wait = min(2*wait, 2*time.Second)
+				wait = min(2*wait, 500*time.Millisecond)
 				continue
 			}
-			cons, wait = c, 100*time.Millisecond
+			cons, wait = c, 50*time.Millisecond
 		}
-		it, err := cons.Messages(jetstream.PullHeartbeat(pullHeartbeat), jetstream.PullExpiry(pullExpiry))
+		it, err := cons.Messages(jetstream.PullHeartbeat(pullHeartbeat), jetstream.PullExpiry(pullExpiry),
+			jetstream.WithMessagesErrOnMissingHeartbeat(true))
 		if err != nil {
 			log.Debug("bridge: consume", "err", err)
+			b.dropConsumer(s, cons)
 			cons = nil // made again from next: NATS may have restarted
 			sleep(ctx, wait)
 			continue
@@ -489,9 +496,21 @@ func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 		}
 		stop()
 		it.Stop()
+		b.dropConsumer(s, cons)
 		cons = nil
 		sleep(ctx, wait)
 	}
+}
+
+// dropConsumer deletes a consumer the bridge leaves, beside the loop (a
+// node that holds it may be gone: then it goes after consumerInactive).
+func (b *bridgeProc) dropConsumer(s *outSlice, c jetstream.Consumer) {
+	name := c.CachedInfo().Name
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		b.js.DeleteConsumer(ctx, commandStream(b.o.Game, s.Name), name)
+	}()
 }
 
 // start is where a slice's commands start (see forward): a stream
