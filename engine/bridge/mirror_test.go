@@ -180,3 +180,42 @@ func TestMirrorKilledAfterAcknowledgement(t *testing.T) {
 	m.start(nil)
 	m.counted("the commands stored before the mirror died", 5)
 }
+
+// The mirror refuses what the bridge refuses, on the edge's machine: an
+// engine op (here OpSlow, a fault that does no harm to this test's
+// process) and an op of the game's not declared remote-callable never
+// reach the command stream; counted as bad there.
+func TestMirrorRefusesOpsNotRemote(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	m := newMirror(w)
+	m.start(nil)
+	m.send(1)
+	m.counted("a command through the mirror", 1)
+	c, err := engine.Connect(m.ch, worldSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, op := range []engine.Op{engine.OpSlow, opLocal, engine.OpPanic} {
+		if err := c.Send(engine.Cmd(op)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.send(1)
+	f := w.sim("the command after the refused ones", func(f *engine.Frame[worldMeta, worldItem]) bool { return f.Meta.Counted >= 3 })
+	if f.Meta.Counted != 3 || f.Inputs != 3 {
+		t.Fatalf("counted %d, inputs %d: want the 3 opCount commands only", f.Meta.Counted, f.Inputs)
+	}
+	st, err := w.js.Stream(proctest.Context(t, 5*time.Second), commandStream(w.game, "sim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(proctest.Context(t, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.LastSeq != 3 {
+		t.Fatalf("the command stream holds %d commands, want 3: the mirror forwarded an op that is not remote-callable", info.State.LastSeq)
+	}
+}
