@@ -12,8 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
 	"golang.org/x/sys/unix"
 
 	"github.com/venomrt/venomrt/engine/watch"
@@ -27,7 +25,7 @@ var topSorts = []string{"name", "cpu", "rss", "restarts", "p99", "ticks", "age",
 // the host, --all) from what its processes keep (engine.Counters), its
 // supervisor's status and /proc, read by a watch.Watcher: it owns
 // nothing and never blocks a process. On a terminal it redraws in place
-// (bubbletea; q quits, s changes the sort); otherwise it prints a table
+// (q quits, s changes the sort); otherwise it prints a table
 // per sample, or with --json one JSON object per sample and line.
 func (g *Game) cmdTop(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("top", flag.ContinueOnError)
@@ -66,7 +64,7 @@ func (g *Game) cmdTop(ctx context.Context, args []string, stdout io.Writer) erro
 		return err
 	}
 	if f, ok := stdout.(*os.File); ok && !*asJSON && isTerminal(f) {
-		return runTopTUI(ctx, w, f, *sortKey, *every, *count)
+		return runTopLive(ctx, w, f, *sortKey, *every, *count)
 	}
 	enc := json.NewEncoder(stdout)
 	tick := time.NewTicker(*every)
@@ -239,77 +237,111 @@ func mib(n int64) string {
 	return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
 }
 
-// The live view: a bubbletea program that samples every interval.
+// The live view, drawn with a few ANSI sequences rather than a terminal
+// UI library: bubbletea v1.3.10 queries the terminal's background colour
+// in its package init (termenv's OSC 11, a 5 s timeout when the terminal
+// does not answer), and as a built-in top is linked into every program
+// on the game API, so every subcommand and every child sharing the
+// terminal paid that query at start — `ls` under script(1) took 5 s.
+// What the view needs is little: the alternate screen, a redraw from the
+// top-left corner, one bold line, and keys read without echo.
+const (
+	altScreenOn  = "\x1b[?1049h\x1b[?25l" // the alternate screen, cursor hidden
+	altScreenOff = "\x1b[?25h\x1b[?1049l"
+	home         = "\x1b[H"
+	clearLine    = "\x1b[K" // the rest of the line
+	clearBelow   = "\x1b[J" // the rest of the screen
+	bold, plain  = "\x1b[1m", "\x1b[0m"
+)
 
-type topModel struct {
-	w       *watch.Watcher
-	every   time.Duration
-	sortKey string
-	games   []watch.Game
-	err     error
-	left    int // samples left to show (-1: no limit)
-	now     time.Time
-}
-
-type sampleMsg struct{}
-
-var topHeader = lipgloss.NewStyle().Bold(true)
-
-func (m topModel) Init() tea.Cmd { return m.next() }
-
-func (m topModel) next() tea.Cmd {
-	return tea.Tick(m.every, func(time.Time) tea.Msg { return sampleMsg{} })
-}
-
-func (m topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	switch msg := msg.(type) {
-	case tea.KeyMsg:
-		switch msg.String() {
-		case "q", "ctrl+c", "esc":
-			return m, tea.Quit
-		case "s":
-			m.sortKey = topSorts[(slices.Index(topSorts, m.sortKey)+1)%len(topSorts)]
+// liveFrame is a sample as the live view draws it: from the top-left
+// corner, each line cleared to its end, the header in bold, the rest of
+// the screen cleared.
+func liveFrame(games []watch.Game, err error, sortKey string, now time.Time) string {
+	var b strings.Builder
+	b.WriteString(home)
+	text := "top: " + fmt.Sprint(err) + "\n"
+	if err == nil {
+		text = formatTop(games, sortKey, now) + "\nq quit · s sort by " + sortKey + "\n"
+	}
+	for _, l := range strings.SplitAfter(text, "\n") {
+		line, nl := strings.CutSuffix(l, "\n")
+		if strings.HasPrefix(line, "PROCESS") {
+			line = bold + line + plain
 		}
-	case sampleMsg:
-		m.games, m.err = m.w.Sample()
-		m.now = time.Now()
-		if m.left > 0 {
-			m.left--
-			if m.left == 0 {
-				return m, tea.Quit
+		b.WriteString(line + clearLine)
+		if nl {
+			b.WriteString("\r\n")
+		}
+	}
+	b.WriteString(clearBelow)
+	return b.String()
+}
+
+// runTopLive redraws the view in place every interval until ctx ends, q
+// is typed, or count samples were shown (0: no limit). Keys are read from
+// stdin when it is a terminal, put out of canonical mode and echo for the
+// while (signals stay on: Ctrl-C interrupts as everywhere).
+func runTopLive(ctx context.Context, w *watch.Watcher, out *os.File, sortKey string, every time.Duration, count int) error {
+	in := int(os.Stdin.Fd())
+	keys := false
+	if old, err := unix.IoctlGetTermios(in, unix.TCGETS); err == nil {
+		raw := *old
+		raw.Lflag &^= unix.ICANON | unix.ECHO
+		raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+		if unix.IoctlSetTermios(in, unix.TCSETS, &raw) == nil {
+			keys = true
+			defer unix.IoctlSetTermios(in, unix.TCSETS, old)
+		}
+	}
+	if _, err := io.WriteString(out, altScreenOn); err != nil {
+		return err
+	}
+	defer io.WriteString(out, altScreenOff)
+	// The first frame waits an interval, as every later one: its rates
+	// are over it (cmdTop took the sample they start from).
+	var games []watch.Game
+	var err error
+	io.WriteString(out, home+"sampling…"+clearLine+clearBelow)
+	for shown := 0; count == 0 || shown < count; shown++ {
+		for next := time.Now().Add(every); time.Now().Before(next); {
+			if ctx.Err() != nil {
+				return nil
+			}
+			wait := min(time.Until(next), 100*time.Millisecond)
+			if !keys {
+				select {
+				case <-ctx.Done():
+				case <-time.After(wait):
+				}
+				continue
+			}
+			fds := []unix.PollFd{{Fd: int32(in), Events: unix.POLLIN}}
+			if n, _ := unix.Poll(fds, int(wait/time.Millisecond)+1); n <= 0 {
+				continue
+			}
+			var b [16]byte
+			n, rerr := unix.Read(in, b[:])
+			if rerr != nil || n == 0 {
+				keys = false // stdin closed: keep drawing
+				continue
+			}
+			for _, c := range b[:n] {
+				switch c {
+				case 'q', 'Q', 3, 4: // q, Ctrl-C, Ctrl-D
+					return nil
+				case 's', 'S':
+					sortKey = topSorts[(slices.Index(topSorts, sortKey)+1)%len(topSorts)]
+					if shown > 0 {
+						io.WriteString(out, liveFrame(games, err, sortKey, time.Now()))
+					}
+				}
 			}
 		}
-		return m, m.next()
-	}
-	return m, nil
-}
-
-func (m topModel) View() string {
-	if m.err != nil {
-		return "top: " + m.err.Error() + "\n"
-	}
-	if m.now.IsZero() {
-		return "sampling…\n"
-	}
-	lines := strings.Split(formatTop(m.games, m.sortKey, m.now), "\n")
-	for i, l := range lines {
-		if strings.HasPrefix(l, "PROCESS") {
-			lines[i] = topHeader.Render(l)
+		games, err = w.Sample()
+		if _, werr := io.WriteString(out, liveFrame(games, err, sortKey, time.Now())); werr != nil {
+			return werr
 		}
 	}
-	return strings.Join(lines, "\n") + "\nq quit · s sort by " + m.sortKey + "\n"
-}
-
-func runTopTUI(ctx context.Context, w *watch.Watcher, out *os.File, sortKey string, every time.Duration, count int) error {
-	left := -1
-	if count > 0 {
-		left = count
-	}
-	p := tea.NewProgram(topModel{w: w, every: every, sortKey: sortKey, left: left},
-		tea.WithOutput(out), tea.WithContext(ctx), tea.WithAltScreen())
-	_, err := p.Run()
-	if ctx.Err() != nil {
-		return nil // interrupted: the normal way out
-	}
-	return err
+	return nil
 }

@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/engine/game"
@@ -110,5 +113,102 @@ func TestTop(t *testing.T) {
 	var out bytes.Buffer
 	if err := exampleGame().Command(context.Background(), []string{"top", "--sort", "nope"}, &out, &out); game.ExitCode(err) != 2 {
 		t.Fatalf("top --sort nope: %v", err)
+	}
+}
+
+// openPTY opens a pseudo-terminal pair: the master to read what a
+// program draws, the slave to be its terminal.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 160})
+	return m, s
+}
+
+// TestTopOnATerminal: on a terminal top is the live view — the
+// alternate screen, redrawn in place, the header in bold — without
+// querying the terminal first, and q quits it.
+func TestTopOnATerminal(t *testing.T) {
+	instance := fmt.Sprintf("toptty%d", os.Getpid())
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() {
+		ran <- exampleGame().Command(ctx, []string{"run", "--headless", "--instance", instance, "--duration", "1m"}, io.Discard, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-ran
+		exampleGame().RemoveSegments(instance)
+	})
+	m, s := openPTY(t)
+	defer m.Close()
+	cmd := exec.Command(os.Args[0], "top", "--instance", instance, "--interval", "100ms")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var screen bytes.Buffer
+	read := make(chan []byte)
+	go func() {
+		for {
+			b := make([]byte, 4096)
+			n, err := m.Read(b)
+			if err != nil {
+				close(read)
+				return
+			}
+			read <- b[:n]
+		}
+	}()
+	deadline := time.After(30 * time.Second)
+	for !strings.Contains(screen.String(), "counter  running") || strings.Count(screen.String(), "PROCESS") < 2 {
+		select {
+		case b, ok := <-read:
+			if !ok {
+				t.Fatalf("top ended early:\n%q", screen.String())
+			}
+			screen.Write(b)
+		case <-deadline:
+			cmd.Process.Kill()
+			t.Fatalf("no live view within 30s:\n%q", screen.String())
+		}
+	}
+	out := screen.String()
+	if !strings.Contains(out, "\x1b[?1049h") || !strings.Contains(out, "\x1b[1mPROCESS") {
+		t.Fatalf("not the live view (alternate screen, bold header):\n%q", out)
+	}
+	if strings.Contains(out, "\x1b]11;?") {
+		t.Fatalf("top queried the terminal's colours (a 5 s wait where the terminal does not answer):\n%q", out)
+	}
+	m.Write([]byte("q"))
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("top after q: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("q did not quit top")
 	}
 }
