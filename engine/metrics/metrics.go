@@ -243,12 +243,13 @@ var (
 	dFailed    = desc("process_failed", "1 when the process is past its failure threshold and no longer restarted.")
 	dRestarts  = desc("process_restarts_total", "Launches of the process after its first (the supervisor's status).")
 	dHandovers = desc("process_handovers_total", "Restarts its hot standby served.")
-	dExits     = prometheus.NewDesc("venomrt_process_exits_total", "Ends of the process that were not a stop, by reason: crash (exit non-zero, a panic), signal (killed from outside), hang (killed by the supervisor: hung, or not started in time), clean (exit 0).",
-		[]string{"instance", "process", "reason"}, nil)
 	dScore     = desc("process_failure_score", "The supervisor's decaying failure score for the process.")
 	dCPU       = desc("process_cpu_seconds_total", "User and system CPU time of the process's current OS process.")
 	dRSS       = desc("process_resident_memory_bytes", "Resident memory of the process's current OS process.")
 	dSup       = prometheus.NewDesc("venomrt_supervisor_up", "1 when the instance's supervisor is live.", []string{"instance"}, nil)
+	dExits     = prometheus.NewDesc("venomrt_process_exits_total", "Ends of the process that were not a stop, by reason: "+
+		"crash (exit non-zero, a panic), signal (killed from outside), hang (killed by the supervisor: hung, or not started in time), clean (exit 0).",
+		[]string{"instance", "process", "reason"}, nil)
 
 	allDescs = []*prometheus.Desc{dTicks, dMisses, dTickTime, dSkipped, dCommands, dApplied, dRefused, dPublishes,
 		dRate, dQueued, dAge, dClients, dRefusedC, dUp, dFailed, dRestarts, dHandovers, dExits, dScore, dCPU, dRSS, dSup}

@@ -43,9 +43,9 @@ type Process struct {
 	Restarts   uint32  `json:"restarts"`
 	Handovers  uint32  `json:"handovers"`
 	Failures   float64 `json:"failure_score"`
+	Reason     string  `json:"last_exit_reason,omitempty"`
 	// Exits counts its ends by kind (supervisor.ExitKindNames).
 	Exits [supervisor.ExitKinds]uint32 `json:"exits"`
-	Reason     string  `json:"last_exit_reason,omitempty"`
 
 	// From the newest snapshot's header (Have: one was read).
 	Have     bool            `json:"have_snapshot"`
