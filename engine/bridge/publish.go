@@ -3,6 +3,7 @@ package bridge
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -370,22 +371,26 @@ func commandStreamConfig(game, slice string, replicas int) jetstream.StreamConfi
 		Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute, MaxAge: CommandMaxAge,
 		MaxMsgs: MaxQueuedCommands, MaxBytes: MaxQueuedCommands * 2 * engine.CommandSize,
 		MaxMsgSize: MaxCommandMessage, Discard: jetstream.DiscardNew, Retention: jetstream.LimitsPolicy,
+		AllowDirect: true, // forward reads it by direct get, from any replica
 	}
 }
 
-// consumerInactive is how long an abandoned consumer of the bridge (its
-// process killed) outlives it on the server: they do not pile up.
-const consumerInactive = 10 * time.Second
+// pollEvery is how often the bridge asks for the next command without
+// a wakeup (a publish seen on the command subject): after a
+// reconnection, or a follower that had not stored it yet.
+const pollEvery = 200 * time.Millisecond
 
-// Heartbeats of the bridge's pulls: a consumer lost with its node is
-// seen missing after two of them, and made again on another.
-const (
-	pullHeartbeat = 500 * time.Millisecond
-	pullExpiry    = 2 * time.Second
-)
+// getTimeout bounds one direct get.
+const getTimeout = 500 * time.Millisecond
 
 // forward queues the commands of one slice's stream into its local
 // channel, in stream order, each numbered with its stream sequence.
+//
+// It reads the stream by sequence with JetStream's direct get, which any
+// replica answers: no consumer to lose with a node, to make again
+// through the meta leader, or to leave behind on the server. A core
+// subscription to the command subject wakes it when a command is
+// published; it asks at least every pollEvery.
 //
 // Where to start: the bridge's own place (SliceStats.Next, restored
 // with its snapshot), or the process's newest input when that is further
@@ -413,104 +418,121 @@ func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 		return
 	case <-b.restored:
 	}
-	var cons jetstream.Consumer
+	wake := make(chan struct{}, 1)
+	subject := CommandSubject(b.o.Game, s.Name)
+	sub, err := b.nc.Subscribe(subject, func(*nats.Msg) {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
+	if err == nil {
+		defer sub.Unsubscribe()
+	}
+	poll := time.NewTicker(pollEvery)
+	defer poll.Stop()
+	idle := func() bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-wake:
+		case <-poll.C:
+		}
+		return true
+	}
 	var next uint64     // the next stream sequence to queue; 0: from since
 	var since time.Time // the world's birth, while next is 0
-	for wait := 100 * time.Millisecond; ctx.Err() == nil; {
+	for ctx.Err() == nil {
 		if next == 0 && since.IsZero() {
 			n, t, err := b.start(s)
 			if err != nil {
-				sleep(ctx, wait)
+				if !idle() {
+					return
+				}
 				continue
 			}
-			next, since, cons = n, t, nil
+			next, since = n, t
 			s.place.Store(next)
 			log.Info("bridge: commands from", "seq", next, "stored_since", since)
 		}
-		if cons == nil {
-			// A consumer of our own, not JetStream's ordered one: its
-			// order is next's, and a lost one is made again at once
-			// (the ordered consumer's reset backs off from 1 s to 10 s).
-			cfg := jetstream.ConsumerConfig{
-				DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: next,
-				AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: consumerInactive,
-				MemoryStorage: true, Replicas: 1,
-			}
-			if next == 0 {
-				cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, 0, &since
-			}
-			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			c, err := b.js.CreateConsumer(cctx, commandStream(b.o.Game, s.Name), cfg)
-			cancel()
-			if err != nil {
-				log.Debug("bridge: consumer", "err", err)
-				sleep(ctx, wait)
-				wait = min(2*wait, 500*time.Millisecond)
-				continue
-			}
-			cons, wait = c, 50*time.Millisecond
+		req := directGetRequest{Seq: next, NextBySubject: subject}
+		if next == 0 {
+			req = directGetRequest{StartTime: &since}
 		}
-		it, err := cons.Messages(jetstream.PullHeartbeat(pullHeartbeat), jetstream.PullExpiry(pullExpiry),
-			jetstream.WithMessagesErrOnMissingHeartbeat(true))
+		seq, data, err := b.directGet(ctx, commandStream(b.o.Game, s.Name), req)
 		if err != nil {
-			log.Debug("bridge: consume", "err", err)
-			b.dropConsumer(s, cons)
-			cons = nil // made again from next: NATS may have restarted
-			sleep(ctx, wait)
+			if !errors.Is(err, errNoMessage) {
+				log.Debug("bridge: direct get", "err", err)
+			}
+			if !idle() {
+				return
+			}
 			continue
 		}
-		stop := context.AfterFunc(ctx, it.Stop)
-		for {
-			msg, err := it.Next()
-			if err != nil {
-				break
-			}
-			meta, err := msg.Metadata()
-			if err != nil || meta.Sequence.Stream < next {
-				continue
-			}
-			seq := meta.Sequence.Stream
-			c, err := engine.DecodeCommand(msg.Data())
-			if err == nil && !s.remoteOK(c.Op) {
-				err = fmt.Errorf("op %d is not remote-callable (the engine's own ops never are)", c.Op)
-			}
-			if err != nil {
-				b.bad.Add(1)
-				s.bad.Add(1)
-				s.badOnce.Do(func() { log.Warn("bridge: command refused (logged once per slice)", "seq", seq, "err", err) })
-				next = seq + 1
-				s.place.Store(next)
-				continue
-			}
-			// The bridge numbers what it queues, in the shared numbering,
-			// whatever numbering the message came with.
-			c.Sender, c.Seq = 0, seq
-			if shell, err = queue(ctx, shell, s.channel, c); err != nil {
-				break // ctx ended
-			}
+		if seq < next {
+			continue // cannot be: asked for next on
+		}
+		c, err := engine.DecodeCommand(data)
+		if err == nil && !s.remoteOK(c.Op) {
+			err = fmt.Errorf("op %d is not remote-callable (the engine's own ops never are)", c.Op)
+		}
+		if err != nil {
+			b.bad.Add(1)
+			s.bad.Add(1)
+			s.badOnce.Do(func() { log.Warn("bridge: command refused (logged once per slice)", "seq", seq, "err", err) })
 			next = seq + 1
 			s.place.Store(next)
-			s.commands.Add(1)
-			s.last.Store(seq)
-			b.commands.Add(1)
+			continue
 		}
-		stop()
-		it.Stop()
-		b.dropConsumer(s, cons)
-		cons = nil
-		sleep(ctx, wait)
+		// The bridge numbers what it queues, in the shared numbering,
+		// whatever numbering the message came with.
+		c.Sender, c.Seq = 0, seq
+		if shell, err = queue(ctx, shell, s.channel, c); err != nil {
+			return // ctx ended
+		}
+		next = seq + 1
+		s.place.Store(next)
+		s.commands.Add(1)
+		s.last.Store(seq)
+		b.commands.Add(1)
 	}
 }
 
-// dropConsumer deletes a consumer the bridge leaves, beside the loop (a
-// node that holds it may be gone: then it goes after consumerInactive).
-func (b *bridgeProc) dropConsumer(s *outSlice, c jetstream.Consumer) {
-	name := c.CachedInfo().Name
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		b.js.DeleteConsumer(ctx, commandStream(b.o.Game, s.Name), name)
-	}()
+// directGetRequest asks a stream for one message: the first at Seq or
+// after it on NextBySubject, or the first stored at StartTime or after.
+type directGetRequest struct {
+	Seq           uint64     `json:"seq,omitempty"`
+	NextBySubject string     `json:"next_by_subj,omitempty"`
+	StartTime     *time.Time `json:"start_time,omitempty"`
+}
+
+// errNoMessage is a direct get that found no message: none stored yet.
+var errNoMessage = errors.New("bridge: no such message")
+
+// directGet asks any replica of stream for a message and returns its
+// sequence and data.
+func (b *bridgeProc) directGet(ctx context.Context, stream string, req directGetRequest) (uint64, []byte, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, getTimeout)
+	defer cancel()
+	m, err := b.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+stream, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	if st := m.Header.Get("Status"); st != "" {
+		if st == "404" {
+			return 0, nil, errNoMessage
+		}
+		return 0, nil, fmt.Errorf("bridge: direct get of %s: status %s %s", stream, st, m.Header.Get("Description"))
+	}
+	seq, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+	if err != nil || seq == 0 {
+		return 0, nil, fmt.Errorf("bridge: direct get of %s: sequence %q", stream, m.Header.Get("Nats-Sequence"))
+	}
+	return seq, m.Data, nil
 }
 
 // start is where a slice's commands start (see forward): a stream
