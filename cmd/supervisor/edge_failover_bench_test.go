@@ -337,8 +337,12 @@ func benchFailover(b *testing.B, bin string) {
 			return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 0, 64)
 		}
 		after := "-"
-		if cmdAt > 0 && leaderAt > 0 && metaAt > 0 {
-			after = ms(max(cmdAt-max(leaderAt, metaAt), 1))
+		switch back := max(leaderAt, metaAt); {
+		case cmdAt <= 0 || leaderAt <= 0 || metaAt <= 0:
+		case cmdAt <= back:
+			after = "before"
+		default:
+			after = ms(cmdAt - back)
 		}
 		fmt.Printf("%-31s %-4s %12s %14s %15s %12s %18s %14s\n", c.name, name, ms(cmdAt), ms(edgeAt), ms(plain), ms(metaAt), ms(leaderAt), after)
 		b.ReportMetric(float64(cmdAt.Milliseconds()), strings.ReplaceAll(c.name, " ", "_")+"-cmd-ms")
