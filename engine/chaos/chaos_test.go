@@ -11,12 +11,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/engine/game"
+	"github.com/venomrt/venomrt/internal/proctest"
 )
 
 type meta struct{ Steps uint64 }
@@ -54,24 +54,6 @@ func TestMain(m *testing.M) {
 	}
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	os.Exit(m.Run())
-}
-
-// syncBuffer is a bytes.Buffer several goroutines write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Bad command lines are usage errors (exit 2) before anything starts.
@@ -145,7 +127,7 @@ func TestChaosReportsThreshold(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "chaos.json")
 	inst := fmt.Sprintf("chaostest%d", os.Getpid())
 	var out bytes.Buffer
-	var errs syncBuffer
+	var errs proctest.Buffer
 	args := []string{"chaos", "--instance", inst, "--duration", "2s", "--rate", "2", "--faults", "kill,panic",
 		"--failure-threshold", "7.5", "--json", file}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

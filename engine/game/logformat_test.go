@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/venomrt/venomrt/engine/game"
+	"github.com/venomrt/venomrt/internal/proctest"
 )
 
 // TestLogFormatJSON: run --log-format json logs every record, the
@@ -20,7 +21,7 @@ import (
 // exit); a bad format is a usage error.
 func TestLogFormatJSON(t *testing.T) {
 	instance := fmt.Sprintf("logjson%d", os.Getpid())
-	var stderr syncBuffer
+	var stderr proctest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() {

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/engine/game"
 	"github.com/venomrt/venomrt/engine/supervisor"
+	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/venom"
 )
 
@@ -55,7 +55,7 @@ func TestRunHookAddsChildren(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ran := make(chan error, 1)
-	var stderr syncBuffer // the children's and the supervisor's, written at once
+	var stderr proctest.Buffer // the children's and the supervisor's, written at once
 	go func() {
 		ran <- g.Command(ctx, []string{"run", "--headless", "--instance", inst, "--extra", "--duration", "1m"}, &bytes.Buffer{}, &stderr)
 	}()
@@ -93,22 +93,4 @@ func TestRunHookAddsChildren(t *testing.T) {
 	if stops != 1 || extraAliveAtStop {
 		t.Errorf("stop called %d times (want 1), the extra child alive when it was: %v", stops, extraAliveAtStop)
 	}
-}
-
-// syncBuffer is a bytes.Buffer several goroutines write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

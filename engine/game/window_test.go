@@ -98,7 +98,10 @@ func TestRendererPicksWindowOrHeadless(t *testing.T) {
 	var ran []string
 	needs := ""
 	r := Renderer{
-		Headless:    func(_ context.Context, env Env) error { ran = append(ran, fmt.Sprint("headless ", env.Headless)); return nil },
+		Headless: func(_ context.Context, env Env) error {
+			ran = append(ran, fmt.Sprint("headless ", env.Headless))
+			return nil
+		},
 		Window:      func(_ context.Context, env Env) error { ran = append(ran, "window"); return nil },
 		NeedsWindow: func() string { return needs },
 	}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/venomrt/venomrt/engine/game"
 	"github.com/venomrt/venomrt/engine/metrics"
 	"github.com/venomrt/venomrt/engine/supervisor"
+	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/venom"
 )
 
@@ -412,24 +412,6 @@ func TestInsecureRefused(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer one goroutine writes while another reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestSubcommand: PROGRAM metrics serves /metrics of an instance that
 // runs elsewhere, until interrupted; beyond loopback without a token it
 // is a usage error.
@@ -437,7 +419,7 @@ func TestSubcommand(t *testing.T) {
 	instance := fmt.Sprintf("msub%d", os.Getpid())
 	status := runGame(t, instance)
 	eventually(t, "both processes running", func() bool { return allRunning(status(), 0) })
-	var out lockedBuffer
+	var out proctest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
