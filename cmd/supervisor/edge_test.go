@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/engine/bridge"
@@ -226,6 +227,62 @@ func TestEdgeInputsExactlyOnceThroughFaults(t *testing.T) {
 		t.Fatalf("inputs through the edge: %+v, want each of %d applied once", a, sent)
 	} else {
 		t.Logf("inputs through the edge: %+v (redelivered: the second copies physics dropped)", a)
+	}
+}
+
+// A game stopped cleanly (SIGTERM: no segment left) and run again with
+// the same command, without --fresh, is a fresh world: none of the
+// commands the previous world took from NATS — kept in the command
+// stream — is applied again. (They all were: physics spawned the old
+// bodies again, and an old fault op would have killed it again.)
+func TestRestartWithoutFreshReplaysNothing(t *testing.T) {
+	natsAddr, gameNet, _ := edgePorts(t)
+	game := proctest.Name(t)
+	t.Cleanup(func() { removeInstance(game) })
+	args := []string{"run", "--headless", "--instance", game, "--bodies", "100", "--agents", "10", "--net-addr", gameNet,
+		"--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m"}
+	p := startSup(t, nil, args...)
+	phys := physicsClient(t, game)
+	readPhysics(t, phys, "100 bodies", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 100 })
+	sent := 0
+	spawn := func(n int) {
+		nc, err := bridge.Connect("nats://"+natsAddr, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			// Until JetStream answers (a server just started): the same
+			// message id, stored once.
+			sent++
+			id := game + "-" + strconv.Itoa(sent)
+			proctest.Eventually(t, 30*time.Second, "spawn "+id+" stored", func() bool {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				_, err := js.Publish(ctx, bridge.CommandSubject(game, "physics"), engine.Cmd(physics.OpSpawn, 400, 300).Append(nil), jetstream.WithMsgID(id))
+				return err == nil
+			})
+		}
+	}
+	spawn(5)
+	readPhysics(t, phys, "the 5 spawns from NATS", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 105 })
+	phys.Close()
+	p.stop(t)
+	if segs, _ := venom.List(); slicesHasPrefix(segs, game+".") {
+		t.Fatalf("segments left after SIGTERM: %v", segs)
+	}
+
+	startSup(t, nil, args...)
+	phys = physicsClient(t, game)
+	readPhysics(t, phys, "the fresh world's 100 bodies", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 100 })
+	spawn(1)
+	f := readPhysics(t, phys, "the fresh world's spawn", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) >= 101 })
+	if len(f.Items) != 101 {
+		t.Fatalf("the fresh world has %d bodies, want 101: the earlier world's spawns were replayed", len(f.Items))
 	}
 }
 
