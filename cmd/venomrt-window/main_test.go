@@ -52,13 +52,14 @@ func TestChildHeadless(t *testing.T) {
 	}
 }
 
-// Exit codes are the supervisor's: 2 for -h or a bad command line, 1 for
-// an error.
+// Exit codes are the supervisor's: 2 for -h or a bad command line (a
+// screenshot asked of a headless renderer too, refused before anything
+// starts), 1 for an error (a game that cannot be reached).
 func TestExitCodes(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		code int
-	}{{[]string{"-h"}, 2}, {[]string{"proc", "nosuch"}, 2}, {[]string{"--connect", "http://h:1"}, 2}, {[]string{"--headless", "--screenshot", "x.png"}, 1}} {
+	}{{[]string{"-h"}, 2}, {[]string{"proc", "nosuch"}, 2}, {[]string{"--connect", "http://h:1"}, 2}, {[]string{"--headless", "--screenshot", "x.png"}, 2}, {[]string{"--connect", "ws://127.0.0.1:1", "--connect-timeout", "1ms", "--headless"}, 1}} {
 		err := self(tc.args...).Run()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != tc.code {
