@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/chaos"
 	"github.com/venomrt/venomrt/engine/game"
 	"github.com/venomrt/venomrt/engine/metrics"
 	"github.com/venomrt/venomrt/engine/supervisor"
@@ -46,13 +47,14 @@ func (t *ticker) Snapshot(m *meta, items []item) []item {
 	return items
 }
 
-// testGame is two ticking processes, with the metrics tool.
-func testGame() *game.Game {
+// testGame is two ticking processes, with the metrics tool and chaos
+// (opts: its watcher, in the test that runs chaos; a child needs none).
+func testGame(opts ...chaos.Option) *game.Game {
 	newTicker := func(game.Env) (engine.Sim[meta, item], error) { return &ticker{}, nil }
 	return game.New("mtest").
 		Add(game.Sim("alpha", newTicker, engine.Options{Rate: 100, DataSize: 4 << 10})).
 		Add(game.Sim("beta", newTicker, engine.Options{Rate: 50, DataSize: 4 << 10})).
-		Use(metrics.Tool())
+		Use(metrics.Tool(), chaos.Tool(opts...))
 }
 
 func TestMain(m *testing.M) {
