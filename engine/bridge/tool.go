@@ -183,7 +183,9 @@ func withNATS(g *game.Game, n *flags, f *game.Flags, c game.Call) (_ []game.Chil
 
 // cmdEdge runs a game's edge: mirrors of every remote slice under a local
 // instance, the game's edge processes (net) and, with --render, the
-// renderer, all supervised.
+// renderer, all supervised; other tools take part through the game's
+// hooks of "edge" (game.OnCommand, game.CommandFlags: the metrics
+// tool's --metrics-addr).
 func cmdEdge(ctx context.Context, g *game.Game, c game.Call) error {
 	f := g.NewFlags("edge")
 	f.SetOutput(c.Stderr)
@@ -256,6 +258,16 @@ func cmdEdge(ctx context.Context, g *game.Game, c game.Call) error {
 			return err
 		}
 		specs = append(specs, rs)
+	}
+	// Other tools' parts of an edge (the metrics tool's --metrics-addr),
+	// stopped after the supervisor.
+	more, stop, err := g.RunHooks(ctx, "edge", f, c)
+	defer stop()
+	if err != nil {
+		return err
+	}
+	for _, m := range more {
+		specs = append(specs, m.Spec)
 	}
 	sup, err := supervisor.New(supervisor.Options{
 		Instance: f.Instance, StatusChannel: f.Instance + "." + EdgeStatus, Log: c.Log, FailureThreshold: *threshold, FailureDecay: *decay,

@@ -69,8 +69,8 @@ type Game struct {
 	// What tools and the game registered beyond the built-in
 	// subcommands (tool.go).
 	subs      []Subcommand
-	cmdFlags  map[string][]func(*flag.FlagSet) // by built-in subcommand: "run", "proc"
-	runHooks  []RunHook
+	cmdFlags  map[string][]func(*flag.FlagSet) // by subcommand: "run", "proc", a tool's (CommandFlags)
+	hooks     map[string][]RunHook             // by subcommand: "run", a tool's (OnCommand)
 	toolProcs []toolProc
 	reserved  []string // channel names tools use under an instance
 }

@@ -40,24 +40,12 @@ func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writ
 		g.RemoveSegments(f.Instance)
 	}
 	call := Call{Args: args, Stdout: stdout, Stderr: stderr, Log: log}
-	var extra []Child
-	var stops []func()
-	// After the supervisor and the tools' children have stopped, in
-	// reverse (the bridge's embedded NATS server last).
-	defer func() {
-		for _, stop := range slices.Backward(stops) {
-			stop()
-		}
-	}()
-	for _, hook := range g.runHooks {
-		children, stop, err := hook(ctx, f, call)
-		if stop != nil {
-			stops = append(stops, stop)
-		}
-		if err != nil {
-			return err
-		}
-		extra = append(extra, children...)
+	// The tools' stops come after the supervisor and the tools' children
+	// have stopped, in reverse (the bridge's embedded NATS server last).
+	extra, stop, err := g.RunHooks(ctx, "run", f, call)
+	defer stop()
+	if err != nil {
+		return err
 	}
 	if err := g.checkSpace(f.Instance, extra); err != nil {
 		return err

@@ -105,14 +105,19 @@ func (g *Game) subcommand(name string) *Subcommand {
 	return nil
 }
 
-// CommandFlags adds a tool's flags to the built-in subcommand cmd, "run"
-// or "proc" (the bridge's --nats). They come after the runtime's and the
-// game's flags, and a name one of those has taken stays theirs. They are
-// not passed on to children: a tool that needs them in a child of its
-// own (a ToolProcess) puts them on that child's command line.
+// CommandFlags adds a tool's flags to the subcommand cmd: the built-in
+// "run" or "proc" (the bridge's --nats), or a tool's subcommand that
+// parses its command line with NewFlags(cmd) — the bridge's "edge",
+// where the metrics tool adds --metrics-addr. A game without that
+// subcommand never parses them, so a tool may offer flags to another
+// tool's subcommand without knowing whether the game registers it. They
+// come after the runtime's and the game's flags, and a name one of those
+// has taken stays theirs. They are not passed on to children: a tool
+// that needs them in a child of its own (a ToolProcess) puts them on
+// that child's command line.
 func (g *Game) CommandFlags(cmd string, register func(fs *flag.FlagSet)) *Game {
-	if cmd != "run" && cmd != "proc" {
-		g.errs = append(g.errs, fmt.Errorf("%w: flags for %q: a tool adds flags to run or proc (its own subcommand registers its own)", ErrDeclare, cmd))
+	if slices.Contains(builtins, cmd) && cmd != "run" && cmd != "proc" || !validSubcommand.MatchString(cmd) {
+		g.errs = append(g.errs, fmt.Errorf("%w: flags for %q: a tool adds flags to run, proc or a tool's subcommand", ErrDeclare, cmd))
 		return g
 	}
 	if g.cmdFlags == nil {
@@ -138,10 +143,44 @@ type Child struct {
 // stop). An error stops run before anything starts.
 type RunHook func(ctx context.Context, f *Flags, c Call) (children []Child, stop func(), err error)
 
-// OnRun registers a RunHook.
-func (g *Game) OnRun(hook RunHook) *Game {
-	g.runHooks = append(g.runHooks, hook)
+// OnRun registers a RunHook: OnCommand("run", hook).
+func (g *Game) OnRun(hook RunHook) *Game { return g.OnCommand("run", hook) }
+
+// OnCommand registers a hook of a subcommand that runs a supervisor:
+// run, or a tool's subcommand that calls its hooks with RunHooks (the
+// bridge's edge, where the metrics tool serves the edge's /metrics). As
+// with CommandFlags, a game without that subcommand never calls it.
+func (g *Game) OnCommand(cmd string, hook RunHook) *Game {
+	if g.hooks == nil {
+		g.hooks = map[string][]RunHook{}
+	}
+	g.hooks[cmd] = append(g.hooks[cmd], hook)
 	return g
+}
+
+// RunHooks calls cmd's hooks (OnCommand) in order, as run does, with
+// cmd's parsed flags: it returns the children they add and stop, never
+// nil, which calls the hooks' stops in reverse — the caller calls it
+// once its supervisor has stopped, and on an error too (the hooks
+// called before the failing one may have started something).
+func (g *Game) RunHooks(ctx context.Context, cmd string, f *Flags, c Call) (children []Child, stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, s := range slices.Backward(stops) {
+			s()
+		}
+	}
+	for _, hook := range g.hooks[cmd] {
+		more, s, err := hook(ctx, f, c)
+		if s != nil {
+			stops = append(stops, s)
+		}
+		if err != nil {
+			return nil, stop, err
+		}
+		children = append(children, more...)
+	}
+	return children, stop, nil
 }
 
 // toolProc is a process a tool runs as "PROGRAM proc NAME".

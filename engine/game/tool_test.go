@@ -84,7 +84,8 @@ func TestRegistrationErrors(t *testing.T) {
 		{"a bad name", base().Subcommand(Subcommand{Name: "Poke", Summary: "s", Run: run}), ErrName, `"Poke"`},
 		{"no Run", base().Subcommand(Subcommand{Name: "a", Summary: "s"}), ErrDeclare, "no Run"},
 		{"no Summary", base().Subcommand(Subcommand{Name: "a", Run: run}), ErrDeclare, "no Summary"},
-		{"flags on a tool's command", base().CommandFlags("chaos", func(*flag.FlagSet) {}), ErrDeclare, `"chaos"`},
+		{"flags on a built-in but run and proc", base().CommandFlags("ls", func(*flag.FlagSet) {}), ErrDeclare, `"ls"`},
+		{"flags on a bad name", base().CommandFlags("Edge", func(*flag.FlagSet) {}), ErrDeclare, `"Edge"`},
 		{"a process on a reserved name", base().Add(Sim("mirror", newIdle, engine.Options{})).ToolProcess("mirror", func(context.Context, Env) error { return nil }), ErrDuplicate, `"mirror"`},
 		{"a process on a reserved channel", base().Reserve("sim"), ErrDuplicate, `"sim"`},
 	} {
@@ -181,5 +182,50 @@ func TestLsInstance(t *testing.T) {
 		if err := cmdLs(args, &out); !errors.Is(err, ErrUsage) {
 			t.Errorf("ls %q: %v, want a usage error", args, err)
 		}
+	}
+}
+
+// A tool offers a flag and a hook to another tool's subcommand (the
+// metrics tool's --metrics-addr on the bridge's edge): that subcommand
+// parses the flag with NewFlags and calls the hook with RunHooks, whose
+// stop stops it; a game without that subcommand is no worse for the
+// offer.
+func TestToolHooksAnotherToolsSubcommand(t *testing.T) {
+	var addr string
+	var events []string
+	offer := func(g *Game) {
+		g.CommandFlags("mirror", func(fs *flag.FlagSet) { fs.StringVar(&addr, "serve-addr", "", "where to serve") })
+		g.OnCommand("mirror", func(_ context.Context, f *Flags, _ Call) ([]Child, func(), error) {
+			if addr == "" {
+				return nil, nil, nil
+			}
+			events = append(events, "serve "+addr+" for "+f.Instance)
+			return nil, func() { events = append(events, "stop") }, nil
+		})
+	}
+	mirror := func(g *Game) {
+		g.Subcommand(Subcommand{Name: "mirror", Summary: "supervise mirrors", Run: func(ctx context.Context, c Call) error {
+			f := g.NewFlags("mirror")
+			f.SetOutput(c.Stderr)
+			if _, err := g.Parse(f, c.Args); err != nil {
+				return err
+			}
+			_, stop, err := g.RunHooks(ctx, "mirror", f, c)
+			defer stop()
+			events = append(events, "supervise")
+			return err
+		}})
+	}
+	g := New("x").Add(Sim("sim", newIdle, engine.Options{})).Use(offer, mirror) // the offer first: order does not matter
+	if err := g.Command(context.Background(), []string{"mirror", "--instance", "far", "--serve-addr", "127.0.0.1:1"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "serve 127.0.0.1:1 for far,supervise,stop"; strings.Join(events, ",") != want {
+		t.Errorf("events %q, want %q", events, want)
+	}
+	plain := New("x").Add(Sim("sim", newIdle, engine.Options{})).Use(offer)
+	var errs bytes.Buffer
+	if err := plain.Command(context.Background(), []string{"ls", "--instance", "far"}, &bytes.Buffer{}, &errs); err != nil {
+		t.Errorf("a game without the subcommand offered to: %v\n%s", err, errs.String())
 	}
 }

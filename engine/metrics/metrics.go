@@ -45,8 +45,11 @@ var ErrInsecure = errors.New("metrics: serving beyond loopback without a token")
 
 // Tool registers the /metrics endpoint on run: --metrics-addr (off
 // unless given) and --metrics-token (default $VENOMRT_METRICS_TOKEN);
-// and PROGRAM metrics, which serves it for an instance running
-// elsewhere (another run, chaos's or bench's game) until interrupted.
+// the same on the bridge's edge, when the game registers the bridge
+// (an edge's /metrics is its own: its mirrors, its net and renderer and
+// its supervisor's status, not the game's); and PROGRAM metrics, which
+// serves it for an instance running elsewhere (another run, chaos's or
+// bench's game) until interrupted.
 func Tool(opts ...Option) game.Tool {
 	return func(g *game.Game) {
 		g.Subcommand(game.Subcommand{
@@ -80,21 +83,26 @@ func Tool(opts ...Option) game.Tool {
 				return s.Close()
 			},
 		})
-		var addr, token string
-		g.CommandFlags("run", func(fs *flag.FlagSet) {
-			fs.StringVar(&addr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT /metrics (off unless given; beyond loopback it needs --metrics-token)")
-			fs.StringVar(&token, "metrics-token", os.Getenv("VENOMRT_METRICS_TOKEN"), "bearer token a scrape must send (default $VENOMRT_METRICS_TOKEN)")
-		})
-		g.OnRun(func(ctx context.Context, f *game.Flags, c game.Call) ([]game.Child, func(), error) {
-			if addr == "" {
-				return nil, nil, nil
-			}
-			s, err := Serve(Options{Addr: addr, Token: token, Instance: f.Instance, Log: c.Log}, opts...)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%w: --metrics-addr: %w", game.ErrUsage, err)
-			}
-			return nil, func() { s.Close() }, nil
-		})
+		// run serves the game's /metrics from its supervisor's process;
+		// an edge (the bridge's, when the game registers it) serves its
+		// own: its mirrors, its net and renderer, and its own status.
+		for _, cmd := range []string{"run", "edge"} {
+			var addr, token string
+			g.CommandFlags(cmd, func(fs *flag.FlagSet) {
+				fs.StringVar(&addr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT /metrics (off unless given; beyond loopback it needs --metrics-token)")
+				fs.StringVar(&token, "metrics-token", os.Getenv("VENOMRT_METRICS_TOKEN"), "bearer token a scrape must send (default $VENOMRT_METRICS_TOKEN)")
+			})
+			g.OnCommand(cmd, func(ctx context.Context, f *game.Flags, c game.Call) ([]game.Child, func(), error) {
+				if addr == "" {
+					return nil, nil, nil
+				}
+				s, err := Serve(Options{Addr: addr, Token: token, Instance: f.Instance, Log: c.Log}, opts...)
+				if err != nil {
+					return nil, nil, fmt.Errorf("%w: --metrics-addr: %w", game.ErrUsage, err)
+				}
+				return nil, func() { s.Close() }, nil
+			})
+		}
 	}
 }
 

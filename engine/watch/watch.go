@@ -185,12 +185,12 @@ func (w *Watcher) Sample() ([]Game, error) {
 
 func (w *Watcher) sampleGame(inst string, parts []string, now time.Time) Game {
 	g := Game{Instance: inst}
-	status, supPid, err := w.status(inst)
+	status, supPid, statusPart, err := w.status(inst, parts)
 	if err != nil {
 		g.SupervisorErr = err.Error()
 	}
 	g.Supervisor = supPid
-	listed := map[string]bool{"sup": true}
+	listed := map[string]bool{statusPart: true}
 	for _, c := range status {
 		name := c.NameString()
 		listed[name] = true
@@ -234,9 +234,33 @@ func (w *Watcher) sampleGame(inst string, parts []string, now time.Time) Game {
 }
 
 // status reads the instance's status slice: nil without a live
-// supervisor (a dead one's is stale: its children died with it).
-func (w *Watcher) status(inst string) ([]supervisor.ChildStatus, int, error) {
-	ch := supervisor.StatusChannel(inst)
+// supervisor (a dead one's is stale: its children died with it). It is
+// the one its supervisor owns (Meta.Pid is the channel's owner), and
+// statusPart names its channel under the instance: "sup" in a game; on
+// an edge (the bridge's), "sup" mirrors the remote game's status, whose
+// pids are the game machine's, and the edge's own supervisor publishes
+// on another of the instance's channels (parts), as ls finds it.
+func (w *Watcher) status(inst string, parts []string) (st []supervisor.ChildStatus, supPid int, statusPart string, err error) {
+	st, pid, err := w.ownStatus(supervisor.StatusChannel(inst))
+	if pid != 0 || err != nil {
+		return st, pid, "sup", err
+	}
+	for _, part := range parts {
+		if part == "sup" {
+			continue
+		}
+		// Another slice is no status: its error only says so.
+		if st, pid, _ := w.ownStatus(inst + "." + part); pid != 0 {
+			return st, pid, part, nil
+		}
+	}
+	return nil, 0, "sup", nil
+}
+
+// ownStatus reads ch as a supervisor's status if the live process that
+// owns ch published it (pid 0: it is not one, or nobody owns it; an
+// error: it cannot be read as one).
+func (w *Watcher) ownStatus(ch string) ([]supervisor.ChildStatus, int, error) {
 	info, err := venom.Inspect(ch)
 	if err != nil {
 		if errors.Is(err, venom.ErrNotFound) {
@@ -258,6 +282,9 @@ func (w *Watcher) status(inst string) ([]supervisor.ChildStatus, int, error) {
 	var f engine.Frame[supervisor.Meta, supervisor.ChildStatus]
 	if err := supervisor.StatusSchema.Decode(r.buf[:n], &f); err != nil {
 		return nil, 0, fmt.Errorf("status: %w", err)
+	}
+	if int(f.Meta.Pid) != info.Daemon.Pid {
+		return nil, 0, nil // a mirror of another machine's status
 	}
 	return f.Items, int(f.Meta.Pid), nil
 }

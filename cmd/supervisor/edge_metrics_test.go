@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/bridge"
+	"github.com/venomrt/venomrt/engine/supervisor"
+	"github.com/venomrt/venomrt/internal/proctest"
+)
+
+// edgeScrape gets and parses an edge's /metrics.
+func edgeScrape(addr string) (map[string]*dto.MetricFamily, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scrape: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("scrape: %s: %s", resp.Status, body)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(bytes.NewReader(body))
+}
+
+// byProcess is a family's values by their process label, and the
+// instance labels seen.
+func byProcess(f *dto.MetricFamily) (map[string]float64, []string) {
+	vals := map[string]float64{}
+	var instances []string
+	for _, m := range f.GetMetric() {
+		var process, instance string
+		for _, l := range m.Label {
+			switch l.GetName() {
+			case "process":
+				process = l.GetValue()
+			case "instance":
+				instance = l.GetValue()
+			}
+		}
+		vals[process] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		if !slices.Contains(instances, instance) {
+			instances = append(instances, instance)
+		}
+	}
+	return vals, instances
+}
+
+// An edge with --metrics-addr serves its own /metrics: its children
+// (the mirrors, its own net) from its own supervisor's status, not the
+// game's that its "sup" mirrors — a mirror SIGKILLed on the edge is a
+// restart there, while the game's process of that name has none, and
+// the game's bridge, no child of the edge, is not among them.
+func TestEdgeMetrics(t *testing.T) {
+	natsAddr, gameNet, edgeNet := edgePorts(t)
+	metricsAddr, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	game := proctest.Name(t)
+	t.Cleanup(func() { removeInstance(game) })
+	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "50", "--agents", "5", "--net-addr", gameNet,
+		"--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m")
+	edge := game[:min(len(game), 35)] + ".edge"
+	t.Cleanup(func() { removeInstance(edge) })
+	startSup(t, nil, "edge", "--nats", "nats://"+natsAddr, "--game", game, "--instance", edge, "--net-addr", edgeNet,
+		"--metrics-addr", metricsAddr, "--duration", "5m")
+
+	edgeStatus := func() []supervisor.ChildStatus {
+		c, err := engine.Connect(edge+"."+bridge.EdgeStatus, supervisor.StatusSchema)
+		if err != nil {
+			return nil
+		}
+		defer c.Close()
+		var f engine.Frame[supervisor.Meta, supervisor.ChildStatus]
+		if c.Read(&f) != nil {
+			return nil
+		}
+		return f.Items
+	}
+	physicsMirror := func(st []supervisor.ChildStatus) (supervisor.ChildStatus, bool) {
+		i := slices.IndexFunc(st, func(c supervisor.ChildStatus) bool { return c.NameString() == "physics" })
+		if i < 0 {
+			return supervisor.ChildStatus{}, false
+		}
+		return st[i], true
+	}
+	allRunning := func(st []supervisor.ChildStatus) bool {
+		return len(st) > 0 && !slices.ContainsFunc(st, func(c supervisor.ChildStatus) bool { return c.State != supervisor.ChildRunning })
+	}
+	proctest.Eventually(t, 60*time.Second, "every child of the edge running", func() bool { return allRunning(edgeStatus()) })
+	st := edgeStatus()
+	mirror, ok := physicsMirror(st)
+	if !ok {
+		t.Fatalf("no physics mirror on the edge: %v", st)
+	}
+	if err := syscall.Kill(int(mirror.Pid), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 60*time.Second, "the edge's physics mirror restarted", func() bool {
+		st = edgeStatus()
+		m, ok := physicsMirror(st)
+		return ok && m.Restarts == 1 && allRunning(st)
+	})
+
+	var restarts map[string]float64
+	var instances []string
+	proctest.Eventually(t, 30*time.Second, "the edge's /metrics shows the restart", func() bool {
+		fams, err := edgeScrape(metricsAddr)
+		if err != nil {
+			t.Log(err)
+			return false
+		}
+		restarts, instances = byProcess(fams["venomrt_process_restarts_total"])
+		return restarts["physics"] == 1
+	})
+	if !slices.Equal(instances, []string{edge}) {
+		t.Errorf("instances %q, want the edge's %q only", instances, edge)
+	}
+	for _, c := range st {
+		if _, ok := restarts[c.NameString()]; !ok {
+			t.Errorf("the edge's child %s not in its /metrics: %v", c.NameString(), restarts)
+		}
+	}
+	if _, ok := restarts["bridge"]; ok || len(restarts) != len(st) {
+		t.Errorf("the edge's /metrics has restarts of %v, want its own children's (%d)", restarts, len(st))
+	}
+	t.Logf("the edge's restarts: %v", restarts)
+	// The game's physics, whose status the edge's "sup" mirrors, was
+	// never restarted.
+	c, err := engine.Connect(game+".sup", supervisor.StatusSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var f engine.Frame[supervisor.Meta, supervisor.ChildStatus]
+	if err := c.Read(&f); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := physicsMirror(f.Items); !ok || m.Restarts != 0 {
+		t.Errorf("the game's physics: %+v", m)
+	}
+}
