@@ -35,6 +35,12 @@ type Options struct {
 	// handed the commands of an earlier one.
 	Fresh bool
 	Log   *slog.Logger
+
+	// answered, when set (by tests), is called when the process has
+	// answered an asked command, before the answer goes out; true ends
+	// the slice's forwarding there, as if the bridge were killed at that
+	// point.
+	answered func(seq uint64) bool
 }
 
 // Meta is the bridge's own slice: its totals.
@@ -110,7 +116,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	b := &bridgeProc{o: o, nc: nc, js: js, every: time.Second / time.Duration(o.Rate), restored: make(chan struct{})}
 	for _, s := range o.Slices {
-		b.out = append(b.out, &outSlice{Slice: s, channel: o.Game + "." + s.Name})
+		b.out = append(b.out, &outSlice{Slice: s, channel: o.Game + "." + s.Name, asks: newAsks(), started: make(chan struct{})})
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -118,6 +124,7 @@ func Run(ctx context.Context, o Options) error {
 	wg.Go(func() { b.ensureStreams(ctx) })
 	for _, s := range b.out {
 		wg.Go(func() { b.forward(ctx, s) })
+		wg.Go(func() { b.serveAsks(ctx, s) })
 	}
 	wg.Go(func() { b.watchUnknown(ctx) })
 	wg.Go(func() { b.trim(ctx) })
@@ -164,6 +171,10 @@ type outSlice struct {
 	place    atomic.Uint64 // SliceStats.Next; 0 before the first start point
 	bad      atomic.Uint64
 	badOnce  sync.Once
+	asks     *asks // commands asked on NATS, awaiting their verdict
+	// started is closed once forward has its start point (place): an
+	// asked command sent again is judged against it.
+	started chan struct{}
 }
 
 func (s *outSlice) close() {
@@ -405,6 +416,9 @@ const getTimeout = 500 * time.Millisecond
 // stream order. A command refused here (garbage, an op that is not
 // remote-callable) is counted as bad, never queued, and its number is
 // spent: the place moves past it, so no restart takes it again.
+// A command asked on NATS (see AskSubject) goes to the process as a venom
+// request on the same lane, and its answer to the requests waiting for
+// it, before the place moves past it.
 func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 	log := b.o.Log.With("slice", s.Name)
 	var shell *venom.Shell
@@ -453,13 +467,18 @@ func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 			}
 			next, since = n, t
 			s.place.Store(next)
+			select {
+			case <-s.started:
+			default:
+				close(s.started)
+			}
 			log.Info("bridge: commands from", "seq", next, "stored_since", since)
 		}
 		req := directGetRequest{Seq: next, NextBySubject: subject}
 		if next == 0 {
 			req = directGetRequest{StartTime: &since}
 		}
-		seq, data, err := b.directGet(ctx, commandStream(b.o.Game, s.Name), req)
+		seq, data, id, err := b.directGet(ctx, commandStream(b.o.Game, s.Name), req)
 		if err != nil {
 			if !errors.Is(err, errNoMessage) {
 				log.Debug("bridge: direct get", "err", err)
@@ -480,6 +499,10 @@ func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 			b.bad.Add(1)
 			s.bad.Add(1)
 			s.badOnce.Do(func() { log.Warn("bridge: command refused (logged once per slice)", "seq", seq, "err", err) })
+			if replies := s.asks.take(id); replies != nil {
+				v := verdict{answer: refusal(err)}
+				b.answer(append(replies, s.asks.decided(id, v)...), v)
+			}
 			next = seq + 1
 			s.place.Store(next)
 			continue
@@ -487,7 +510,22 @@ func (b *bridgeProc) forward(ctx context.Context, s *outSlice) {
 		// The bridge numbers what it queues, in the shared numbering,
 		// whatever numbering the message came with.
 		c.Sender, c.Seq = 0, seq
-		if shell, err = queue(ctx, shell, s.channel, c); err != nil {
+		if replies := s.asks.take(id); replies != nil {
+			// Asked: a venom request on the same lane, after the commands
+			// queued before it, and its verdict before the next.
+			var ans []byte
+			if shell, ans, err = askProcess(ctx, shell, s.channel, c); err != nil {
+				return // ctx ended
+			}
+			if b.o.answered != nil && b.o.answered(seq) {
+				return
+			}
+			v := verdict{answer: ans}
+			if err := engine.DecodeAnswer(ans); errors.Is(err, engine.ErrBadAnswer) {
+				v = verdict{noneWhy: fmt.Sprintf("command %d queued, but the process's answer does not decode: %v", seq, err)}
+			}
+			b.answer(append(replies, s.asks.decided(id, v)...), v)
+		} else if shell, err = queue(ctx, shell, s.channel, c); err != nil {
 			return // ctx ended
 		}
 		next = seq + 1
@@ -510,29 +548,29 @@ type directGetRequest struct {
 var errNoMessage = errors.New("bridge: no such message")
 
 // directGet asks any replica of stream for a message and returns its
-// sequence and data.
-func (b *bridgeProc) directGet(ctx context.Context, stream string, req directGetRequest) (uint64, []byte, error) {
+// sequence, data and message id.
+func (b *bridgeProc) directGet(ctx context.Context, stream string, req directGetRequest) (uint64, []byte, string, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, "", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, getTimeout)
 	defer cancel()
 	m, err := b.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+stream, body)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, "", err
 	}
 	if st := m.Header.Get("Status"); st != "" {
 		if st == "404" {
-			return 0, nil, errNoMessage
+			return 0, nil, "", errNoMessage
 		}
-		return 0, nil, fmt.Errorf("bridge: direct get of %s: status %s %s", stream, st, m.Header.Get("Description"))
+		return 0, nil, "", fmt.Errorf("bridge: direct get of %s: status %s %s", stream, st, m.Header.Get("Description"))
 	}
 	seq, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
 	if err != nil || seq == 0 {
-		return 0, nil, fmt.Errorf("bridge: direct get of %s: sequence %q", stream, m.Header.Get("Nats-Sequence"))
+		return 0, nil, "", fmt.Errorf("bridge: direct get of %s: sequence %q", stream, m.Header.Get("Nats-Sequence"))
 	}
-	return seq, m.Data, nil
+	return seq, m.Data, m.Header.Get(nats.MsgIdHdr), nil
 }
 
 // start is where a slice's commands start (see forward): a stream

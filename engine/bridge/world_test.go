@@ -68,6 +68,8 @@ type world struct {
 	so    ServerOptions // srv's: to start it again
 	js    jetstream.JetStream
 	stops []func()
+	// answered is the bridge's Options.answered in the next start.
+	answered func(seq uint64) bool
 }
 
 func freeAddr(t *testing.T) string {
@@ -113,7 +115,7 @@ func (w *world) slices() []Slice {
 }
 
 func (w *world) options() Options {
-	return Options{Game: w.game, Channel: w.game + ".bridge", Slices: w.slices(), NATS: w.url}
+	return Options{Game: w.game, Channel: w.game + ".bridge", Slices: w.slices(), NATS: w.url, answered: w.answered}
 }
 
 // start runs the sim and the bridge until stop; they resume from their
