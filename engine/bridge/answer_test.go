@@ -154,3 +154,59 @@ func TestAskBridgeKilledBeforeAnswer(t *testing.T) {
 		t.Fatalf("counted %d, want 2: the asked command applied once and the later one", f.Meta.Counted)
 	}
 }
+
+// run runs the sim, the bridge or both until stop (see start).
+func (w *world) run(sim, bridge bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	if sim {
+		wg.Go(func() {
+			engine.Run(ctx, worldSchema, &worldSim{}, engine.Options{Channel: w.game + ".sim", Rate: 100})
+		})
+	}
+	if bridge {
+		wg.Go(func() { Run(ctx, w.options()) })
+	}
+	w.stops = append(w.stops, func() { cancel(); wg.Wait() })
+}
+
+// A command asked while the process is stopped (its segment kept) waits
+// in the process's lane and is answered once the process is back (warm):
+// applied once. (A clean stop leaves the request to the successor; the
+// bridge's asking again after venom.ErrDaemonGone, a SIGKILLed owner's,
+// is not reached here.)
+func TestAskWhileProcessDown(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	nc := w.requester()
+	if err := w.ask(nc, engine.Cmd(opCount).Append(nil), "before", 20*time.Second); err != nil {
+		t.Fatalf("asked with the sim up: %v", err)
+	}
+	w.stop()
+	w.run(false, true)
+	answered := make(chan error, 1)
+	go func() { answered <- w.ask(nc, engine.Cmd(opCount).Append(nil), "down", 20*time.Second) }()
+	proctest.Eventually(t, 20*time.Second, "the asked command stored", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		st, err := w.js.Stream(ctx, commandStream(w.game, "sim"))
+		if err != nil {
+			return false
+		}
+		info, err := st.Info(ctx)
+		return err == nil && info.State.LastSeq >= 2
+	})
+	select {
+	case err := <-answered:
+		t.Fatalf("answered with the sim down: %v", err)
+	default:
+	}
+	w.run(true, false)
+	if err := <-answered; err != nil {
+		t.Fatalf("asked while the sim was down: %v, want applied once it is back", err)
+	}
+	f := w.sim("both applied", func(f *engine.Frame[worldMeta, worldItem]) bool { return f.LastInput >= 2 })
+	if f.Meta.Counted != 2 {
+		t.Fatalf("counted %d, want 2", f.Meta.Counted)
+	}
+}
