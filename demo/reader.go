@@ -468,6 +468,7 @@ const renderDataSize = 1024
 type publisher struct {
 	w     *engine.Owner[RenderMeta, SliceStat]
 	stats []SliceStat
+	frame uint64 // ns of the newest frame (Session.FrameTime), 0: only its read
 }
 
 func newPublisher(instance string, log *slog.Logger) (*publisher, error) {
@@ -492,6 +493,13 @@ func (p *publisher) publish(r *Reader, m RenderMeta) {
 	h := p.w.Header()
 	h.Tick++
 	h.Rate = 60
+	// The frame's time is the renderer's tick time: its counters'
+	// histogram (top's p50/p99, /metrics' tick_duration_seconds) is
+	// then the frame time, and a frame over 1/60 s a deadline miss.
+	h.StepNanos = uint64(r.ReadNanos)
+	if p.frame != 0 {
+		h.StepNanos, p.frame = p.frame, 0
+	}
 	m.Frames = h.Tick
 	m.Pid = uint32(os.Getpid())
 	m.ReadNanos = r.ReadNanos
@@ -566,6 +574,17 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 // renderer's frame counter, carried on from the renderer before it.
 func (s *Session) Publish(m RenderMeta) {
 	s.pub.publish(s.Reader, m)
+}
+
+// FrameTime tells how long the newest frame took — reading the slices
+// and drawing them, as far as the renderer can time it (a window: its
+// Draw) — for the next Publish to count as the renderer's tick time.
+// Without it a frame's time is its read of the slices (Reader.ReadNanos),
+// all a headless frame does.
+func (s *Session) FrameTime(d time.Duration) {
+	if s.pub != nil && d > 0 {
+		s.pub.frame = uint64(d)
+	}
 }
 
 // Close lets go of every slice and of the renderer's channel; its

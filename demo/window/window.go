@@ -192,6 +192,11 @@ func (g *game) input() {
 
 // Draw reads every slice and draws the world and the HUD.
 func (g *game) Draw(screen *ebiten.Image) {
+	// The frame's time, read and draw (the CPU's part: Ebiten sends the
+	// GPU its batch after Draw), is the renderer's tick time in its
+	// counters, published by the next Update (a screenshot's writing
+	// is not the frame's).
+	start := time.Now()
 	g.r.Frame()
 	g.frames++
 	now := venom.Monotonic()
@@ -253,6 +258,7 @@ func (g *game) Draw(screen *ebiten.Image) {
 	if g.hud {
 		g.drawHUD(screen, now)
 	}
+	g.s.FrameTime(time.Since(start))
 
 	if g.o.Frames > 0 && g.frames >= uint64(g.o.Frames) && !g.done {
 		if g.o.Screenshot != "" {

@@ -98,6 +98,7 @@ func (v *View) Frames() uint64 { return v.w.Header().Tick }
 // Frame follows every slice, counts a frame and publishes the
 // renderer's snapshot, then carries out a fault sent to the renderer.
 func (v *View) Frame(headless bool, fps float64) {
+	start := time.Now()
 	v.Grid.Poll()
 	v.Heaters.Poll()
 	v.Status.Poll()
@@ -113,6 +114,9 @@ func (v *View) Frame(headless bool, fps float64) {
 	v.stats = appendStat(v.stats, "heaters", v.Heaters.Cur.Tick, v.Heaters.Stats())
 	v.stats = appendStat(v.stats, "sup", v.Status.Cur.Tick, v.Status.Stats())
 	v.w.Poll()
+	// The frame's time is the renderer's tick time (its counters: top,
+	// /metrics).
+	h.StepNanos = uint64(time.Since(start))
 	if err := v.w.Publish(&m, v.stats); err != nil {
 		slog.Warn("heat: render: publish", "err", err)
 	}

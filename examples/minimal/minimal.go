@@ -197,10 +197,12 @@ func Render(ctx context.Context, env game.Env) error {
 			return nil
 		case <-frame.C:
 		}
+		start := time.Now()
 		herd.Poll()
 		hunter.Poll()
 		w.Poll() // commands to the renderer: the engine's faults
 		w.Header().Tick++
+		w.Header().StepNanos = uint64(time.Since(start)) // the frame's time: its counters' tick time
 		grazers := uint64(len(herd.Cur.Items))
 		if err := w.Publish(&grazers, nil); err != nil {
 			return err
