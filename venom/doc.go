@@ -7,6 +7,24 @@
 // commands through per-client single-producer lanes. A Request waits for an
 // answer in the client's response buffer.
 //
+// # Names and reads
+//
+// The package keeps its own vocabulary on purpose — Daemon (the one
+// owner), Shell (a client), Publish, Poll, Send, Request — because it is
+// the channel, not the game: DESIGN.md's contract names them, and its
+// readers are the engine and tools, not game authors. A game reads
+// through package engine, whose Client has one read call with options
+// and whose Follower follows a channel across its owner's restarts.
+//
+// A Shell keeps its reads apart because each is a different cost on the
+// path BenchmarkRead measures against memcpy: Read (ReadAt) copies the
+// newest (or an older) snapshot, re-reading the last one found without
+// the dependent loads that find it, with a four-word result; ReadSnapshot
+// adds when it was published; ReadHead copies only a snapshot's first
+// bytes; Latest copies nothing (one atomic load: is there a newer
+// snapshot). Folding them into one call with options would put a branch
+// and a wider result on that path for the sake of a shorter list.
+//
 // # Layout
 //
 // Every region starts on a 64-byte boundary, every field is a fixed-width
