@@ -48,5 +48,11 @@ func bridgeMetrics(f *engine.Frame[bridge.Meta, bridge.SliceStats], emit func(me
 			v.Counter, v.Label, v.LabelValue = true, "slice", slice
 			emit(v)
 		}
+		// The lag: the newest snapshot's, and the sum whose rate over
+		// the rate of snapshots_published_total is the mean.
+		emit(metrics.Value{Name: "bridge_lag_seconds", Help: "The newest snapshot's time from its publish on the local channel to NATS, by slice.",
+			Label: "slice", LabelValue: slice, V: float64(s.Lag) / 1e9})
+		emit(metrics.Value{Name: "bridge_lag_seconds_total", Help: "The lags of every snapshot sent, summed, by slice (over snapshots_published_total: the mean).",
+			Counter: true, Label: "slice", LabelValue: slice, V: float64(s.LagTotal) / 1e9})
 	}
 }

@@ -157,3 +157,49 @@ func TestEdgeMetrics(t *testing.T) {
 		t.Errorf("the game's physics: %+v", m)
 	}
 }
+
+// The game's /metrics with --nats shows the bridge's lag by slice: the
+// newest snapshot's, and the sum over the snapshots sent, which is no
+// less.
+func TestBridgeLagMetrics(t *testing.T) {
+	natsAddr, gameNet, _ := edgePorts(t)
+	metricsAddr, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	game := proctest.Name(t)
+	t.Cleanup(func() { removeInstance(game) })
+	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "50", "--agents", "5", "--net-addr", gameNet,
+		"--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--metrics-addr", metricsAddr, "--duration", "5m")
+	var lag, total map[string]float64
+	proctest.Eventually(t, 60*time.Second, "the bridge's lag of physics in /metrics", func() bool {
+		fams, err := edgeScrape(metricsAddr)
+		if err != nil || fams["venomrt_bridge_lag_seconds"] == nil || fams["venomrt_bridge_lag_seconds_total"] == nil {
+			return false
+		}
+		lag, total = bySlice(fams["venomrt_bridge_lag_seconds"]), bySlice(fams["venomrt_bridge_lag_seconds_total"])
+		return lag["physics"] > 0
+	})
+	if fams, _ := edgeScrape(metricsAddr); fams["venomrt_bridge_lag_seconds_total"].GetType() != dto.MetricType_COUNTER ||
+		fams["venomrt_bridge_lag_seconds"].GetType() != dto.MetricType_GAUGE {
+		t.Errorf("types: lag %v, its sum %v", fams["venomrt_bridge_lag_seconds"].GetType(), fams["venomrt_bridge_lag_seconds_total"].GetType())
+	}
+	for slice, l := range lag {
+		if total[slice] < l {
+			t.Errorf("%s: lag %v s, its sum %v s", slice, l, total[slice])
+		}
+	}
+}
+
+// bySlice is a family's values by their slice label.
+func bySlice(f *dto.MetricFamily) map[string]float64 {
+	vals := map[string]float64{}
+	for _, m := range f.GetMetric() {
+		for _, l := range m.Label {
+			if l.GetName() == "slice" {
+				vals[l.GetValue()] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return vals
+}

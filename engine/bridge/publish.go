@@ -70,6 +70,11 @@ type SliceStats struct {
 	// (no earlier world's backlog).
 	Next uint64
 	Bad  uint64 // commands of this slice refused: garbage, an op not remote-callable
+	// Lag is the newest snapshot's way through the bridge, in ns: from
+	// its publish on the local channel (its Header.Mono) to its hand-off
+	// to NATS; LagTotal sums it over every snapshot sent (Published), so
+	// two readings give the mean lag between them.
+	Lag, LagTotal uint64
 }
 
 // NameString is the slice's name.
@@ -267,7 +272,8 @@ func (b *bridgeProc) publish(s *outSlice, now time.Time) {
 		return
 	}
 	raw := b.buf[:snap.Len]
-	if _, err := s.Check(raw); err != nil {
+	h, err := s.Check(raw)
+	if err != nil {
 		b.bad.Add(1)
 		s.badOnce.Do(func() { b.o.Log.Warn("bridge: snapshot refused", "slice", s.Name, "err", err) })
 		s.seq = snap.Seq
@@ -287,9 +293,12 @@ func (b *bridgeProc) publish(s *outSlice, now time.Time) {
 	if err := b.nc.PublishMsg(m); err != nil {
 		return
 	}
+	lag := uint64(max(0, venom.Monotonic()-h.Mono))
 	s.seq, s.next = snap.Seq, now.Add(b.every-b.every/4) // a little early is still on time
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	s.stats.Lag = lag
+	s.stats.LagTotal += lag
 	s.stats.Seq = snap.Seq
 	s.stats.Published++
 	s.stats.Bytes += uint64(len(b.enc))
