@@ -261,6 +261,11 @@ func (b *bridgeProc) ask(ctx context.Context, s *outSlice, m *nats.Msg) {
 	}
 	a.mu.Unlock()
 
+	select {
+	case <-b.streams:
+	case <-ctx.Done():
+		return
+	}
 	out := nats.NewMsg(CommandSubject(b.o.Game, s.Name))
 	out.Data = m.Data
 	out.Header.Set(nats.MsgIdHdr, id)

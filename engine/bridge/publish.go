@@ -119,7 +119,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("bridge: %w", err)
 	}
-	b := &bridgeProc{o: o, nc: nc, js: js, every: time.Second / time.Duration(o.Rate), restored: make(chan struct{})}
+	b := &bridgeProc{o: o, nc: nc, js: js, every: time.Second / time.Duration(o.Rate), restored: make(chan struct{}), streams: make(chan struct{})}
 	for _, s := range o.Slices {
 		b.out = append(b.out, &outSlice{Slice: s, channel: o.Game + "." + s.Name, asks: newAsks(), started: make(chan struct{})})
 	}
@@ -155,6 +155,10 @@ type bridgeProc struct {
 	commands atomic.Uint64 // from the forwarders, read by Snapshot
 	bad      atomic.Uint64
 	ready    atomic.Bool // the streams exist
+	// streams is closed when ready is set: an asked command is stored
+	// once they exist (before, a publish reaches only the bridge's own
+	// subscriptions to the command subjects, and times out).
+	streams chan struct{}
 	// restored is closed once Restore has run: the forwarders start from
 	// what it restored.
 	restored chan struct{}
@@ -334,6 +338,7 @@ func (b *bridgeProc) ensureStreams(ctx context.Context) {
 		err := ensureStreams(ctx, b.js, b.o)
 		if err == nil {
 			b.ready.Store(true)
+			close(b.streams)
 			return
 		}
 		b.o.Log.Warn("bridge: streams not ready, retrying", "err", err, "in", wait)
