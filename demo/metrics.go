@@ -33,6 +33,7 @@ func netMetrics(f *engine.Frame[netproc.Meta, netproc.Player], emit func(metrics
 	}
 	emit(metrics.Value{Name: "net_inputs_dropped_total", Help: "Player inputs over the rate limit or the queue.", Counter: true, V: float64(m.InputsDropped)})
 	emit(metrics.Value{Name: "net_commands_forwarded_total", Help: "Player commands sent to physics.", Counter: true, V: float64(m.Forwarded)})
+	emit(metrics.Value{Name: "net_sent_bytes_total", Help: "Payload bytes of the messages net wrote to players.", Counter: true, V: float64(m.BytesSent)})
 }
 
 func bridgeMetrics(f *engine.Frame[bridge.Meta, bridge.SliceStats], emit func(metrics.Value)) {

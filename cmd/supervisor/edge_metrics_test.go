@@ -19,6 +19,7 @@ import (
 	"github.com/venomrt/venomrt/engine/bridge"
 	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/internal/proctest"
+	netproc "github.com/venomrt/venomrt/procs/net"
 )
 
 // edgeScrape gets and parses an edge's /metrics.
@@ -202,4 +203,40 @@ func bySlice(f *dto.MetricFamily) map[string]float64 {
 		}
 	}
 	return vals
+}
+
+// The game's /metrics shows the bytes net wrote to its players.
+func TestNetSentBytesMetrics(t *testing.T) {
+	gameNet, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	game := proctest.Name(t)
+	t.Cleanup(func() { removeInstance(game) })
+	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "50", "--agents", "5", "--net-addr", gameNet,
+		"--metrics-addr", metricsAddr, "--duration", "5m")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var player *netproc.Client
+	proctest.Eventually(t, 30*time.Second, "a player joined", func() bool {
+		player, err = netproc.Dial(ctx, "ws://"+gameNet, "counted")
+		return err == nil
+	})
+	defer player.Close()
+	if _, err := player.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 30*time.Second, "net's bytes sent in /metrics", func() bool {
+		fams, err := edgeScrape(metricsAddr)
+		if err != nil {
+			return false
+		}
+		f := fams["venomrt_net_sent_bytes_total"]
+		v, _ := byProcess(f)
+		return f.GetType() == dto.MetricType_COUNTER && v["net"] > 0
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
@@ -33,6 +34,7 @@ type Meta struct {
 	Forwarded     uint64 // commands sent to physics
 	Limited       uint64 // connections refused by the per-address limits
 	Evicted       uint64 // pending connections closed to make room for newer ones
+	BytesSent     uint64 // payload bytes of the messages written to players (welcomes, snapshots), since the world began
 }
 
 // Player is one connected player as the net slice publishes it.
@@ -141,6 +143,7 @@ type Proc struct {
 
 	mu      sync.Mutex
 	meta    Meta
+	sent    atomic.Uint64 // Meta.BytesSent: added to by each connection's writer without the lock
 	conns   map[uint32]*conn
 	guard   *guard        // set once listening
 	closing chan struct{} // refused connections waiting for a close handshake
@@ -196,6 +199,7 @@ func (p *Proc) Restore(f *engine.Frame[Meta, Player]) error {
 		p.meta.NextID = max(p.meta.NextID, 1)
 		p.tick = f.Tick
 	}
+	p.sent.Store(p.meta.BytesSent)
 	return nil
 }
 
@@ -339,6 +343,7 @@ func (p *Proc) Snapshot(m *Meta, items []Player) []Player {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.meta.Players = uint32(len(p.conns))
+	p.meta.BytesSent = p.sent.Load()
 	if p.guard != nil {
 		p.meta.Pending = uint32(p.guard.pendingNow())
 	}

@@ -292,6 +292,7 @@ func (p *Proc) write(ctx context.Context, c *conn) error {
 		if err != nil {
 			return err
 		}
+		p.sent.Add(uint64(len(b)))
 	}
 }
 
