@@ -210,3 +210,38 @@ func TestAskWhileProcessDown(t *testing.T) {
 		t.Fatalf("counted %d, want 2", f.Meta.Counted)
 	}
 }
+
+// BenchmarkAsk is an asked command's round trip through NATS, the
+// bridge and a sim ticking at 100 Hz: serial (one requester at a time),
+// and 16 requesters at once, whose commands the bridge asks of the sim one
+// at a time on its lane (a tick each at most).
+func BenchmarkAsk(b *testing.B) {
+	for _, requesters := range []int{1, 16} {
+		b.Run(fmt.Sprint("requesters=", requesters), func(b *testing.B) {
+			w := newWorld(b)
+			w.start()
+			nc := w.requester()
+			if err := w.ask(nc, engine.Cmd(opCount).Append(nil), "warm", 20*time.Second); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			next := make(chan int)
+			for range requesters {
+				wg.Go(func() {
+					for i := range next {
+						if err := Ask(context.Background(), nc, w.game, "sim", engine.Cmd(opCount), fmt.Sprint(i)); err != nil {
+							b.Error(err)
+						}
+					}
+				})
+			}
+			for i := range b.N {
+				next <- i
+			}
+			close(next)
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "asks/s")
+		})
+	}
+}

@@ -61,7 +61,7 @@ func (s *worldSim) Snapshot(m *worldMeta, items []worldItem) []worldItem {
 }
 
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	game  string
 	url   string
 	srv   *Server
@@ -72,7 +72,7 @@ type world struct {
 	answered func(seq uint64) bool
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,7 +82,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	so := ServerOptions{Listen: freeAddr(t), StoreDir: t.TempDir()}
 	srv, err := StartServer(so)
