@@ -188,6 +188,9 @@ func (a *asks) decided(id string, v verdict) []string {
 // answer replies v to each request.
 func (b *bridgeProc) answer(replies []string, v verdict) {
 	for _, r := range replies {
+		if r == "" {
+			continue // published, not requested: nobody to answer
+		}
 		m := nats.NewMsg(r)
 		if v.answer != nil {
 			m.Data = v.answer
