@@ -76,6 +76,11 @@ type child struct {
 	buf        []byte
 	tick       uint64
 	tickMono   int64
+	// epoch is the channel's epoch under the process epochPid, as the
+	// watcher last saw it owned by that process: the lifecycle records
+	// about that process carry it.
+	epoch    uint64
+	epochPid int
 }
 
 // childView is what Status reports of a child, with what it needs to
@@ -288,6 +293,7 @@ func (s *Supervisor) launch(k *child, exits chan<- exitEvent, now time.Time) {
 		return
 	}
 	k.cmd, k.pid = cmd, cmd.Process.Pid
+	k.epochPid = 0 // the pid may be an earlier process's, reused
 	k.state, k.first = ChildStarting, false
 	k.replaced = FirstLaunch
 	if k.restarts > 0 {
@@ -394,6 +400,9 @@ func (s *Supervisor) watch(k *child, now time.Time, stalled bool) {
 		}
 	}
 	mine := k.shell != nil && info.Pid == k.pid
+	if mine && info.Epoch != 0 {
+		k.epoch, k.epochPid = info.Epoch, k.pid
+	}
 	checked := k.checked
 	k.checked = now
 	switch k.state {
@@ -407,7 +416,7 @@ func (s *Supervisor) watch(k *child, now time.Time, stalled bool) {
 		}
 		if mine && k.first && info.Beats != k.firstBeats {
 			k.state, k.running, k.progress, k.beats = ChildRunning, now, now, info.Beats
-			s.emit(k, slog.LevelInfo, "child running", Event{Kind: EventRunning, Pid: k.pid}, "after", now.Sub(k.launched).Round(time.Millisecond), "tick", k.tick, "epoch", info.Epoch)
+			s.emit(k, slog.LevelInfo, "child running", Event{Kind: EventRunning, Pid: k.pid}, "after", now.Sub(k.launched).Round(time.Millisecond), "tick", k.tick)
 			return
 		}
 		if t := k.startLimit; t > 0 && now.Sub(k.launched) > t {

@@ -72,14 +72,21 @@ type Event struct {
 	Code     int32         // EventExited, EventStopped: the exit code, 128+signal when killed
 	Restarts uint32        // the child's launches after the first, as of the event
 	Backoff  time.Duration // EventBackoff: the delay before the restart
-	Time     time.Time
+	// Epoch is the channel's epoch owned by the process Pid, where the
+	// supervisor has seen it (0: not known — a launch not yet running, a
+	// standby, a child without a channel).
+	Epoch uint64
+	Time  time.Time
 }
 
 // emit logs ev as one structured record — msg, then the stable keys
-// event, process, pid, and reason when there is one, then attrs — and
-// hands it to the hook.
+// event, process, pid, reason when there is one and epoch when known,
+// then attrs — and hands it to the hook.
 func (s *Supervisor) emit(k *child, level slog.Level, msg string, ev Event, attrs ...any) {
 	ev.Child, ev.Restarts = k.spec.Name, k.restarts
+	if ev.Pid != 0 && ev.Pid == k.epochPid {
+		ev.Epoch = k.epoch
+	}
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
@@ -89,6 +96,9 @@ func (s *Supervisor) emit(k *child, level slog.Level, msg string, ev Event, attr
 		args := append(make([]any, 0, 8+len(attrs)), "event", ev.Kind.String(), "process", ev.Child, "pid", ev.Pid)
 		if ev.Reason != "" {
 			args = append(args, "reason", ev.Reason)
+		}
+		if ev.Epoch != 0 {
+			args = append(args, "epoch", ev.Epoch)
 		}
 		k.log.Log(context.Background(), level, msg, append(args, attrs...)...)
 	}
