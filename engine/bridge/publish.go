@@ -293,11 +293,14 @@ func (b *bridgeProc) publish(s *outSlice, now time.Time) {
 		m.Header.Set(hdrEncoding, "s2")
 	}
 	// Core publish: the stream keeps it as the subject's newest, and the
-	// loop never waits for NATS.
+	// loop never waits for NATS. The lag ends at the hand-off, taken
+	// before it: the message may reach a subscriber before PublishMsg
+	// returns.
+	handed := venom.Monotonic()
 	if err := b.nc.PublishMsg(m); err != nil {
 		return
 	}
-	lag := uint64(max(0, venom.Monotonic()-h.Mono))
+	lag := uint64(max(0, handed-h.Mono))
 	s.seq, s.next = snap.Seq, now.Add(b.every-b.every/4) // a little early is still on time
 	b.mu.Lock()
 	defer b.mu.Unlock()
