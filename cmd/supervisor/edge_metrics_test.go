@@ -1,22 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"syscall"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/engine/bridge"
+	"github.com/venomrt/venomrt/engine/metrics"
 	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/internal/proctest"
 	netproc "github.com/venomrt/venomrt/procs/net"
@@ -26,18 +21,7 @@ import (
 func edgeScrape(addr string) (map[string]*dto.MetricFamily, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("scrape: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("scrape: %s: %s", resp.Status, body)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	return p.TextToMetricFamilies(bytes.NewReader(body))
+	return metrics.Scrape(ctx, "http://"+addr+"/metrics", "")
 }
 
 // byProcess is a family's values by their process label, and the

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/engine/chaos"
@@ -129,22 +127,7 @@ func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
 func tryScrape(addr string) (map[string]*dto.MetricFamily, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("scrape: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("scrape: %s: %s", resp.Status, body)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("the exposition does not parse: %w\n%s", err, body)
-	}
-	return fams, nil
+	return metrics.Scrape(ctx, "http://"+addr+"/metrics", "")
 }
 
 // value is the metric of family name for process, and whether it is there.
