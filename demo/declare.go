@@ -90,7 +90,7 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	})
 	net.Inputs = true // net runs on engine.Run
 	net.Edge = true   // an edge runs its own net: players join it there
-	// A hot standby, as physics and ai have by game.Proc: started ahead,
+	// A hot standby, as physics and ai have by game.Sim: started ahead,
 	// it runs net's main (its WebSocket server too) once told go.
 	net.Spec.Standby = true
 	// What run counts of /dev/shm for net's channel: netproc.Run's options.

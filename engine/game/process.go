@@ -156,12 +156,13 @@ const RenderName = "render"
 // after every process. Like every child it publishes on its channel,
 // "<instance>.render", with Header.Tick counting its frames, and polls it
 // for the engine's fault ops: the supervisor watches its heartbeat, and
-// chaos its frames (see demo/reader.go's publisher).
+// chaos its frames. A renderer owns that channel with engine.Own (Poll,
+// then Publish, once a frame), the layer engine.Run is made of.
 //
 // A window needs a display as soon as its binary starts (Ebiten opens it
 // in a package init), so a game's window lives in a binary of its own:
 // one that declares the same game, flags included, with a Renderer whose
-// Run opens the window. The game's main binary runs its headless loop
+// Window opens the window. The game's main binary runs Headless
 // and starts the window binary as its "render" child where a display
 // exists.
 type Renderer struct {
