@@ -17,6 +17,7 @@ import (
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/engine/supervisor"
+	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/venom"
 )
 
@@ -43,7 +44,7 @@ type Options struct {
 type Game struct {
 	o    Options
 	proc *os.Process // the process the kit started
-	out  lockedBuffer
+	out  proctest.Buffer
 	done chan struct{}
 	err  error // the exit, once done is closed
 
@@ -463,24 +464,6 @@ func RemoveSegments(instance string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// lockedBuffer collects a process's output while tests read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func lastLines(s string, n int) string {
