@@ -28,16 +28,7 @@ import (
 // lines of text without a terminal's escape codes.
 func TestTop(t *testing.T) {
 	instance := fmt.Sprintf("top%d", os.Getpid())
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() {
-		ran <- exampleGame().Command(ctx, []string{"run", "--headless", "--instance", instance, "--duration", "1m"}, io.Discard, io.Discard)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-ran
-		exampleGame().RemoveSegments(instance)
-	})
+	runGame(t, instance)
 	status := func() (supervisor.ChildStatus, bool) {
 		c, err := engine.Connect(supervisor.StatusChannel(instance), supervisor.StatusSchema)
 		if err != nil {
@@ -147,16 +138,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 // querying the terminal first, and q quits it.
 func TestTopOnATerminal(t *testing.T) {
 	instance := fmt.Sprintf("toptty%d", os.Getpid())
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() {
-		ran <- exampleGame().Command(ctx, []string{"run", "--headless", "--instance", instance, "--duration", "1m"}, io.Discard, io.Discard)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-ran
-		exampleGame().RemoveSegments(instance)
-	})
+	runGame(t, instance)
 	m, s := openPTY(t)
 	defer m.Close()
 	cmd := exec.Command(os.Args[0], "top", "--instance", instance, "--interval", "100ms")
@@ -211,4 +193,19 @@ func TestTopOnATerminal(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatal("q did not quit top")
 	}
+}
+
+// runGame runs the example game headless as instance until the test
+// ends, then removes its segments.
+func runGame(t *testing.T, instance string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() {
+		ran <- exampleGame().Command(ctx, []string{"run", "--headless", "--instance", instance, "--duration", "1m"}, io.Discard, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-ran
+		exampleGame().RemoveSegments(instance)
+	})
 }
