@@ -247,6 +247,13 @@ func (f *Follower[M, T]) connect(now int64) bool {
 func (f *Follower[M, T]) readNew(now int64) {
 	prevSeq := f.seq // Cur's on this connection: 0 after a reconnect, so a new segment's numbers are never taken for Cur's
 	var err error
+	if f.o.Prev && prevSeq != 0 {
+		// Still the newest: one atomic load says so, before the frames
+		// are swapped (and swapped back) for nothing.
+		if latest, lerr := f.c.Shell().Latest(); lerr == nil && latest == prevSeq {
+			return
+		}
+	}
 	if f.o.Prev {
 		f.Prev, f.Cur = f.Cur, f.Prev
 		err = f.c.Read(&f.Cur, ReadOptions{Since: prevSeq, Overwrite: true})
