@@ -70,7 +70,7 @@ type Header struct {
 	window, repeats, doubles uint64
 	Epoch                    uint64 // venom epoch of the process that made it
 	Lag                      uint64 // ticks skipped because catch-up was bounded
-	StepNanos                uint64 // wall time of the last tick: commands, step and encode
+	StepNanos                uint64 // wall time of the last tick: its commands and its step (the snapshot is filled and encoded after)
 
 	// The inputs of senders other than the shared numbering
 	// (Command.Sender), newest by use: what an Asker's question asked

@@ -101,7 +101,7 @@ type SizeResult struct {
 // ProcResult is one process at one size.
 type ProcResult struct {
 	Name           string
-	TickMs         game.Percentiles // Header.StepNanos: commands, step, encode
+	TickMs         game.Percentiles // Header.StepNanos: commands and step
 	TicksPerSecond float64
 	TargetRate     float64
 	DeadlineMisses int // ticks longer than the tick budget, 1/rate

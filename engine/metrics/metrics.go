@@ -236,7 +236,7 @@ func desc(name, help string) *prometheus.Desc {
 var (
 	dTicks     = desc("ticks_total", "Ticks the process has run (engine.Counters.Ticks), since its world began.")
 	dMisses    = desc("tick_deadline_misses_total", "Ticks that took longer than the process's step (1/rate).")
-	dTickTime  = desc("tick_duration_seconds", "Time of a tick: commands, step and publish preparation.")
+	dTickTime  = desc("tick_duration_seconds", "Time of a tick: its commands and its step (not the snapshot encode after them).")
 	dSkipped   = desc("ticks_skipped_total", "Ticks skipped because catch-up after a stall is bounded.")
 	dCommands  = desc("commands_total", "Commands the process took from its lanes: applied, refused and malformed.")
 	dApplied   = desc("commands_applied_total", "Commands applied.")
