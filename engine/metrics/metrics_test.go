@@ -235,6 +235,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s: restarts %v in /metrics, %d in the status", c.NameString(), m.GetCounter().GetValue(), c.Restarts)
 		}
 		// The SIGKILL is an end by a signal from outside, and the only end.
+		signals := 0
 		for _, m := range fams["venomrt_process_exits_total"].GetMetric() {
 			var process, reason string
 			for _, l := range m.Label {
@@ -252,6 +253,12 @@ func TestMetrics(t *testing.T) {
 			if process == c.NameString() && m.GetCounter().GetValue() != want {
 				t.Errorf("%s: exits by %s %v, want %v", process, reason, m.GetCounter().GetValue(), want)
 			}
+			if process == c.NameString() && reason == "signal" {
+				signals++
+			}
+		}
+		if signals != 1 {
+			t.Errorf("%s: %d rows of exits by signal in /metrics, want 1", c.NameString(), signals)
 		}
 	}
 
@@ -265,14 +272,21 @@ func TestMetrics(t *testing.T) {
 		return len(st) == 2 && st[1].Restarts == 2 && st[1].StateName() == "running"
 	})
 	fams = scrape(t, srv.Addr())
+	betaRows := 0
 	for _, m := range fams["venomrt_process_exits_total"].GetMetric() {
 		labels := map[string]string{}
 		for _, l := range m.Label {
 			labels[l.GetName()] = l.GetValue()
 		}
-		if labels["process"] == "beta" && (labels["reason"] == "crash" || labels["reason"] == "signal") && m.GetCounter().GetValue() != 1 {
-			t.Errorf("beta's exits by %s: %v, want 1", labels["reason"], m.GetCounter().GetValue())
+		if labels["process"] == "beta" && (labels["reason"] == "crash" || labels["reason"] == "signal") {
+			betaRows++
+			if m.GetCounter().GetValue() != 1 {
+				t.Errorf("beta's exits by %s: %v, want 1", labels["reason"], m.GetCounter().GetValue())
+			}
 		}
+	}
+	if betaRows != 2 {
+		t.Errorf("beta: %d rows of exits by crash and by signal in /metrics, want both", betaRows)
 	}
 	st = status()
 
