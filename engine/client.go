@@ -36,7 +36,7 @@ type ReadOptions struct {
 	// Since is a publish sequence number the caller holds (Frame.Seq):
 	// when the newest snapshot is still it, nothing is copied and Read
 	// returns ErrUnchanged, leaving f as it was. One atomic load tells.
-	// Zero reads whatever is there.
+	// Zero reads whatever is there; with Back it is not looked at.
 	Since uint64
 	// Overwrite reads into the storage f.Items views, for a frame whose
 	// snapshot the caller is done with (a renderer's older frame, about
@@ -65,12 +65,12 @@ func (c *Client[M, T]) Read(f *Frame[M, T], opts ...ReadOptions) error {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	if o.Since != 0 {
+	if o.Since != 0 && o.Back == 0 {
 		latest, err := c.shell.Latest()
 		if err != nil {
 			return err
 		}
-		if latest == o.Since && o.Back == 0 {
+		if latest == o.Since {
 			return ErrUnchanged
 		}
 	}

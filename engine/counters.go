@@ -117,7 +117,6 @@ func bucket(d uint64) int {
 // observe counts one tick of d nanoseconds at rate ticks per second (0:
 // no deadline to miss).
 func (c *Counters) observe(d uint64, rate uint32) {
-	c.Magic, c.Buckets = CountersMagic, TickBuckets
 	c.Ticks++
 	c.TickNanos += d
 	c.Hist[bucket(d)]++

@@ -49,10 +49,11 @@ func seenIn(last, window, seq uint64) bool {
 // doubled.
 func (h *Header) noteInput(sender uint32, seq uint64) {
 	if sender != 0 {
-		if !h.seen(sender, seq) {
-			m := h.senderMark(sender, true)
-			noteIn(&m.last, &m.window, seq)
-		}
+		// Never a repeat here: the owner drops a sender's number it has
+		// seen before applying it (only the shared numbering is doubled
+		// on purpose).
+		m := h.senderMark(sender, true)
+		noteIn(&m.last, &m.window, seq)
 		return
 	}
 	h.Inputs++
