@@ -274,7 +274,7 @@ func benchRaw(b *testing.B, inst string) func() time.Duration {
 func benchTwoCopy(b *testing.B, inst string) func() time.Duration {
 	shells, bufs := benchShells(b, inst)
 	var (
-		cur, prev engine.Frame[physics.Params, physics.Body]
+		cur, prev engine.Frame[physics.Meta, physics.Body]
 		agents    engine.Frame[ai.Params, ai.Agent]
 		players   engine.Frame[netproc.Meta, netproc.Player]
 		status    engine.Frame[supervisor.Meta, supervisor.ChildStatus]

@@ -95,7 +95,7 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	net.Spec.Standby = true
 	// What run counts of /dev/shm for net's channel: netproc.Run's options.
 	net.Segment = engine.ChannelConfig(engine.Options{DataSize: max(netproc.Schema.Size(netproc.MaxPlayers), 4096)})
-	phys := game.Sim("physics", func(game.Env) (engine.Sim[physics.Params, physics.Body], error) {
+	phys := game.Sim("physics", func(game.Env) (engine.Sim[physics.Meta, physics.Body], error) {
 		return &physics.Sim{Seed: f.seed, Bodies: f.bodies}, nil
 	}, engine.Options{Rate: 60, DataSize: physics.DataSize})
 	// What a player may do from another machine (an edge's net, through

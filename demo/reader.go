@@ -156,7 +156,7 @@ func (m *rateMeter) add(tick uint64, mono int64) {
 // blocking. It is used from one goroutine.
 type Reader struct {
 	Instance string
-	Physics  *Source[physics.Params, physics.Body]
+	Physics  *Source[physics.Meta, physics.Body]
 	AI       *Source[ai.Params, ai.Agent]
 	Sup      *Source[supervisor.Meta, supervisor.ChildStatus]
 	Net      *Source[netproc.Meta, netproc.Player] // the players

@@ -32,7 +32,7 @@ func TestReaderCopiesOnlyWhatIsNew(t *testing.T) {
 		for i := range bodies {
 			bodies[i] = physics.Body{ID: uint32(i + 1), X: float32(tick*100) + float32(i), Y: 1, R: 2}
 		}
-		k, err := physics.Schema.Encode(buf, engine.Header{Tick: tick, Mono: int64(tick) * 1e7}, &physics.Params{Width: 800, Height: 600}, bodies)
+		k, err := physics.Schema.Encode(buf, engine.Header{Tick: tick, Mono: int64(tick) * 1e7}, &physics.Meta{Params: physics.Params{Width: 800, Height: 600}}, bodies)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +40,7 @@ func TestReaderCopiesOnlyWhatIsNew(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	items := func(what string, f *engine.Frame[physics.Params, physics.Body], tick uint64) {
+	items := func(what string, f *engine.Frame[physics.Meta, physics.Body], tick uint64) {
 		t.Helper()
 		if f.Tick != tick || len(f.Items) != n {
 			t.Fatalf("%s: tick %d, %d bodies; want tick %d, %d", what, f.Tick, len(f.Items), tick, n)
@@ -106,8 +106,8 @@ func TestReaderCopiesOnlyWhatIsNew(t *testing.T) {
 
 	// A snapshot of another schema: the Reader says so and hands out
 	// nothing, neither the foreign snapshot nor the old one as current.
-	other := engine.MustSchema[physics.Params, struct{ A, B uint64 }]()
-	k, _ := other.Encode(buf, engine.Header{Tick: 6}, &physics.Params{}, nil)
+	other := engine.MustSchema[physics.Meta, struct{ A, B uint64 }]()
+	k, _ := other.Encode(buf, engine.Header{Tick: 6}, &physics.Meta{}, nil)
 	if _, err := d.Publish(buf[:k]); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestHUDAgeIsWhatIsDrawn(t *testing.T) {
 	}
 	defer pd.Close()
 	buf := make([]byte, physics.Schema.Size(1))
-	k, err := physics.Schema.Encode(buf, engine.Header{Tick: 7, Mono: drawn}, &physics.Params{Width: 800, Height: 600}, []physics.Body{{ID: 1, R: 2}})
+	k, err := physics.Schema.Encode(buf, engine.Header{Tick: 7, Mono: drawn}, &physics.Meta{Params: physics.Params{Width: 800, Height: 600}}, []physics.Body{{ID: 1, R: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,9 +70,9 @@ func (m *remote) frame(r *Reader, now int64) {
 		return
 	}
 	m.snapshots++
-	r.Physics.take(func(f *engine.Frame[physics.Params, physics.Body]) {
+	r.Physics.take(func(f *engine.Frame[physics.Meta, physics.Body]) {
 		f.Header = engine.Header{Tick: s.PhysicsTick, Mono: now}
-		f.Meta = physics.Params{Width: s.Width, Height: s.Height}
+		f.Meta = physics.Meta{Params: physics.Params{Width: s.Width, Height: s.Height}}
 		f.Items = f.Items[:0]
 		for _, b := range s.Bodies {
 			f.Items = append(f.Items, physics.Body{ID: b.ID, Flags: b.Flags, X: px(b.X), Y: px(b.Y),

@@ -79,7 +79,7 @@ func TestAskBridgeKilledWhileAsking(t *testing.T) {
 		t.Fatalf("asked again of the next bridge: %v, want applied or ErrNoVerdict", err)
 	}
 	t.Logf("asked again of the next bridge: %v", err)
-	f := readPhysics(t, phys, "both asked commands applied", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.LastInput >= 2 })
+	f := readPhysics(t, phys, "both asked commands applied", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return f.LastInput >= 2 })
 	if a := f.Account(2); !a.Exact() {
 		t.Fatalf("physics's account of the 2 commands asked: %+v, want each applied once", a)
 	} else {

@@ -189,8 +189,8 @@ func benchFailover(b *testing.B, bin string) {
 		b.Fatal(err)
 	}
 	defer edgePhys.Close()
-	var gf, ef engine.Frame[physics.Params, physics.Body]
-	read := func(c *engine.Client[physics.Params, physics.Body], f *engine.Frame[physics.Params, physics.Body]) bool {
+	var gf, ef engine.Frame[physics.Meta, physics.Body]
+	read := func(c *engine.Client[physics.Meta, physics.Body], f *engine.Frame[physics.Meta, physics.Body]) bool {
 		return c.Read(f) == nil
 	}
 	leaderOf := func(stream string) string {
@@ -357,8 +357,8 @@ func splitHostPortB(addr string) (string, int) {
 	return addr[:i], p
 }
 
-func waitClient(b *testing.B, ch string) (*engine.Client[physics.Params, physics.Body], error) {
-	var c *engine.Client[physics.Params, physics.Body]
+func waitClient(b *testing.B, ch string) (*engine.Client[physics.Meta, physics.Body], error) {
+	var c *engine.Client[physics.Meta, physics.Body]
 	var err error
 	proctest.Eventually(b, 60*time.Second, ch+" readable", func() bool {
 		if _, ierr := venom.Inspect(ch); ierr != nil {
@@ -368,7 +368,7 @@ func waitClient(b *testing.B, ch string) (*engine.Client[physics.Params, physics
 		if err != nil {
 			return false
 		}
-		var f engine.Frame[physics.Params, physics.Body]
+		var f engine.Frame[physics.Meta, physics.Body]
 		if c.Read(&f) != nil {
 			c.Close()
 			return false

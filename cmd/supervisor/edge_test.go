@@ -60,7 +60,7 @@ func TestEdgePlayerPlaysInTheGame(t *testing.T) {
 
 	gamePhys := physicsClient(t, game)
 	edgePhys := physicsClient(t, edge)
-	readPhysics(t, edgePhys, "the mirror shows the game's 200 bodies", func(f *engine.Frame[physics.Params, physics.Body]) bool {
+	readPhysics(t, edgePhys, "the mirror shows the game's 200 bodies", func(f *engine.Frame[physics.Meta, physics.Body]) bool {
 		return len(f.Items) == 200
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -74,10 +74,10 @@ func TestEdgePlayerPlaysInTheGame(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := 200 + netproc.SpawnCount
-	readPhysics(t, gamePhys, "the edge player's spawn in the game's physics", func(f *engine.Frame[physics.Params, physics.Body]) bool {
+	readPhysics(t, gamePhys, "the edge player's spawn in the game's physics", func(f *engine.Frame[physics.Meta, physics.Body]) bool {
 		return len(f.Items) == want
 	})
-	readPhysics(t, edgePhys, "the spawn back in the edge's mirror", func(f *engine.Frame[physics.Params, physics.Body]) bool {
+	readPhysics(t, edgePhys, "the spawn back in the edge's mirror", func(f *engine.Frame[physics.Meta, physics.Body]) bool {
 		return len(f.Items) == want
 	})
 	for {
@@ -215,7 +215,7 @@ func TestEdgeInputsExactlyOnceThroughFaults(t *testing.T) {
 	}
 	send(50)
 
-	var f engine.Frame[physics.Params, physics.Body]
+	var f engine.Frame[physics.Meta, physics.Body]
 	deadline := time.Now().Add(90 * time.Second)
 	for gamePhys.Read(&f) != nil || f.LastInput < sent {
 		if time.Now().After(deadline) {
@@ -243,7 +243,7 @@ func TestRestartWithoutFreshReplaysNothing(t *testing.T) {
 		"--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m"}
 	p := startSup(t, nil, args...)
 	phys := physicsClient(t, game)
-	readPhysics(t, phys, "100 bodies", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 100 })
+	readPhysics(t, phys, "100 bodies", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return len(f.Items) == 100 })
 	sent := 0
 	spawn := func(n int) {
 		nc, err := bridge.Connect("nats://"+natsAddr, "test")
@@ -269,7 +269,7 @@ func TestRestartWithoutFreshReplaysNothing(t *testing.T) {
 		}
 	}
 	spawn(5)
-	readPhysics(t, phys, "the 5 spawns from NATS", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 105 })
+	readPhysics(t, phys, "the 5 spawns from NATS", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return len(f.Items) == 105 })
 	phys.Close()
 	p.stop(t)
 	if segs, _ := venom.List(); slicesHasPrefix(segs, game+".") {
@@ -278,9 +278,9 @@ func TestRestartWithoutFreshReplaysNothing(t *testing.T) {
 
 	startSup(t, nil, args...)
 	phys = physicsClient(t, game)
-	readPhysics(t, phys, "the fresh world's 100 bodies", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 100 })
+	readPhysics(t, phys, "the fresh world's 100 bodies", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return len(f.Items) == 100 })
 	spawn(1)
-	f := readPhysics(t, phys, "the fresh world's spawn", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) >= 101 })
+	f := readPhysics(t, phys, "the fresh world's spawn", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return len(f.Items) >= 101 })
 	if len(f.Items) != 101 {
 		t.Fatalf("the fresh world has %d bodies, want 101: the earlier world's spawns were replayed", len(f.Items))
 	}
@@ -297,7 +297,7 @@ func TestEdgeBadInput(t *testing.T) {
 		"--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m")
 	_, edge := startEdge(t, "nats://"+natsAddr, game, edgeNet)
 	edgePhys := physicsClient(t, edge)
-	readPhysics(t, edgePhys, "the mirror running", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 100 })
+	readPhysics(t, edgePhys, "the mirror running", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return len(f.Items) == 100 })
 	mirrorPid := ownerPid(t, edge+".physics")
 
 	nc, err := bridge.Connect("nats://"+natsAddr, "test")
@@ -337,8 +337,8 @@ func TestEdgeBadInput(t *testing.T) {
 	proctest.Eventually(t, 30*time.Second, "the bridge counts the unknown slice, the garbage command and the two faults", func() bool {
 		return bridgeC.Read(&bf) == nil && bf.Meta.Bad >= 4
 	})
-	before := readPhysics(t, edgePhys, "mirror", func(*engine.Frame[physics.Params, physics.Body]) bool { return true })
-	readPhysics(t, edgePhys, "the mirror publishing the game's snapshots after the bad ones", func(f *engine.Frame[physics.Params, physics.Body]) bool {
+	before := readPhysics(t, edgePhys, "mirror", func(*engine.Frame[physics.Meta, physics.Body]) bool { return true })
+	readPhysics(t, edgePhys, "the mirror publishing the game's snapshots after the bad ones", func(f *engine.Frame[physics.Meta, physics.Body]) bool {
 		return f.Tick > before.Tick+30 && len(f.Items) == 100
 	})
 	if pid := ownerPid(t, edge+".physics"); pid != mirrorPid {
@@ -433,17 +433,17 @@ func TestEdgeClusterNodeLost(t *testing.T) {
 		if err := edgePhys.Send(engine.Cmd(engine.OpInput)); err != nil {
 			t.Fatal(err)
 		}
-		readPhysics(t, gamePhys, what, func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.LastInput >= n })
+		readPhysics(t, gamePhys, what, func(f *engine.Frame[physics.Meta, physics.Body]) bool { return f.LastInput >= n })
 	}
 	through("a command through the cluster", 1)
 	servers[0].Shutdown()
-	var f engine.Frame[physics.Params, physics.Body]
+	var f engine.Frame[physics.Meta, physics.Body]
 	if err := gamePhys.Read(&f); err != nil {
 		t.Fatal(err)
 	}
 	// Within seconds: a reconnection, and for commands a stream leader
 	// elected on the nodes left (4–6 s when the leader was lost).
-	readPhysics(t, edgePhys, "snapshots through the nodes left", func(e *engine.Frame[physics.Params, physics.Body]) bool {
+	readPhysics(t, edgePhys, "snapshots through the nodes left", func(e *engine.Frame[physics.Meta, physics.Body]) bool {
 		return e.Tick > f.Tick+60
 	})
 	through("a command through the nodes left", 2)
@@ -459,7 +459,7 @@ func TestEdgeFaultsNotNoticedByTheGame(t *testing.T) {
 		"--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m")
 	_, edge := startEdge(t, "nats://"+natsAddr, game, edgeNet)
 	edgePhys := physicsClient(t, edge)
-	readPhysics(t, edgePhys, "the mirror running", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 100 })
+	readPhysics(t, edgePhys, "the mirror running", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return len(f.Items) == 100 })
 	status, err := engine.Connect(supervisor.StatusChannel(game), supervisor.StatusSchema)
 	if err != nil {
 		t.Fatal(err)
@@ -475,7 +475,7 @@ func TestEdgeFaultsNotNoticedByTheGame(t *testing.T) {
 			return err == nil && info.Owned && info.Daemon.Pid != pid
 		})
 	}
-	readPhysics(t, edgePhys, "the mirror publishing again", func(f *engine.Frame[physics.Params, physics.Body]) bool { return len(f.Items) == 100 })
+	readPhysics(t, edgePhys, "the mirror publishing again", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return len(f.Items) == 100 })
 	var st engine.Frame[supervisor.Meta, supervisor.ChildStatus]
 	if err := status.Read(&st); err != nil {
 		t.Fatal(err)

@@ -163,9 +163,9 @@ func childOf(f engine.Frame[supervisor.Meta, supervisor.ChildStatus], name strin
 // physics connects to the physics channel owned by pid: after --fresh
 // the channel is a new segment, and connecting to the old one before it
 // is removed would read the old world.
-func (g *game) physics(t *testing.T, pid uint32) *engine.Client[physics.Params, physics.Body] {
+func (g *game) physics(t *testing.T, pid uint32) *engine.Client[physics.Meta, physics.Body] {
 	t.Helper()
-	var c *engine.Client[physics.Params, physics.Body]
+	var c *engine.Client[physics.Meta, physics.Body]
 	proctest.Eventually(t, 20*time.Second, "the physics channel of pid "+itoa(int(pid)), func() bool {
 		if c != nil {
 			c.Close()
@@ -185,7 +185,7 @@ func (g *game) physics(t *testing.T, pid uint32) *engine.Client[physics.Params, 
 
 // spawnNumbered sends physics spawns numbered from..to (Command.Seq), so
 // that the world's body count and Header.LastInput say which arrived.
-func spawnNumbered(t *testing.T, c *engine.Client[physics.Params, physics.Body], from, to uint64) {
+func spawnNumbered(t *testing.T, c *engine.Client[physics.Meta, physics.Body], from, to uint64) {
 	t.Helper()
 	for seq := from; seq <= to; seq++ {
 		cmd := engine.Cmd(physics.OpSpawn, float64(100+40*seq), 100)
@@ -226,7 +226,7 @@ func TestRunResumesAfterSupervisorKilled(t *testing.T) {
 	p1 := g1.running(t, "physics")
 	c := g1.physics(t, p1.Pid)
 	spawnNumbered(t, c, 1, 5)
-	before := readPhysics(t, c, "the first 5 spawns applied", func(f *engine.Frame[physics.Params, physics.Body]) bool {
+	before := readPhysics(t, c, "the first 5 spawns applied", func(f *engine.Frame[physics.Meta, physics.Body]) bool {
 		return f.LastInput == 5 && f.Tick > 30
 	})
 	if len(before.Items) != testBodies+5 {
@@ -241,7 +241,7 @@ func TestRunResumesAfterSupervisorKilled(t *testing.T) {
 	if p2.Pid == p1.Pid {
 		t.Fatalf("physics pid %d in both runs", p1.Pid)
 	}
-	after := readPhysics(t, c, "physics resumed with the 3 spawns sent while down", func(f *engine.Frame[physics.Params, physics.Body]) bool {
+	after := readPhysics(t, c, "physics resumed with the 3 spawns sent while down", func(f *engine.Frame[physics.Meta, physics.Body]) bool {
 		return f.Epoch > before.Epoch && f.LastInput == 8
 	})
 	if after.Tick < before.Tick {
@@ -267,7 +267,7 @@ func TestRunFresh(t *testing.T) {
 	p1 := g1.running(t, "physics")
 	c1 := g1.physics(t, p1.Pid)
 	spawnNumbered(t, c1, 1, 5)
-	old := readPhysics(t, c1, "the spawns applied", func(f *engine.Frame[physics.Params, physics.Body]) bool {
+	old := readPhysics(t, c1, "the spawns applied", func(f *engine.Frame[physics.Meta, physics.Body]) bool {
 		return f.LastInput == 5 && f.Tick > 30
 	})
 	killGame(t, g1)
@@ -275,7 +275,7 @@ func TestRunFresh(t *testing.T) {
 	g2 := runGame(t, inst, "--fresh")
 	p2 := g2.running(t, "physics")
 	c2 := g2.physics(t, p2.Pid)
-	var f engine.Frame[physics.Params, physics.Body]
+	var f engine.Frame[physics.Meta, physics.Body]
 	if err := c2.Read(&f); err != nil {
 		t.Fatal(err)
 	}

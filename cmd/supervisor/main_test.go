@@ -54,9 +54,9 @@ func removeInstance(inst string) {
 	}
 }
 
-func physicsClient(t *testing.T, inst string) *engine.Client[physics.Params, physics.Body] {
+func physicsClient(t *testing.T, inst string) *engine.Client[physics.Meta, physics.Body] {
 	t.Helper()
-	var c *engine.Client[physics.Params, physics.Body]
+	var c *engine.Client[physics.Meta, physics.Body]
 	proctest.Eventually(t, 20*time.Second, "physics channel", func() bool {
 		var err error
 		c, err = engine.Connect(inst+".physics", physics.Schema)
@@ -66,9 +66,9 @@ func physicsClient(t *testing.T, inst string) *engine.Client[physics.Params, phy
 	return c
 }
 
-func readPhysics(t *testing.T, c *engine.Client[physics.Params, physics.Body], what string, cond func(f *engine.Frame[physics.Params, physics.Body]) bool) engine.Frame[physics.Params, physics.Body] {
+func readPhysics(t *testing.T, c *engine.Client[physics.Meta, physics.Body], what string, cond func(f *engine.Frame[physics.Meta, physics.Body]) bool) engine.Frame[physics.Meta, physics.Body] {
 	t.Helper()
-	var f engine.Frame[physics.Params, physics.Body]
+	var f engine.Frame[physics.Meta, physics.Body]
 	proctest.Eventually(t, 20*time.Second, what, func() bool { return c.Read(&f) == nil && cond(&f) })
 	return f
 }
@@ -115,7 +115,7 @@ func freePort() (string, error) {
 func TestPhysicsKilledResumesWithInputs(t *testing.T) {
 	_, inst := startGame(t)
 	c := physicsClient(t, inst)
-	before := readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > 30 })
+	before := readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return f.Tick > 30 })
 	pid := ownerPid(t, inst+".physics")
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestPhysicsKilledResumesWithInputs(t *testing.T) {
 	// Killed while it worked, physics is handed to its standby at once:
 	// this read may already be the successor's, so the successor is told
 	// by an epoch newer than the killed one's (before's).
-	var last engine.Frame[physics.Params, physics.Body]
+	var last engine.Frame[physics.Meta, physics.Body]
 	if err := c.Read(&last); err != nil {
 		t.Fatalf("Read after the kill: %v", err)
 	}
@@ -133,7 +133,7 @@ func TestPhysicsKilledResumesWithInputs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	after := readPhysics(t, c, "physics restarted with the spawns", func(f *engine.Frame[physics.Params, physics.Body]) bool {
+	after := readPhysics(t, c, "physics restarted with the spawns", func(f *engine.Frame[physics.Meta, physics.Body]) bool {
 		return f.Epoch > before.Epoch && f.Applied >= last.Applied+10
 	})
 	if got, want := len(after.Items), len(last.Items)+10; got != want {
@@ -150,7 +150,7 @@ func TestPhysicsKilledResumesWithInputs(t *testing.T) {
 func TestPhysicsStoppedIsRestarted(t *testing.T) {
 	_, inst := startGame(t)
 	c := physicsClient(t, inst)
-	readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > 10 })
+	readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return f.Tick > 10 })
 	pid := ownerPid(t, inst+".physics")
 	aiC, err := engine.Connect(inst+".ai", ai.Schema)
 	if err != nil {
@@ -179,7 +179,7 @@ func TestPhysicsStoppedIsRestarted(t *testing.T) {
 func TestGracefulStopLeavesNothing(t *testing.T) {
 	game, inst := startGame(t)
 	c := physicsClient(t, inst)
-	readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > 5 })
+	readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return f.Tick > 5 })
 	pids := []int{ownerPid(t, inst+".physics"), ownerPid(t, inst+".ai")}
 	game.Expect(t, `physics running pid=\d+`, 10*time.Second)
 	game.Cmd.Process.Signal(syscall.SIGTERM)
@@ -198,7 +198,7 @@ func TestGracefulStopLeavesNothing(t *testing.T) {
 func TestSupervisorKilledTakesChildren(t *testing.T) {
 	game, inst := startGame(t)
 	c := physicsClient(t, inst)
-	readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > 5 })
+	readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return f.Tick > 5 })
 	pids := []int{ownerPid(t, inst+".physics"), ownerPid(t, inst+".ai")}
 	game.Kill(t)
 	for _, pid := range pids {

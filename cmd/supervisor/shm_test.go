@@ -143,7 +143,7 @@ func TestSecondGameRefusedFirstRuns(t *testing.T) {
 	}
 	waitStatus(t, st, "every child of the first game running", untouched)
 	c := physicsClient(t, inst)
-	p0 := readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > 0 })
+	p0 := readPhysics(t, c, "physics ticking", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return f.Tick > 0 })
 	pid := ownerPid(t, inst+".physics")
 	sp, _ := venom.FreeSpace()
 	t.Logf("the first game holds %d of %d bytes: %d free", sp.Size-sp.Free, sp.Size, sp.Free)
@@ -168,14 +168,14 @@ func TestSecondGameRefusedFirstRuns(t *testing.T) {
 	}
 
 	// The first game ran on: the same processes, ticking.
-	before := readPhysics(t, c, "physics ticking on", func(f *engine.Frame[physics.Params, physics.Body]) bool { return f.Tick > p0.Tick })
+	before := readPhysics(t, c, "physics ticking on", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return f.Tick > p0.Tick })
 	if f := waitStatus(t, st, "the first game untouched", untouched); ownerPid(t, inst+".physics") != pid || before.Epoch != p0.Epoch {
 		t.Errorf("physics changed owner (%d → %d) or epoch (%d → %d) meanwhile", pid, f.Items[0].Pid, p0.Epoch, before.Epoch)
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	after := readPhysics(t, c, "physics restarted", func(f *engine.Frame[physics.Params, physics.Body]) bool {
+	after := readPhysics(t, c, "physics restarted", func(f *engine.Frame[physics.Meta, physics.Body]) bool {
 		return f.Epoch > before.Epoch && f.Tick > before.Tick
 	})
 	info, err := venom.Inspect(inst + ".physics")

@@ -290,14 +290,14 @@ func TestFault(t *testing.T) {
 	})
 	t.Run("midpublish", func(t *testing.T) {
 		prev := g.running(t, "physics")
-		var last engine.Frame[physics.Params, physics.Body]
+		var last engine.Frame[physics.Meta, physics.Body]
 		if err := c.Read(&last); err != nil {
 			t.Fatal(err)
 		}
 		fault(t, "midpublish")
 		// Read all along: every snapshot whole (it decodes, the world
 		// keeps its bodies, ticks never go back), until the successor's.
-		var f engine.Frame[physics.Params, physics.Body]
+		var f engine.Frame[physics.Meta, physics.Body]
 		reads := 0
 		proctest.Eventually(t, 30*time.Second, "a successor's snapshot", func() bool {
 			if err := c.Read(&f); err != nil {
@@ -331,7 +331,7 @@ func TestFault(t *testing.T) {
 			t.Fatalf("a %dms tick is within the hang timeout %v: the test would prove nothing", ms, supervisor.DefaultHangTimeout)
 		}
 		prev := g.running(t, "physics")
-		var f engine.Frame[physics.Params, physics.Body]
+		var f engine.Frame[physics.Meta, physics.Body]
 		same := func() bool {
 			c, _ := childOf(g.status(t), "physics")
 			if c.Pid != prev.Pid || c.Restarts != prev.Restarts || c.State != supervisor.ChildRunning {

@@ -122,7 +122,7 @@ func StartSim(t testing.TB, inst string) (phys *proctest.Proc) {
 			return false
 		}
 		defer c.Close()
-		var f engine.Frame[physics.Params, physics.Body]
+		var f engine.Frame[physics.Meta, physics.Body]
 		return c.Read(&f) == nil && len(f.Items) > 0
 	})
 	return phys

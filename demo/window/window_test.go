@@ -56,7 +56,7 @@ func TestPhysicsKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	var pf engine.Frame[physics.Params, physics.Body]
+	var pf engine.Frame[physics.Meta, physics.Body]
 	if err := pc.Read(&pf); err != nil {
 		t.Fatal(err)
 	}

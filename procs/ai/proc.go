@@ -32,7 +32,7 @@ type Sim struct {
 	Log     *slog.Logger
 
 	w    *World
-	phys *engine.Follower[physics.Params, physics.Body]
+	phys *engine.Follower[physics.Meta, physics.Body]
 }
 
 // Restore resumes from a snapshot, or starts fresh.

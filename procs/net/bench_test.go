@@ -440,7 +440,7 @@ func BenchmarkInputToVisible(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer phys.Close()
-	var f engine.Frame[physics.Params, physics.Body]
+	var f engine.Frame[physics.Meta, physics.Body]
 	bodies := func() int {
 		if phys.Read(&f) != nil {
 			return 0

@@ -128,7 +128,7 @@ func physicsBodies(t testing.TB, name string) int {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var f engine.Frame[physics.Params, physics.Body]
+	var f engine.Frame[physics.Meta, physics.Body]
 	if err := c.Read(&f); err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ type Proc struct {
 	hist    [sentHistory]*outgoing
 	seq     uint64
 
-	physics *engine.Follower[physics.Params, physics.Body] // (nil channel: never connects)
+	physics *engine.Follower[physics.Meta, physics.Body] // (nil channel: never connects)
 	ai      *engine.Follower[ai.Params, ai.Agent]
 	sup     *engine.Follower[supervisor.Meta, supervisor.ChildStatus]
 	pending []engine.Command // input not yet accepted by physics, oldest first

@@ -28,7 +28,7 @@ const (
 )
 
 // Schema is the shape of the physics channel's snapshots.
-var Schema = engine.MustSchema[Params, Body]()
+var Schema = engine.MustSchema[Meta, Body]()
 
 // DataSize is the snapshot buffer the physics channel needs: MaxBodies.
 var DataSize = Schema.Size(MaxBodies)
@@ -36,14 +36,29 @@ var DataSize = Schema.Size(MaxBodies)
 // Sim is the physics process: an engine.Sim over a World.
 type Sim struct {
 	Seed   uint64 // seed of a fresh world
-	Bodies int    // bodies of a fresh world
-	w      *World
+	Bodies int    // bodies of a fresh world (the whole world's, over every region)
+
+	// Region and Regions place the process in a world cut into Regions
+	// vertical strips (a process group: game.Env's Index and Count); 0
+	// Regions means 1, the whole world in this process.
+	Region, Regions int
+	// Neighbour names region i's channel (game.Env.Member), for
+	// 0 ≤ i < Regions; needed when Regions > 1.
+	Neighbour func(i int) string
+	// WorldID is the id a fresh world of this run takes (game.Env.RunID):
+	// regions that start fresh with the same World make one world; 0
+	// derives it from Seed.
+	WorldID uint64
+	// Log receives the region's refusals of its neighbours' snapshots.
+	Log *slog.Logger
+
+	w *World
 }
 
 // Restore resumes from a snapshot, or starts a fresh world.
-func (p *Sim) Restore(f *engine.Frame[Params, Body]) error {
+func (p *Sim) Restore(f *engine.Frame[Meta, Body]) error {
 	if f != nil {
-		w, err := Restore(f.Meta, f.Items)
+		w, err := Restore(f.Meta.Params, f.Items)
 		if err != nil {
 			return err
 		}
@@ -123,8 +138,10 @@ func (p *Sim) Handle(c engine.Command) error {
 func (p *Sim) Step(dt time.Duration) { p.w.Step(dt.Seconds()) }
 
 // Snapshot publishes the params and every body.
-func (p *Sim) Snapshot(m *Params, items []Body) []Body {
-	*m = p.w.Params()
+func (p *Sim) Snapshot(m *Meta, items []Body) []Body {
+	m.Params = p.w.Params()
+	n := p.w.Len()
+	m.Region = Region{Count: 1, Owned: uint32(n), Hi: m.Params.Width}
 	return append(items, p.w.Bodies()...)
 }
 

@@ -21,7 +21,7 @@ func BenchmarkTick(b *testing.B) {
 				b.Fatal(err)
 			}
 			buf := make([]byte, DataSize)
-			var meta Params
+			var meta Meta
 			var items []Body
 			tick := func() time.Duration {
 				start := time.Now()
