@@ -12,7 +12,14 @@
 //
 // It needs nothing of a process beyond engine.Run: faults are engine ops
 // and signals; exactly-once is checked with the numbered inputs every
-// process on engine.Run accepts (Command.Seq → Header.LastInput).
+// process on engine.Run accepts (Command.Seq → Header.LastInput). A
+// process group's members (game.Process.Group) are children like any
+// other: each is faulted and numbered inputs go to each.
+//
+// A game may declare what must hold of its world whatever the faults
+// (Invariant): chaos checks it on the published snapshots during the run
+// and after it, reports its figures and fails the run on a violation —
+// the demo's: every body exactly once across its physics regions.
 package chaos
 
 import (
@@ -51,7 +58,8 @@ const DefaultFailureThreshold = 1e6
 type Option func(*options)
 
 type options struct {
-	watch func(ctx context.Context, env game.Env) (Watcher, error)
+	watch     func(ctx context.Context, env game.Env) (Watcher, error)
+	invariant func(ctx context.Context, env game.Env) (Checker, error)
 }
 
 // Watch sets how chaos watches the game from outside, as a user would
@@ -60,6 +68,61 @@ type options struct {
 func Watch(start func(ctx context.Context, env game.Env) (Watcher, error)) Option {
 	return func(o *options) { o.watch = start }
 }
+
+// Invariant declares a world invariant the game keeps under any fault
+// (the demo's: every body exactly once across its regions, the total
+// conserved). start is called once the game runs; chaos then checks the
+// Checker every --check-every during the run and again once the run has
+// settled, reports its figures, and fails the run on any violation a
+// check names.
+func Invariant(start func(ctx context.Context, env game.Env) (Checker, error)) Option {
+	return func(o *options) { o.invariant = start }
+}
+
+// Checker checks a game's world invariant from outside the game, on the
+// snapshots its processes publish.
+type Checker interface {
+	// Check reads the world once and judges it. An error means that no
+	// reading could be taken this time (a snapshot not yet published, a
+	// world that moved under every try of a consistent read): chaos
+	// counts it as a skipped check, never as a violation.
+	Check(ctx context.Context) (Reading, error)
+	// Close releases what the checker holds.
+	Close() error
+}
+
+// Reading is one check of a world invariant.
+type Reading struct {
+	// Figures are the reading's named counts (the demo: lost, doubled,
+	// in flight, total); the report keeps each one's final value and
+	// the largest seen.
+	Figures map[string]float64
+	// Violations say what does not hold ("2 bodies lost: 17, 45"): any
+	// fails the run.
+	Violations []string
+}
+
+// WorldAccount is what chaos saw of the game's world invariant
+// (Invariant) over a run.
+type WorldAccount struct {
+	Checks  int // readings judged
+	Skipped int // checks that took no reading (Checker.Check's errors)
+	// Violated counts the readings with a violation.
+	Violated int
+	// Final holds the figures of the reading taken after the run
+	// settled (nil when none could be taken), Max the largest value of
+	// each figure over the run.
+	Final, Max map[string]float64
+	// Violations are the first distinct violations seen (at most
+	// maxViolations), each with when into the run it was seen.
+	Violations []string `json:",omitempty"`
+	// SkipReasons are the first distinct reasons a check took no
+	// reading (at most maxViolations).
+	SkipReasons []string `json:",omitempty"`
+}
+
+// maxViolations bounds the violations and skip reasons a report keeps.
+const maxViolations = 10
 
 // Watcher watches a chaos run from outside the game, as a user would: it
 // adds its own figures and failures to the report.
@@ -176,8 +239,11 @@ type Report struct {
 	TickRegression int
 	// Watch holds the figures of the game's Watcher (the demo: a player
 	// on net's WebSocket), Notes its lines of the printed report.
-	Watch       map[string]float64 `json:",omitempty"`
-	Notes       []string           `json:",omitempty"`
+	Watch map[string]float64 `json:",omitempty"`
+	Notes []string           `json:",omitempty"`
+	// World is the account of the game's world invariant (Invariant),
+	// nil without one.
+	World       *WorldAccount `json:",omitempty"`
 	FinalStates map[string]string
 	Failures    []string // why the run failed; empty when it passed
 }
@@ -215,6 +281,10 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	judgeStall := f.Bool("judge-stall", true, "judge the renderer's longest gap (false: report it only, for a run that must assert no timing)")
 	threshold := f.Float64("failure-threshold", DefaultFailureThreshold,
 		"the supervisor's failure score above which a child is failed, as the game runs with it (\"run --failure-threshold\"): high by default, so that no child is given up on under faults far faster than a game's own")
+	var checkEvery *time.Duration
+	if o.invariant != nil {
+		checkEvery = f.Duration("check-every", 50*time.Millisecond, "how often the game's world invariant is checked during the run")
+	}
 	var seed uint64
 	if f.Lookup("seed") == nil { // else the game's own --seed seeds the faults too
 		f.Uint64Var(&seed, "seed", 1, "seed of the faults")
@@ -243,6 +313,9 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	}
 	if !(*threshold > 0) { // NaN too
 		return fmt.Errorf("%w: chaos: --failure-threshold %v, want > 0", game.ErrUsage, *threshold)
+	}
+	if checkEvery != nil && *checkEvery <= 0 {
+		return fmt.Errorf("%w: chaos: --check-every %v, want > 0", game.ErrUsage, *checkEvery)
 	}
 	if !isSet(f.FlagSet, "instance") {
 		f.Instance = fmt.Sprintf("chaos%d", os.Getpid())
@@ -283,6 +356,9 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 			Restarts: map[string]uint32{}, FinalStates: map[string]string{}, Inputs: map[string]engine.InputAccount{},
 			RecoveryByKind: map[string]game.Percentiles{}, RecoveryByChild: map[string]game.Percentiles{},
 			StallMarginMs: float64(margin.Microseconds()) / 1000, MaxStallMs: float64(maxStall.Microseconds()) / 1000, JudgeStall: *judgeStall}}
+	if checkEvery != nil {
+		c.checkEvery = *checkEvery
+	}
 	defer c.close()
 	if err := c.run(ctx, *duration, *rate); err != nil {
 		return err
@@ -344,21 +420,24 @@ type chaos struct {
 	log    *slog.Logger
 	rep    Report
 
-	watch     []*watched
-	render    *watched // nil without a renderer
-	control   *watched // the control frame loop's channel
-	controlF  uint64   // its last frame counter seen
-	controlAt time.Time
-	probes    map[string]*engine.InputProbe
-	watcher   Watcher
-	pending   []chaosFault
-	recovery  []time.Duration
-	byKind    map[string][]time.Duration
-	byChild   map[string][]time.Duration
-	frames    uint64 // the renderer's last frame counter seen
-	firstF    uint64
-	lastFrame time.Time
-	renderHit time.Time // the renderer was faulted: its gap is recovery, not a stall
+	watch      []*watched
+	render     *watched // nil without a renderer
+	control    *watched // the control frame loop's channel
+	controlF   uint64   // its last frame counter seen
+	controlAt  time.Time
+	probes     map[string]*engine.InputProbe
+	watcher    Watcher
+	checker    Checker       // the game's world invariant, nil without one
+	checkEvery time.Duration // how often it is checked during the run
+	started    time.Time     // when the faults began
+	pending    []chaosFault
+	recovery   []time.Duration
+	byKind     map[string][]time.Duration
+	byChild    map[string][]time.Duration
+	frames     uint64 // the renderer's last frame counter seen
+	firstF     uint64
+	lastFrame  time.Time
+	renderHit  time.Time // the renderer was faulted: its gap is recovery, not a stall
 }
 
 // chaosFault is one fault in flight: when it was injected and what the
@@ -384,6 +463,9 @@ func (c *chaos) close() {
 	}
 	if c.watcher != nil {
 		c.watcher.Close()
+	}
+	if c.checker != nil {
+		c.checker.Close()
 	}
 }
 
@@ -430,6 +512,13 @@ func (c *chaos) connect(ctx context.Context) error {
 			return fmt.Errorf("chaos: watch: %w", err)
 		}
 	}
+	if c.opts.invariant != nil {
+		var err error
+		if c.checker, err = c.opts.invariant(ctx, c.env); err != nil {
+			return fmt.Errorf("chaos: invariant: %w", err)
+		}
+		c.rep.World = &WorldAccount{Max: map[string]float64{}}
+	}
 	return nil
 }
 
@@ -450,8 +539,9 @@ func (c *chaos) run(ctx context.Context, d time.Duration, rate float64) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
+	c.started = start
 	nextFault := start.Add(c.interval(rate))
-	nextInput := start
+	nextInput, nextCheck := start, start
 	end := start.Add(d)
 	for {
 		select {
@@ -467,6 +557,10 @@ func (c *chaos) run(ctx context.Context, d time.Duration, rate float64) error {
 			nextInput = now.Add(10 * time.Millisecond)
 		}
 		c.observe(now)
+		if c.checker != nil && !now.Before(nextCheck) {
+			c.check(ctx, now)
+			nextCheck = time.Now().Add(c.checkEvery)
+		}
 		if now.After(nextFault) && now.Before(end) {
 			c.inject(now)
 			nextFault = now.Add(c.interval(rate))
@@ -485,9 +579,61 @@ func (c *chaos) run(ctx context.Context, d time.Duration, rate float64) error {
 		time.Sleep(10 * time.Millisecond)
 		c.observe(time.Now())
 	}
+	if c.checker != nil {
+		c.finalCheck(ctx)
+	}
 	c.finish(ended)
 	return nil
 }
+
+// check takes one reading of the game's world invariant and accounts for
+// it; it returns whether a reading was taken.
+func (c *chaos) check(ctx context.Context, now time.Time) bool {
+	w := c.rep.World
+	r, err := c.checker.Check(ctx)
+	if err != nil {
+		w.Skipped++
+		if msg := err.Error(); len(w.SkipReasons) < maxViolations && !slices.Contains(w.SkipReasons, msg) {
+			w.SkipReasons = append(w.SkipReasons, msg)
+		}
+		return false
+	}
+	w.Checks++
+	for name, v := range r.Figures {
+		if _, ok := w.Max[name]; !ok || v > w.Max[name] {
+			w.Max[name] = v
+		}
+	}
+	w.Final = r.Figures
+	if len(r.Violations) == 0 {
+		return true
+	}
+	w.Violated++
+	at := now.Sub(c.started).Round(time.Millisecond)
+	for _, v := range r.Violations {
+		if len(w.Violations) < maxViolations && !slices.ContainsFunc(w.Violations, func(s string) bool { return strings.HasSuffix(s, ": "+v) }) {
+			w.Violations = append(w.Violations, fmt.Sprintf("at %v: %s", at, v))
+			c.log.Warn("chaos: world invariant violated", "at", at, "violation", v)
+		}
+	}
+	return true
+}
+
+// finalCheck takes the reading of the world after the run settled: the
+// first one taken within finalCheckTimeout. None leaves Final nil, which
+// fails the run.
+func (c *chaos) finalCheck(ctx context.Context) {
+	c.rep.World.Final = nil
+	for deadline := time.Now().Add(finalCheckTimeout); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(10 * time.Millisecond) {
+		if c.check(ctx, time.Now()) {
+			return
+		}
+	}
+}
+
+// finalCheckTimeout bounds the wait for a reading of the world after the
+// run settled.
+const finalCheckTimeout = 10 * time.Second
 
 func (c *chaos) interval(rate float64) time.Duration {
 	return time.Duration(c.rng.ExpFloat64() / rate * float64(time.Second))
@@ -817,6 +963,14 @@ func (c *chaos) finish(ended time.Time) {
 	if len(r.Unrecovered) > 0 {
 		r.Failures = append(r.Failures, "not recovered: "+strings.Join(r.Unrecovered, ", "))
 	}
+	if w := r.World; w != nil {
+		if w.Violated > 0 {
+			r.Failures = append(r.Failures, fmt.Sprintf("world invariant violated in %d of %d checks: %s", w.Violated, w.Checks, strings.Join(w.Violations, "; ")))
+		}
+		if w.Final == nil {
+			r.Failures = append(r.Failures, fmt.Sprintf("world invariant: no reading of the world within %v after the run (%s)", finalCheckTimeout, strings.Join(w.SkipReasons, "; ")))
+		}
+	}
 	if c.watcher != nil {
 		if !c.watcher.Settled(ended) {
 			r.Failures = append(r.Failures, fmt.Sprintf("the watcher saw nothing of the game in the %v after the run", settleTimeout))
@@ -863,6 +1017,17 @@ func PrintReport(w io.Writer, r *Report) {
 	fmt.Fprintln(w)
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, n)
+	}
+	if a := r.World; a != nil {
+		fmt.Fprintf(w, "world invariant: %d checks (%d skipped), %d violated; final:", a.Checks, a.Skipped, a.Violated)
+		for _, name := range slices.Sorted(maps.Keys(a.Max)) {
+			final := "-"
+			if v, ok := a.Final[name]; ok {
+				final = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			fmt.Fprintf(w, " %s %s (max %s)", name, final, strconv.FormatFloat(a.Max[name], 'g', -1, 64))
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "torn reads %d, tick regressions %d\n", r.TornReads, r.TickRegression)
 	fmt.Fprintf(w, "final: %v\n", r.FinalStates)

@@ -181,3 +181,105 @@ func TestStallsJudgedAgainstControl(t *testing.T) {
 		}
 	}
 }
+
+// stepsChecker is a world invariant of the test game: it reads the
+// stepper's snapshot and reports its steps; past failAfter steps (0:
+// never) the invariant is violated.
+type stepsChecker struct {
+	c         *engine.Client[meta, item]
+	failAfter uint64
+	f         engine.Frame[meta, item]
+}
+
+func (s *stepsChecker) Check(context.Context) (Reading, error) {
+	if err := s.c.Read(&s.f); err != nil {
+		return Reading{}, err
+	}
+	r := Reading{Figures: map[string]float64{"steps": float64(s.f.Meta.Steps)}}
+	if s.failAfter > 0 && s.f.Meta.Steps > s.failAfter {
+		r.Violations = append(r.Violations, fmt.Sprintf("steps past %d", s.failAfter))
+	}
+	return r, nil
+}
+
+func (s *stepsChecker) Close() error { return s.c.Close() }
+
+// invariantGame is testGame with a world invariant on the stepper's
+// steps: the chaos process (this one) checks it; the game's processes,
+// run by TestMain's testGame, need not declare it.
+func invariantGame(failAfter uint64) *game.Game {
+	return game.New("chaostest").
+		Add(game.Sim("stepper", func(game.Env) (engine.Sim[meta, item], error) { return &stepper{}, nil },
+			engine.Options{Rate: 60, DataSize: 4 << 10})).
+		Use(Tool(Invariant(func(ctx context.Context, env game.Env) (Checker, error) {
+			c, err := engine.Connect(env.Channel("stepper"), engine.MustSchema[meta, item]())
+			if err != nil {
+				return nil, err
+			}
+			return &stepsChecker{c: c, failAfter: failAfter}, nil
+		})))
+}
+
+// A world invariant is checked during the run and after it settles: its
+// figures are in the report, printed and JSON; a violation fails the run
+// (exit 1) and the failure names it; --check-every is chaos's flag only
+// with an invariant.
+func TestInvariant(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	var errs bytes.Buffer
+	if err := invariantGame(0).Command(context.Background(), []string{"chaos", "-h"}, &errs, &errs); !errors.Is(err, flag.ErrHelp) || !strings.Contains(errs.String(), "-check-every") {
+		t.Errorf("chaos -h with an invariant: %v\n%s", err, errs.String())
+	}
+	errs.Reset()
+	if err := testGame().Command(context.Background(), []string{"chaos", "--check-every", "1s"}, &errs, &errs); game.ExitCode(err) != 2 {
+		t.Errorf("--check-every without an invariant: %v, want a usage error", err)
+	}
+	for _, tc := range []struct {
+		name      string
+		failAfter uint64
+		wantCode  int
+	}{{"holds", 0, 0}, {"violated", 30, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "chaos.json")
+			inst := fmt.Sprintf("chaosinv%d", os.Getpid())
+			var out bytes.Buffer
+			var errs proctest.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			err := invariantGame(tc.failAfter).Command(ctx, []string{"chaos", "--instance", inst, "--duration", "2s", "--rate", "2",
+				"--faults", "kill,stop", "--check-every", "20ms", "--json", file}, &out, &errs)
+			if code := game.ExitCode(err); code != tc.wantCode {
+				t.Fatalf("chaos: %v (exit %d), want exit %d\n%s\n%s", err, code, tc.wantCode, out.String(), errs.String())
+			}
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep Report
+			if err := json.Unmarshal(b, &rep); err != nil {
+				t.Fatal(err)
+			}
+			w := rep.World
+			if w == nil || w.Checks < 20 || w.Final == nil || w.Final["steps"] < 60 || w.Max["steps"] < w.Final["steps"] {
+				t.Fatalf("world account: %+v, want checks through the run and a final reading", w)
+			}
+			if !strings.Contains(out.String(), "world invariant: ") || !strings.Contains(out.String(), " steps ") {
+				t.Errorf("report prints no world invariant:\n%s", out.String())
+			}
+			if tc.wantCode == 0 {
+				if w.Violated != 0 || len(rep.Failures) != 0 {
+					t.Errorf("violated %d, failures %q", w.Violated, rep.Failures)
+				}
+				return
+			}
+			if w.Violated == 0 || len(w.Violations) != 1 || !strings.HasSuffix(w.Violations[0], ": steps past 30") {
+				t.Errorf("violations %d %q, want the one named once", w.Violated, w.Violations)
+			}
+			if !strings.Contains(out.String(), "FAIL: world invariant violated in ") || !strings.Contains(out.String(), "steps past 30") {
+				t.Errorf("the failure does not name the violation:\n%s", out.String())
+			}
+		})
+	}
+}
