@@ -3,7 +3,9 @@ package game
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -12,15 +14,21 @@ import (
 // game's own, and whatever the subcommand adds to the embedded FlagSet.
 type Flags struct {
 	*flag.FlagSet
-	Instance string   // --instance: every channel is "<Instance>.<process>"
-	Fresh    bool     // --fresh: remove the snapshots a previous run left
-	Headless bool     // --headless: no window
-	Window   string   // --window: the window binary
-	pass     []string // flags passed on to every child, with their values
+	Instance string // --instance: every channel is "<Instance>.<process>"
+	Fresh    bool   // --fresh: remove the snapshots a previous run left
+	Headless bool   // --headless: no window
+	Window   string // --window: the window binary
+	// RunID is --run-id: the run's id, which run draws (DrawRunID) and
+	// passes to every child (Env.RunID); 0 when none was given.
+	RunID uint64
+
+	pass   []string       // flags passed on to every child, with their values
+	g      *Game          // whose groups Count and SetCount know
+	counts map[string]int // groups' counts set by SetCount, by flag name, for a flag f does not have
 }
 
 // NewFlags is the flag set of subcommand cmd: the runtime's common flags
-// (--instance, --fresh, --headless, --window) and the game's own (Flags),
+// (--instance, --fresh, --headless, --window, --run-id) and the game's own (Flags),
 // except those named in skip, which the subcommand takes over (bench's
 // size list under the size knob's name). A registered subcommand adds its
 // own flags to it, then calls Parse.
@@ -31,13 +39,14 @@ func (g *Game) NewFlags(cmd string, skip ...string) *Flags {
 // newFlags is NewFlags; withRender adds the renderer's own flags (render
 // and proc), and the tools' flags for cmd (CommandFlags) come last.
 func (g *Game) newFlags(cmd string, withRender bool, skip ...string) *Flags {
-	f := &Flags{FlagSet: flag.NewFlagSet(cmd, flag.ContinueOnError)}
+	f := &Flags{FlagSet: flag.NewFlagSet(cmd, flag.ContinueOnError), g: g}
 	f.StringVar(&f.Instance, "instance", defaultInstance(g.name), "game instance: every channel is named <instance>.<process>")
 	f.BoolVar(&f.Fresh, "fresh", false, "cold start: remove the snapshots a previous run left")
 	f.BoolVar(&f.Headless, "headless", false, "no window: the renderer prints a status line per second")
 	f.StringVar(&f.Window, "window", "", "the window binary (default: the game's, beside this program, then on PATH)")
+	f.Uint64Var(&f.RunID, "run-id", 0, "the run's id, which run draws and gives every child (0: none; run draws one)")
 	logFormatFlag(f.FlagSet)
-	f.pass = []string{"instance", "headless", "log-format"}
+	f.pass = []string{"instance", "headless", "log-format", "run-id"}
 	own := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	for _, register := range g.flags {
 		register(own)
@@ -83,8 +92,9 @@ func defaultInstance(name string) string {
 // Parse parses a subcommand's command line, flags and positional
 // arguments in any order, and returns the positional ones; it checks
 // --instance, then the game's Prepare hook may check and adjust the
-// flags. A bad flag, a bad instance or Prepare's refusal is a usage
-// error (ErrUsage); -h is flag.ErrHelp, after the flags' usage on the
+// flags, then each group's count is checked (1..MaxGroup). A bad flag, a
+// bad instance, Prepare's refusal or a bad count is a usage error
+// (ErrUsage); -h is flag.ErrHelp, after the flags' usage on the
 // flag set's output.
 func (g *Game) Parse(f *Flags, args []string) ([]string, error) {
 	pos, err := parseAny(f.FlagSet, args)
@@ -98,6 +108,9 @@ func (g *Game) Parse(f *Flags, args []string) ([]string, error) {
 		if err := g.prepare(f.Name(), f.FlagSet); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrUsage, f.Name(), err)
 		}
+	}
+	if err := g.checkGroups(f); err != nil {
+		return nil, err
 	}
 	return pos, nil
 }
@@ -116,12 +129,16 @@ func checkInstance(s string) error {
 }
 
 // ChildArgs are the flags every child gets: the game's with their
-// current values, the instance, headless, the log format.
+// current values (a group's count SetCount set among them), the
+// instance, headless, the log format and the run's id.
 func (f *Flags) ChildArgs() []string {
 	var args []string
 	for _, name := range f.pass {
 		fl := f.Lookup(name)
 		args = append(args, "--"+name+"="+fl.Value.String())
+	}
+	for _, name := range slices.Sorted(maps.Keys(f.counts)) {
+		args = append(args, "--"+name+"="+strconv.Itoa(f.counts[name]))
 	}
 	return args
 }

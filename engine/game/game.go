@@ -87,8 +87,10 @@ func (g *Game) Flags(register func(fs *flag.FlagSet)) *Game {
 	return g
 }
 
-// Add declares processes; each becomes a child of run. A name outside
-// [a-z0-9-]{1,15}, a name declared twice or reserved (render, sup, a
+// Add declares processes; each becomes a child of run (each member of a
+// group: Process.Group). A name outside [a-z0-9-]{1,15} ({1,12} for a
+// group), a group whose flag is not one of the game's integer flags, a
+// name declared twice or a member's name of a group or reserved (render, sup, a
 // tool's: Reserve) or a slice type the engine refuses is an error Main
 // reports before anything starts.
 func (g *Game) Add(ps ...Process) *Game {
@@ -96,6 +98,8 @@ func (g *Game) Add(ps ...Process) *Game {
 		switch {
 		case !validName.MatchString(p.Name):
 			g.errs = append(g.errs, fmt.Errorf("%w %q: want [a-z0-9-]{1,15}", ErrName, p.Name))
+		case p.Group != "" && !validGroupName.MatchString(p.Name):
+			g.errs = append(g.errs, fmt.Errorf("%w %q: a group's name wants [a-z0-9-]{1,12}, leaving room for its members' -0 … -%d", ErrName, p.Name, MaxGroup-1))
 		case p.Name == RenderName || p.Name == "sup" || slices.ContainsFunc(g.procs, func(q Process) bool { return q.Name == p.Name }):
 			g.errs = append(g.errs, fmt.Errorf("%w: %q", ErrDuplicate, p.Name))
 		case p.err != nil:
@@ -251,7 +255,7 @@ func (g *Game) usage() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "usage: %s COMMAND [flags]\n\ncommands:\n", g.name)
 	fmt.Fprintf(&b, "  run     run the game: the supervisor and its processes (%s)\n", strings.Join(g.childNames(), ", "))
-	b.WriteString("  proc    run one process: proc NAME (how run starts them)\n")
+	b.WriteString("  proc    run one process: proc NAME, or NAME-i for member i of a group (how run starts them)\n")
 	if g.renderer != nil {
 		b.WriteString("  render  the renderer alone\n")
 	}
@@ -267,7 +271,8 @@ func (g *Game) usage() string {
 	return b.String()
 }
 
-// childNames are the names of every child run starts, the renderer last.
+// childNames are the declared names of every child run starts, the
+// renderer last: a group's name stands for its members (Children).
 func (g *Game) childNames() []string {
 	var names []string
 	for _, p := range g.procs {

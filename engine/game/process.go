@@ -22,8 +22,19 @@ type Process struct {
 	// child: [a-z0-9-]{1,15}.
 	Name string
 	// Run is the process's main, run by "PROGRAM proc NAME" until ctx
-	// ends (SIGTERM or SIGINT).
+	// ends (SIGTERM or SIGINT). A member of a group runs it with its
+	// Env.Index and Env.Count; its channel is env.Member(Name,
+	// env.Index).
 	Run func(ctx context.Context, env Env) error
+	// Group, when set, makes the process a group: the name of one of the
+	// game's integer flags (registered with Game.Flags) whose value, 1 to
+	// MaxGroup, is how many members run. With 1 the process runs as if
+	// it were not a group (child and channel NAME); with N > 1 run starts
+	// N children NAME-0 … NAME-(N-1), each with its own channel
+	// "<instance>.NAME-i", standby and restart policy (Spec, copied),
+	// told its Env.Index and Env.Count. A grouped process's name is at
+	// most 12 bytes, [a-z0-9-]{1,12}, so that NAME-63 is a child's name.
+	Group string
 	// Rate is the nominal ticks per second, which bench measures against.
 	Rate int
 	// Inputs means the process runs on engine.Run, so it takes the
@@ -89,6 +100,17 @@ type Env struct {
 	Headless bool         // --headless: no window
 	Log      *slog.Logger // one logger per process, carrying its name and pid
 	Out      io.Writer    // standard output: status lines
+	// Index and Count place a member of a group (Process.Group): member
+	// Index of Count. 0 and 1 for a process not in a group, a group of
+	// 1, the renderer and a tool's process.
+	Index, Count int
+	// RunID is the run's id: drawn by run once (random, nonzero) and
+	// given to every child of that run (--run-id), so that the members
+	// of a group can tell a world of this run from an earlier one's. 0
+	// for a process started by hand without --run-id.
+	RunID uint64
+
+	counts map[string]int // members of each group, by process name (Member)
 }
 
 // Channel is the full channel name of a process of this game.
@@ -119,7 +141,7 @@ func Sim[M, T any](name string, newProc func(env Env) (engine.Sim[M, T], error),
 			defer c.Close() // what the process holds besides its channel
 		}
 		o := o
-		o.Channel, o.Fresh, o.Log = env.Channel(name), env.Fresh, env.Log
+		o.Channel, o.Fresh, o.Log = env.Member(name, env.Index), env.Fresh, env.Log
 		return engine.Run(ctx, sl, proc, o)
 	}
 	return p

@@ -39,6 +39,10 @@ func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writ
 	if f.Fresh {
 		g.RemoveSegments(f.Instance)
 	}
+	if err := g.checkCounts(f); err != nil {
+		return err
+	}
+	f.DrawRunID()
 	call := Call{Args: args, Stdout: stdout, Stderr: stderr, Log: log}
 	// The tools' stops come after the supervisor and the tools' children
 	// have stopped, in reverse (the bridge's embedded NATS server last).
@@ -47,7 +51,7 @@ func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	if err := g.checkSpace(f.Instance, extra); err != nil {
+	if err := g.checkSpace(f, extra); err != nil {
 		return err
 	}
 	if *duration > 0 {
@@ -56,8 +60,8 @@ func (g *Game) cmdRun(ctx context.Context, args []string, stdout, stderr io.Writ
 		defer cancel()
 	}
 	var specs []supervisor.ChildSpec
-	for _, name := range g.childNames() {
-		spec, err := g.ChildSpec(f, name, call)
+	for _, m := range g.Children(f) {
+		spec, err := g.ChildSpec(f, m.Name, call)
 		if err != nil {
 			return err
 		}
@@ -91,9 +95,10 @@ func Supervise(ctx context.Context, sup *supervisor.Supervisor, w io.Writer) err
 	return err
 }
 
-// ChildSpec is the supervisor's spec of the declared process or renderer
-// called name as run starts it: "PROGRAM proc NAME" with f's ChildArgs,
-// its stderr to c.Stderr; the renderer is the window binary where there
+// ChildSpec is the supervisor's spec of the child called name as run
+// starts it (a process, a member of a group by its NAME-i, or the
+// renderer: Children): "PROGRAM proc NAME" with f's ChildArgs, its
+// stderr to c.Stderr, the declared Spec for each member of a group; the renderer is the window binary where there
 // is one and a display, else this program's renderer headless, its
 // status lines to c.Stdout.
 func (g *Game) ChildSpec(f *Flags, name string, c Call) (supervisor.ChildSpec, error) {
@@ -105,15 +110,15 @@ func (g *Game) ChildSpec(f *Flags, name string, c Call) (supervisor.ChildSpec, e
 	if name == RenderName && g.renderer != nil {
 		return g.renderSpec(f, self, args, c.Stdout, c.Stderr, c.Log)
 	}
-	p, ok := g.process(name)
-	if !ok {
-		return supervisor.ChildSpec{}, fmt.Errorf("%w: no process %q", ErrDeclare, name)
+	m, err := g.member(f, name)
+	if err != nil {
+		return supervisor.ChildSpec{}, fmt.Errorf("%w: %v", ErrUsage, err)
 	}
-	spec := p.Spec
-	spec.Name, spec.Channel = p.Name, f.Instance+"."+p.Name
+	spec := m.Process.Spec
+	spec.Name, spec.Channel = m.Name, f.Instance+"."+m.Name
 	stderr := c.Stderr
 	spec.Command = func() *exec.Cmd {
-		cmd := exec.Command(self, append([]string{"proc", p.Name}, args...)...)
+		cmd := exec.Command(self, append([]string{"proc", m.Name}, args...)...)
 		cmd.Stderr = stderr
 		return cmd
 	}
@@ -268,14 +273,20 @@ func (g *Game) cmdProc(ctx context.Context, args []string, stdout io.Writer, log
 	if err != nil {
 		return err
 	}
-	names := strings.Join(g.childNames(), ", ")
+	names := strings.Join(g.memberNames(f), ", ")
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: proc: want one process name: %s", ErrUsage, names)
 	}
 	name := pos[0]
-	env := Env{Instance: f.Instance, Fresh: f.Fresh, Headless: f.Headless, Out: stdout,
-		Log: log.With("proc", name, "pid", os.Getpid())}
-	if p, ok := g.process(name); !ok || !p.inRun {
+	env := g.Env(f)
+	env.Out, env.Log = stdout, log.With("proc", name, "pid", os.Getpid())
+	isTool := slices.ContainsFunc(g.toolProcs, func(t toolProc) bool { return t.name == name })
+	m, err := g.member(f, name)
+	if err != nil && !isTool {
+		return fmt.Errorf("%w: proc: %v", ErrUsage, err)
+	}
+	env.Index, env.Count = m.Index, max(m.Count, 1)
+	if p, ok := g.process(m.Process.Name); !ok || !p.inRun {
 		// A standby of a process whose main is its own: started ahead,
 		// it runs its main only once told go (engine.Run takes the line
 		// itself, and waits on the channel's lock).
@@ -286,7 +297,7 @@ func (g *Game) cmdProc(ctx context.Context, args []string, stdout io.Writer, log
 	if name == RenderName && g.renderer != nil {
 		return g.renderer.run(ctx, env)
 	}
-	p, ok := g.process(name)
+	p, ok := g.process(m.Process.Name)
 	if i := slices.IndexFunc(g.toolProcs, func(t toolProc) bool { return t.name == name }); !ok && i >= 0 {
 		return g.toolProcs[i].run(ctx, env)
 	}
@@ -325,7 +336,8 @@ func (g *Game) cmdRender(ctx context.Context, args []string, stdout, stderr io.W
 		}
 		return err
 	}
-	env := Env{Instance: f.Instance, Headless: f.Headless, Out: stdout, Log: log.With("proc", RenderName, "pid", os.Getpid())}
+	env := g.Env(f)
+	env.Fresh, env.Out, env.Log = false, stdout, log.With("proc", RenderName, "pid", os.Getpid())
 	return g.renderer.run(ctx, env)
 }
 
@@ -363,14 +375,15 @@ func StatusLine(st []supervisor.ChildStatus) string {
 
 // checkSpace refuses to start a game whose channels /dev/shm cannot hold,
 // before anything starts: the sum of every channel's segment (the
-// declared processes', the renderer's, the status channel's, the tools'
+// declared processes', each member's of a group, the renderer's, the status channel's, the tools'
 // children's), less what
 // segments of the same names already hold (a dead run's, adopted), must
 // be free. The refusal says what is needed and free, what stale segments
 // of dead owners hold, and how a container gets more. A filesystem of
 // no set size is not checked; venom.Create still refuses a segment it
 // cannot back (the child fails with engine.ExitNoSpace).
-func (g *Game) checkSpace(instance string, extra []Child) error {
+func (g *Game) checkSpace(f *Flags, extra []Child) error {
+	instance := f.Instance
 	sp, err := venom.FreeSpace()
 	if err != nil || sp.Size == 0 {
 		return nil
@@ -391,17 +404,17 @@ func (g *Game) checkSpace(instance string, extra []Child) error {
 		segs = append(segs, segment{instance + "." + name, venom.PageAligned(n)})
 		return nil
 	}
-	for _, p := range g.procs {
-		if err := add(p.Name, p.Segment); err != nil {
+	children := g.Children(f)
+	for _, m := range children {
+		seg := m.Process.Segment
+		if m.Name == RenderName {
+			seg = g.renderer.Segment
+		}
+		if err := add(m.Name, seg); err != nil { // each member's
 			return err
 		}
 	}
-	if g.renderer != nil {
-		if err := add(RenderName, g.renderer.Segment); err != nil {
-			return err
-		}
-	}
-	if err := add("sup", supervisor.StatusConfig(len(g.childNames()))); err != nil {
+	if err := add("sup", supervisor.StatusConfig(len(children)+len(extra))); err != nil {
 		return err
 	}
 	for _, c := range extra {

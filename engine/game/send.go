@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
@@ -26,6 +27,9 @@ const defaultSendTimeout = 5 * time.Second
 // it twice sends two commands), and its answer printed — "applied"
 // (exit 0), "refused: REASON" or "lost: ..." (exit 1). OP is a name the
 // process declares (Process.Ops) or a number; ARGS are numbers.
+// PROCESS may be a member of a group (NAME-i); a group's own name sends
+// to every member that runs and prints one "NAME-i: ANSWER" line per
+// member, exit 0 only if every one applied it.
 func (g *Game) cmdSend(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("send", flag.ContinueOnError)
 	logFormatFlag(fs)
@@ -39,9 +43,16 @@ func (g *Game) cmdSend(ctx context.Context, args []string, stdout io.Writer) err
 		return fmt.Errorf("%w: send: want PROCESS OP [ARGS...] (PROCESS: %s)", ErrUsage, strings.Join(g.childNames(), ", "))
 	}
 	name, opArg, argv := pos[0], pos[1], pos[2:]
-	p, ok := g.process(name)
-	if !ok && (name != RenderName || g.renderer == nil) {
-		return fmt.Errorf("%w: send: unknown process %q (want %s)", ErrUsage, name, strings.Join(g.childNames(), ", "))
+	if err := checkInstance(*instance); err != nil {
+		return err
+	}
+	children, err := g.targets(*instance, name)
+	if err != nil {
+		return fmt.Errorf("%w: send: %v", ErrUsage, err)
+	}
+	p, _ := g.process(name)
+	if base, _, ok := splitMember(name); ok && p.Name == "" {
+		p, _ = g.process(base) // a member's ops are its group's
 	}
 	op, err := parseOp(p.Ops, opArg)
 	if err != nil {
@@ -62,32 +73,62 @@ func (g *Game) cmdSend(ctx context.Context, args []string, stdout io.Writer) err
 	if *timeout <= 0 {
 		return fmt.Errorf("%w: send: --timeout %v, want > 0", ErrUsage, *timeout)
 	}
-	if err := checkInstance(*instance); err != nil {
-		return err
-	}
-	ch := *instance + "." + name
-	a, err := engine.NewAsker(ch)
-	if errors.Is(err, venom.ErrNotFound) {
-		return fmt.Errorf("send: %s has no channel: is the game running on instance %q?", name, *instance)
-	}
-	if err != nil {
-		return fmt.Errorf("send: %w", err)
-	}
-	defer a.Close()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	if len(children) == 1 {
+		line, err := sendOne(ctx, *instance, children[0], cmd, *timeout)
+		if line != "" {
+			fmt.Fprintln(stdout, line)
+		}
+		return err
+	}
+	// A group's own name: the command to every member at once, an answer
+	// line per member, in index order.
+	lines, errs := make([]string, len(children)), make([]error, len(children))
+	var wg sync.WaitGroup
+	for i, child := range children {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lines[i], errs[i] = sendOne(ctx, *instance, child, cmd, *timeout)
+		}()
+	}
+	wg.Wait()
+	for i, child := range children {
+		line := lines[i]
+		if line == "" {
+			line = "error: " + errs[i].Error()
+		}
+		fmt.Fprintf(stdout, "%s: %s\n", child, line)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	return nil
+}
+
+// sendOne asks the child called name for cmd and returns its answer's
+// line ("applied", "refused: REASON", "lost: ..."; "" when no answer
+// came for another reason) and an error unless it was applied.
+func sendOne(ctx context.Context, instance, name string, cmd engine.Command, timeout time.Duration) (string, error) {
+	a, err := engine.NewAsker(instance + "." + name)
+	if errors.Is(err, venom.ErrNotFound) {
+		return "", fmt.Errorf("send: %s has no channel: is the game running on instance %q?", name, instance)
+	}
+	if err != nil {
+		return "", fmt.Errorf("send: %w", err)
+	}
+	defer a.Close()
 	switch err := a.Ask(ctx, cmd); {
 	case err == nil:
-		fmt.Fprintln(stdout, "applied")
-		return nil
+		return "applied", nil
 	case errors.Is(err, engine.ErrRefused):
-		fmt.Fprintln(stdout, err) // "refused: REASON"
-		return &ExitError{Code: 1, Err: fmt.Errorf("send %s: %w", name, err)}
+		// "refused: REASON"
+		return err.Error(), &ExitError{Code: 1, Err: fmt.Errorf("send %s: %w", name, err)}
 	case errors.Is(err, engine.ErrLost):
-		fmt.Fprintf(stdout, "lost: no answer within %v\n", *timeout)
-		return &ExitError{Code: 1, Err: fmt.Errorf("send %s: %w", name, err)}
+		return fmt.Sprintf("lost: no answer within %v", timeout), &ExitError{Code: 1, Err: fmt.Errorf("send %s: %w", name, err)}
 	default:
-		return fmt.Errorf("send %s: %w", name, err)
+		return "", fmt.Errorf("send %s: %w", name, err)
 	}
 }
 

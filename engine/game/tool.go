@@ -236,16 +236,27 @@ func (g *Game) Size() (Size, bool) {
 	return *g.size, true
 }
 
-// ChildNames are the names of every child run starts for the game's own
-// declaration, the renderer last (a tool's children are not among them).
+// ChildNames are the declared names of every child run starts for the
+// game's own declaration, the renderer last (a tool's children are not
+// among them). A group's name stands for its members, whose names
+// depend on the flags: Children lists them.
 func (g *Game) ChildNames() []string { return g.childNames() }
 
 // RemoveSegments removes every channel of an instance of the game: its
-// processes', the renderer's, the supervisor's status and the names
+// processes', every member's of each group whatever its count (NAME and
+// NAME-<digits>), the renderer's, the supervisor's status and the names
 // tools reserved.
 func (g *Game) RemoveSegments(instance string) {
 	for _, name := range append(append(g.childNames(), "sup"), g.reserved...) {
 		venom.Remove(instance + "." + name)
+	}
+	for _, p := range g.procs {
+		if p.Group == "" {
+			continue
+		}
+		for _, seg := range groupSegments(instance, p.Name) {
+			venom.Remove(seg)
+		}
 	}
 }
 
@@ -277,6 +288,7 @@ func (g *Game) declared() error {
 			errs = append(errs, fmt.Errorf("%w: %q (a tool's)", ErrDuplicate, p.Name))
 		}
 	}
+	errs = append(errs, g.declaredGroups()...)
 	for _, s := range g.subs {
 		if strings.TrimSpace(s.Summary) == "" {
 			errs = append(errs, fmt.Errorf("%w: subcommand %q has no Summary", ErrDeclare, s.Name))

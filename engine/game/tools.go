@@ -200,7 +200,8 @@ func cmdRm(args []string, stdout io.Writer) error {
 
 // cmdFault sends a fault to a running child: a signal to its channel's
 // owner (kill, stop) or an engine op on its channel, which the child's
-// engine loop carries out.
+// engine loop carries out. A member of a group is named NAME-i; a
+// group's own name is a usage error when more than one member runs.
 func (g *Game) cmdFault(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fault", flag.ContinueOnError)
 	logFormatFlag(fs)
@@ -217,16 +218,21 @@ func (g *Game) cmdFault(args []string, stdout io.Writer) error {
 		return fmt.Errorf("%w: fault: want PROCESS KIND (PROCESS: %s; KIND: %s)", ErrUsage, strings.Join(g.childNames(), ", "), kinds)
 	}
 	child, kind := pos[0], strings.ToLower(pos[1])
-	if _, ok := g.process(child); !ok && (child != RenderName || g.renderer == nil) {
-		return fmt.Errorf("%w: fault: unknown process %q (want %s)", ErrUsage, child, strings.Join(g.childNames(), ", "))
+	if err := checkInstance(*instance); err != nil {
+		return err
+	}
+	// A fault hits one process: a group's own name must pick a member.
+	children, err := g.targets(*instance, child)
+	if err != nil {
+		return fmt.Errorf("%w: fault: %v", ErrUsage, err)
+	}
+	if len(children) > 1 {
+		return fmt.Errorf("%w: fault: %s is a group of %d running: name one member, %s", ErrUsage, child, len(children), strings.Join(children, ", "))
 	}
 	if _, ok := faultOps[kind]; !ok && kind != "kill" && kind != "stop" {
 		return fmt.Errorf("%w: fault: unknown kind %q (want %s)", ErrUsage, kind, kinds)
 	}
-	if err := checkInstance(*instance); err != nil {
-		return err
-	}
-	ch := *instance + "." + child
+	ch := *instance + "." + children[0]
 	info, err := venom.Inspect(ch)
 	if err != nil {
 		return fmt.Errorf("fault: %w", err)
