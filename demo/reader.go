@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/venomrt/venomrt/engine"
@@ -26,6 +27,7 @@ import (
 	"github.com/venomrt/venomrt/procs/ai"
 	netproc "github.com/venomrt/venomrt/procs/net"
 	"github.com/venomrt/venomrt/procs/physics"
+	"github.com/venomrt/venomrt/procs/world"
 	"github.com/venomrt/venomrt/venom"
 )
 
@@ -35,6 +37,10 @@ type Options struct {
 	// "<instance>.physics", "<instance>.ai", "<instance>.sup" and
 	// publishes "<instance>.render".
 	Instance string
+	// Physics are the channels of physics's regions, region i's at i
+	// (game.Env.Members("physics")); none: "<instance>.physics", a world
+	// of one region.
+	Physics []string
 	// Headless asks window.Run for the read loop without a window (it
 	// also runs it when there is no display). Run always runs headless.
 	Headless bool
@@ -104,6 +110,15 @@ func newSource[M, T any](instance, name string, sl engine.Schema[M, T], prev boo
 	return &Source[M, T]{Name: name, Follower: engine.Follow(instance+"."+name, sl, engine.FollowOptions{Prev: prev})}
 }
 
+// childName is the child that owns channel of instance: the channel's
+// name after "<instance>." ("physics-1").
+func childName(instance, channel string) string {
+	if name, ok := strings.CutPrefix(channel, instance+"."); ok {
+		return name
+	}
+	return channel
+}
+
 // Rate is the measured ticks per second of the slice (0 before a second
 // of samples).
 func (s *Source[M, T]) Rate() float64 { return s.rate.rate }
@@ -154,33 +169,60 @@ func (m *rateMeter) add(tick uint64, mono int64) {
 
 // Reader reads every slice of a game instance, once per frame, without
 // blocking. It is used from one goroutine.
+//
+// Physics may be cut into regions, each a process with its own channel
+// (a process group): the Reader follows every region and draws one
+// world, every region's bodies merged (Bodies).
 type Reader struct {
 	Instance string
-	Physics  *Source[physics.Meta, physics.Body]
-	AI       *Source[ai.Params, ai.Agent]
-	Sup      *Source[supervisor.Meta, supervisor.ChildStatus]
-	Net      *Source[netproc.Meta, netproc.Player] // the players
+	// Regions follow physics's regions, region i at i: one for a world
+	// that is not cut.
+	Regions []*Source[physics.Meta, physics.Body]
+	// Physics is Regions[0]: the world's only region when it is not cut.
+	Physics *Source[physics.Meta, physics.Body]
+	AI      *Source[ai.Params, ai.Agent]
+	Sup     *Source[supervisor.Meta, supervisor.ChildStatus]
+	Net     *Source[netproc.Meta, netproc.Player] // the players
 
 	// ReadNanos is the time the last Frame spent reading every slice.
 	ReadNanos int64
 	// Frames counts Frame calls.
 	Frames uint64
 
+	// Spans end each region's bodies in the last Bodies: region i's are
+	// Bodies[Spans[i-1]:Spans[i]] (from 0 for region 0).
+	Spans []int
+
 	bodies []physics.Body
+	world  *world.Follower       // the regions' followers, for routing commands
 	rates  map[string]*rateMeter // tick rates of children read through the status
 	remote *remote               // the network stream, with Options.Connect
 }
 
-// NewReader makes a Reader for instance; it connects lazily.
-func NewReader(instance string) *Reader {
-	return &Reader{
+// NewReader makes a Reader for instance; it connects lazily. regions are
+// the channels of physics's regions, region i's at i
+// (game.Env.Members("physics")); none: "<instance>.physics".
+func NewReader(instance string, regions ...string) *Reader {
+	if len(regions) == 0 {
+		regions = []string{instance + ".physics"}
+	}
+	r := &Reader{
 		Instance: instance,
-		Physics:  newSource(instance, "physics", physics.Schema, true),
 		AI:       newSource(instance, "ai", ai.Schema, false),
 		Sup:      newSource(instance, "sup", supervisor.StatusSchema, false),
 		Net:      newSource(instance, "net", netproc.Schema, false),
 		rates:    map[string]*rateMeter{},
+		world:    &world.Follower{},
 	}
+	for _, ch := range regions {
+		s := &Source[physics.Meta, physics.Body]{Name: childName(instance, ch),
+			Follower: engine.Follow(ch, physics.Schema, engine.FollowOptions{Prev: true})}
+		r.Regions = append(r.Regions, s)
+		r.world.Members = append(r.world.Members, s.Follower)
+	}
+	r.Physics = r.Regions[0]
+	r.Spans = make([]int, len(r.Regions))
+	return r
 }
 
 // Frame reads the newest snapshot of every slice and measures how long
@@ -190,7 +232,9 @@ func (r *Reader) Frame() {
 	if r.remote != nil {
 		r.remote.frame(r, start)
 	} else {
-		r.Physics.read()
+		for _, s := range r.Regions {
+			s.read()
+		}
 		r.AI.read()
 		r.Sup.read()
 		r.Net.read()
@@ -213,34 +257,50 @@ func (r *Reader) Frame() {
 	}
 }
 
-// Bodies returns the physics bodies with their positions interpolated
-// between the two newest snapshots for the time now (venom.Monotonic): the
-// world is drawn one tick behind, so motion is smooth whatever the frame
-// rate. The slice is reused by the next call.
+// Bodies returns the physics bodies, every region's merged into one
+// world (each region's own, then those in flight between regions that
+// their receiver has not adopted yet: world.AppendRegion), with their
+// positions interpolated between the two newest snapshots of their
+// region for the time now (venom.Monotonic): the world is drawn one tick
+// behind, so motion is smooth whatever the frame rate. Bodies in flight
+// are frozen in their outbox: they are drawn where they are. Spans tells
+// which region each came from. The slice is reused by the next call.
 func (r *Reader) Bodies(now int64) []physics.Body {
-	p := r.Physics
-	if !p.Have() {
-		return nil
+	r.bodies = r.bodies[:0]
+	for i, p := range r.Regions {
+		if p.Have() {
+			start := len(r.bodies)
+			owned, _, _ := world.Split(&p.Cur.Meta, p.Cur.Items)
+			r.bodies = append(r.bodies, owned...)
+			interpolate(r.bodies[start:], p, now)
+			cur, left, right := r.world.Frames(i)
+			r.bodies = world.AppendInFlight(r.bodies, cur, left, right)
+		}
+		r.Spans[i] = len(r.bodies)
 	}
-	cur := p.Cur.Items
-	r.bodies = append(r.bodies[:0], cur...)
+	return r.bodies
+}
+
+// interpolate moves bodies, a region's own in its newest snapshot,
+// between their positions in the snapshot before and now.
+func interpolate(bodies []physics.Body, p *Source[physics.Meta, physics.Body], now int64) {
 	if !p.HavePrev() {
-		return r.bodies
+		return
 	}
 	span := p.Cur.Mono - p.Prev.Mono
 	if span <= 0 {
-		return r.bodies
+		return
 	}
 	alpha := float32(float64(now-p.Cur.Mono) / float64(span))
 	if alpha >= 1 {
-		return r.bodies
+		return
 	}
 	alpha = max(alpha, 0)
-	prev := p.Prev.Items
+	prev, _, _ := world.Split(&p.Prev.Meta, p.Prev.Items)
 	// Both runs are in ascending ID order: match them by a merge walk.
 	j := 0
-	for i := range r.bodies {
-		b := &r.bodies[i]
+	for i := range bodies {
+		b := &bodies[i]
 		for j < len(prev) && prev[j].ID < b.ID {
 			j++
 		}
@@ -250,7 +310,31 @@ func (r *Reader) Bodies(now int64) []physics.Body {
 			b.Y = a.Y + (b.Y-a.Y)*alpha
 		}
 	}
-	return r.bodies
+}
+
+// BodyCount is the number of bodies in the newest snapshots of every
+// region (a body at a handover instant may count twice).
+func (r *Reader) BodyCount() int {
+	n := 0
+	for _, p := range r.Regions {
+		if p.Have() {
+			n += len(p.Cur.Items)
+		}
+	}
+	return n
+}
+
+// WorldSize is the physics world's size in px, from any region's newest
+// snapshot (all regions share it), and whether one is there.
+func (r *Reader) WorldSize() (w, h float32, ok bool) {
+	p, ok := r.world.Params()
+	return p.Width, p.Height, ok && p.Width > 0 && p.Height > 0
+}
+
+// RegionDown is Down for region i of physics.
+func (r *Reader) RegionDown(i int) string {
+	p := r.Regions[i]
+	return r.Down(p.Name, p.State())
 }
 
 // Child returns the supervisor's status of a child, if there is one.
@@ -287,19 +371,36 @@ func (r *Reader) Down(name string, st engine.FollowState) string {
 	return ""
 }
 
-// PhysicsDown is Down for the physics slice.
-func (r *Reader) PhysicsDown() string { return r.Down("physics", r.Physics.State()) }
+// PhysicsDown is Down for the physics slice: of the first region that is
+// down, if any.
+func (r *Reader) PhysicsDown() string {
+	for i := range r.Regions {
+		if d := r.RegionDown(i); d != "" {
+			return d
+		}
+	}
+	return ""
+}
+
+// region is the source of physics's region whose child is name, or nil.
+func (r *Reader) region(name string) *Source[physics.Meta, physics.Body] {
+	for _, p := range r.Regions {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
 
 // AIDown is Down for the ai slice.
 func (r *Reader) AIDown() string { return r.Down("ai", r.AI.State()) }
 
 // Rate is the measured tick rate of a child.
 func (r *Reader) Rate(name string) float64 {
+	if p := r.region(name); p != nil && p.Have() {
+		return p.Rate()
+	}
 	switch name {
-	case "physics":
-		if r.Physics.Have() {
-			return r.Physics.Rate()
-		}
 	case "ai":
 		if r.AI.Have() {
 			return r.AI.Rate()
@@ -311,16 +412,19 @@ func (r *Reader) Rate(name string) float64 {
 	return 0
 }
 
-// Send queues a command for a child: "physics", "ai", "net". Over the
-// network only what the protocol carries goes: a physics spawn burst or
-// explosion becomes an input message; anything else is ErrRemoteOnly.
+// Send queues a command for a child: "physics", "ai", "net". A physics
+// command goes to the region(s) it touches (world.Targets: a spawn to the
+// region whose strip holds its x, an impulse to the region holding the
+// body, anything else to every region). Over the network only what the
+// protocol carries goes: a physics spawn burst or explosion becomes an
+// input message; anything else is ErrRemoteOnly.
 func (r *Reader) Send(child string, cmd engine.Command) error {
 	if r.remote != nil {
 		return r.remote.send(child, cmd)
 	}
 	switch child {
 	case "physics":
-		return r.Physics.Send(cmd)
+		return r.world.Send(cmd)
 	case "ai":
 		return r.AI.Send(cmd)
 	case "net":
@@ -347,7 +451,9 @@ func (r *Reader) Players() []netproc.Player {
 
 // Close lets go of every channel, or of the network connection.
 func (r *Reader) Close() {
-	r.Physics.Close()
+	for _, p := range r.Regions {
+		p.Close()
+	}
 	r.AI.Close()
 	r.Sup.Close()
 	r.Net.Close()
@@ -387,12 +493,17 @@ func (r *Reader) HUDLines(now int64) []string {
 		return lines
 	}
 	lines = append(lines, "supervisor status: not available")
-	for _, s := range []struct {
+	type slice struct {
 		name string
 		have bool
 		mono int64
 		st   engine.FollowState
-	}{{"physics", r.Physics.Have(), r.Physics.Cur.Mono, r.Physics.State()}, {"ai", r.AI.Have(), r.AI.Cur.Mono, r.AI.State()}} {
+	}
+	var slices []slice
+	for _, p := range r.Regions {
+		slices = append(slices, slice{p.Name, p.Have(), p.Cur.Mono, p.State()})
+	}
+	for _, s := range append(slices, slice{"ai", r.AI.Have(), r.AI.Cur.Mono, r.AI.State()}) {
 		if !s.have {
 			lines = append(lines, fmt.Sprintf("%-8s no data", s.name))
 			continue
@@ -411,9 +522,10 @@ func (r *Reader) HUDLines(now int64) []string {
 // was made, for the slices it draws; drawn is false for any other child
 // and before a snapshot.
 func (r *Reader) drawnMono(name string) (mono int64, drawn bool) {
+	if p := r.region(name); p != nil {
+		return p.Cur.Mono, p.Have()
+	}
 	switch name {
-	case "physics":
-		return r.Physics.Cur.Mono, r.Physics.Have()
 	case "ai":
 		return r.AI.Cur.Mono, r.AI.Have()
 	case "net":
@@ -424,9 +536,14 @@ func (r *Reader) drawnMono(name string) (mono int64, drawn bool) {
 
 // Counts is a one-line summary of the reads: "reads physics=N ai=N sup=N
 // net=N bodies=N agents=N players=N read=1.2µs".
+// Physics's reads are every region's.
 func (r *Reader) Counts() string {
+	var reads uint64
+	for _, p := range r.Regions {
+		reads += p.Stats().Reads
+	}
 	return fmt.Sprintf("reads physics=%d ai=%d sup=%d net=%d bodies=%d agents=%d players=%d read=%s",
-		r.Physics.Stats().Reads, r.AI.Stats().Reads, r.Sup.Stats().Reads, r.Net.Stats().Reads, len(r.Physics.Cur.Items), len(r.AI.Cur.Items),
+		reads, r.AI.Stats().Reads, r.Sup.Stats().Reads, r.Net.Stats().Reads, r.BodyCount(), len(r.AI.Cur.Items),
 		len(r.Players()), time.Duration(r.ReadNanos))
 }
 
@@ -459,8 +576,9 @@ var RenderSchema = engine.MustSchema[RenderMeta, SliceStat]()
 // RenderChannel is the renderer's channel of an instance.
 func RenderChannel(instance string) string { return instance + ".render" }
 
-// renderDataSize fits the meta and a few slice stats.
-const renderDataSize = 1024
+// renderDataSize fits the meta and the slice stats of ai, sup, net and
+// up to 64 physics regions (game.MaxGroup).
+const renderDataSize = 4096
 
 // publisher owns the renderer's channel (an engine.Owner: the frame
 // counter carried on by adoption in its Header.Tick, and the engine's
@@ -503,9 +621,11 @@ func (p *publisher) publish(r *Reader, m RenderMeta) {
 	m.Frames = h.Tick
 	m.Pid = uint32(os.Getpid())
 	m.ReadNanos = r.ReadNanos
-	m.Bodies, m.Agents = uint32(len(r.Physics.Cur.Items)), uint32(len(r.AI.Cur.Items))
+	m.Bodies, m.Agents = uint32(r.BodyCount()), uint32(len(r.AI.Cur.Items))
 	p.stats = p.stats[:0]
-	p.stats = appendStat(p.stats, r.Physics)
+	for _, s := range r.Regions {
+		p.stats = appendStat(p.stats, s)
+	}
 	p.stats = appendStat(p.stats, r.AI)
 	p.stats = appendStat(p.stats, r.Sup)
 	p.stats = appendStat(p.stats, r.Net)
@@ -563,7 +683,7 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.pub, s.Reader = pub, NewReader(o.Instance)
+	s.pub, s.Reader = pub, NewReader(o.Instance, o.Physics...)
 	return s, nil
 }
 

@@ -118,8 +118,15 @@ func (w *Follower) Frames(i int) (cur, left, right *engine.Frame[physics.Meta, p
 // frames (nil: none, or not known), whose Got numbers tell which outbox
 // entries they have already adopted.
 func AppendRegion(dst []physics.Body, cur, left, right *engine.Frame[physics.Meta, physics.Body]) []physics.Body {
-	owned, outL, outR := Split(&cur.Meta, cur.Items)
-	dst = append(dst, owned...)
+	owned, _, _ := Split(&cur.Meta, cur.Items)
+	return AppendInFlight(append(dst, owned...), cur, left, right)
+}
+
+// AppendInFlight appends to dst the bodies in flight from a region to its
+// neighbours that they have not adopted (AppendRegion without the
+// region's own bodies).
+func AppendInFlight(dst []physics.Body, cur, left, right *engine.Frame[physics.Meta, physics.Body]) []physics.Body {
+	_, outL, outR := Split(&cur.Meta, cur.Items)
 	rg := &cur.Meta.Region
 	var gotL, gotR uint64
 	if left != nil {
