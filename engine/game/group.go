@@ -312,10 +312,13 @@ func allDigits(s string) bool {
 }
 
 // checkCounts refuses, before anything starts, a group whose count
-// changed since the instance's segments were made: a segment NAME-i for
-// i ≥ N, NAME when N > 1, or any NAME-i when N = 1. Those are a world
-// cut another way, which a member would adopt as its own; --fresh
-// removes them first.
+// changed since the instance's segments were made. The count they were
+// made with is read from their names: NAME alone is a run of 1, NAME-0 …
+// NAME-k a run of k+1 (a member that died before it made its segment
+// is not seen: its group looks smaller). Segments of another count are
+// a world cut another way, which the members would adopt as their own:
+// NAME-i for i ≥ N, NAME when N > 1, NAME-i when N = 1, or fewer
+// members than N; --fresh removes them first.
 func (g *Game) checkCounts(f *Flags) error {
 	var errs []error
 	for _, p := range g.procs {
@@ -324,36 +327,40 @@ func (g *Game) checkCounts(f *Flags) error {
 		}
 		n := f.Count(p.Name)
 		segs := groupSegments(f.Instance, p.Name)
-		var found []string
-		had := 0
-		for _, i := range slices.Sorted(maps.Keys(segs)) {
-			if i == -1 {
-				had = max(had, 1)
-			} else {
-				had = max(had, i+1)
-			}
-			if i == -1 && n > 1 || i >= 0 && (n == 1 || i >= n) {
-				found = append(found, segs[i])
-			}
-		}
-		if len(found) == 0 {
+		if len(segs) == 0 {
 			continue
 		}
-		if _, ok := segs[-1]; ok && len(segs) > 1 {
-			had = 0 // a mix: no one count made them
+		had := 0 // the count that made them; 0: NAME and NAME-i both, no one count
+		idx := slices.Sorted(maps.Keys(segs))
+		switch {
+		case len(idx) == 1 && idx[0] == -1:
+			had = 1
+		case idx[0] >= 0:
+			had = idx[len(idx)-1] + 1
 		}
-		was := ""
-		if had > 0 {
-			was = fmt.Sprintf(" (a run of --%s %d made them)", p.Group, had)
+		if had == n {
+			continue
+		}
+		var found []string
+		for _, i := range idx {
+			found = append(found, segs[i])
 		}
 		fix := fmt.Sprintf("run with --%s %d or --fresh", p.Group, had)
-		if had == 0 {
+		if had == 0 || had > MaxGroup {
 			fix = "run with --fresh"
 		}
-		errs = append(errs, fmt.Errorf("%w: run: %s runs %d member(s) (--%s %d), but the instance %q has segments of another count: %s%s; %s (which starts every member's world afresh)",
-			ErrUsage, p.Name, n, p.Group, n, f.Instance, strings.Join(found, ", "), was, fix))
+		errs = append(errs, fmt.Errorf("%w: run: %s runs %d member(s) (--%s %d), but the instance %q holds the segments of a run of %s: %s; %s (which starts the group's world afresh)",
+			ErrUsage, p.Name, n, p.Group, n, f.Instance, countWord(had), strings.Join(found, ", "), fix))
 	}
 	return errors.Join(errs...)
+}
+
+// countWord is how checkCounts says the count segments were made with.
+func countWord(had int) string {
+	if had == 0 {
+		return "no one count"
+	}
+	return strconv.Itoa(had)
 }
 
 // DrawRunID gives the run an id, once: a random nonzero number into
@@ -437,9 +444,14 @@ func (g *Game) targets(instance, name string) ([]string, error) {
 		}
 		return members, nil
 	}
-	if base, _, ok := splitMember(name); ok {
+	if base, i, ok := splitMember(name); ok {
 		if p, ok := g.process(base); ok && p.Group != "" {
-			return []string{name}, nil
+			segs := groupSegments(instance, base)
+			if _, ok := segs[i]; ok || len(segs) == 0 {
+				return []string{name}, nil // (none at all: the caller says the game does not run)
+			}
+			running, _ := g.targets(instance, base)
+			return nil, fmt.Errorf("%s: no such member: the group %s runs %s", name, base, strings.Join(running, ", "))
 		}
 	}
 	var names []string

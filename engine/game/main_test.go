@@ -10,12 +10,18 @@ import (
 	"testing"
 
 	"github.com/venomrt/venomrt/engine/game"
+	"github.com/venomrt/venomrt/engine/gametest"
 )
 
 // A game starts its children by running its own binary again as
 // "PROGRAM proc NAME": under go test that binary is the test binary, so
 // given a subcommand it acts as the example's game.
 func TestMain(m *testing.M) {
+	// The kit (engine/gametest) starts the test binary as the group
+	// tests' game (group_test.go).
+	if os.Getenv(gametest.EnvGame) == "1" {
+		groupGame().Main(os.Args) // exits
+	}
 	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-test.") {
 		exampleGame().Main(os.Args) // exits
 	}

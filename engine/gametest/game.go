@@ -271,6 +271,30 @@ func (g *Game) Child(name string) (supervisor.ChildStatus, error) {
 	return supervisor.ChildStatus{}, fmt.Errorf("gametest: no child %q in the status", name)
 }
 
+// Members are the names of the children that run process: the process
+// itself, or for a group of more than one (game.Process.Group) its
+// members NAME-0 … NAME-(N-1), in the supervisor's order (game "run"
+// only). Every method that takes a child or process name (Child, Kill,
+// Signal, Header, Channel, Ask…) takes a member's name.
+func (g *Game) Members(process string) ([]string, error) {
+	st, err := g.Status()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, c := range st {
+		name := c.NameString()
+		rest, ok := strings.CutPrefix(name, process)
+		if ok && (rest == "" || len(rest) > 1 && rest[0] == '-' && strings.Trim(rest[1:], "0123456789") == "") {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("gametest: no child %q nor members of it in the status", process)
+	}
+	return names, nil
+}
+
 // Header is the header of a process's newest snapshot: its tick, epoch
 // and input ledger, whatever its schema.
 func (g *Game) Header(process string) (engine.Header, error) {
