@@ -350,7 +350,16 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	}
 	defer control.stop()
 
-	c := &chaos{g: g, opts: o, env: game.Env{Instance: f.Instance, Headless: true, Log: log, Out: io.Discard}, game: gp,
+	// The children as run starts them: each member of a group is one.
+	env := g.Env(f)
+	env.Headless, env.Log, env.Out = true, log, io.Discard
+	var members []string
+	procs := map[string]game.Process{}
+	for _, m := range g.Children(f) {
+		members = append(members, m.Name)
+		procs[m.Name] = m.Process
+	}
+	c := &chaos{g: g, opts: o, env: env, members: members, procs: procs, game: gp,
 		rng: rand.New(rand.NewPCG(seed, 0x5eed)), kinds: kinds, log: log,
 		rep: Report{Seed: seed, Duration: duration.String(), FailureThreshold: *threshold, Faults: map[string]int{}, FaultsByChild: map[string]int{},
 			Restarts: map[string]uint32{}, FinalStates: map[string]string{}, Inputs: map[string]engine.InputAccount{},
@@ -409,16 +418,18 @@ func (w *watched) read() (engine.Header, error) {
 }
 
 type chaos struct {
-	g      *game.Game
-	opts   *options
-	env    game.Env
-	game   *gameProc
-	status *engine.Client[supervisor.Meta, supervisor.ChildStatus]
-	epochs map[string]uint64 // each channel's epoch when the faults began
-	rng    *rand.Rand
-	kinds  []string
-	log    *slog.Logger
-	rep    Report
+	g       *game.Game
+	opts    *options
+	env     game.Env
+	members []string                // the children's names: a group's members each, the renderer last
+	procs   map[string]game.Process // each child's declared process (a member's: its group's)
+	game    *gameProc
+	status  *engine.Client[supervisor.Meta, supervisor.ChildStatus]
+	epochs  map[string]uint64 // each channel's epoch when the faults began
+	rng     *rand.Rand
+	kinds   []string
+	log     *slog.Logger
+	rep     Report
 
 	watch      []*watched
 	render     *watched // nil without a renderer
@@ -476,7 +487,7 @@ func (c *chaos) connect(ctx context.Context) error {
 	}
 	c.epochs, c.byKind, c.byChild = c.channelEpochs(), map[string][]time.Duration{}, map[string][]time.Duration{}
 	c.probes = map[string]*engine.InputProbe{}
-	for _, name := range c.g.ChildNames() {
+	for _, name := range c.members {
 		s, err := venom.Connect(c.env.Channel(name))
 		if err != nil {
 			return fmt.Errorf("chaos: %w", err)
@@ -487,7 +498,7 @@ func (c *chaos) connect(ctx context.Context) error {
 			c.render = w
 			continue
 		}
-		p := c.process(name)
+		p := c.procs[name]
 		w.header = p.DecodeHeader
 		if p.Inputs {
 			if c.probes[name], err = engine.NewInputProbe(c.env.Channel(name)); err != nil {
@@ -520,16 +531,6 @@ func (c *chaos) connect(ctx context.Context) error {
 		c.rep.World = &WorldAccount{Max: map[string]float64{}}
 	}
 	return nil
-}
-
-// process is the declared process called name.
-func (c *chaos) process(name string) game.Process {
-	for _, p := range c.g.Processes() {
-		if p.Name == name {
-			return p
-		}
-	}
-	return game.Process{Name: name}
 }
 
 func (c *chaos) run(ctx context.Context, d time.Duration, rate float64) error {
@@ -671,7 +672,7 @@ func (c *chaos) children() []supervisor.ChildStatus {
 
 func (c *chaos) allRunning() bool {
 	st := c.children()
-	if len(st) != len(c.g.ChildNames()) {
+	if len(st) != len(c.members) {
 		return false
 	}
 	for _, s := range st {
@@ -693,7 +694,7 @@ func (c *chaos) waitAllRunning(ctx context.Context, within time.Duration) bool {
 }
 
 func (c *chaos) everyChannelPublished() bool {
-	for _, name := range c.g.ChildNames() {
+	for _, name := range c.members {
 		if info, err := venom.Inspect(c.env.Channel(name)); err != nil || info.Age < 0 {
 			return false
 		}
@@ -719,7 +720,7 @@ func (c *chaos) inject(now time.Time) {
 		return
 	}
 	var free []string
-	for _, ch := range c.g.ChildNames() {
+	for _, ch := range c.members {
 		if inputFault(kind) && c.probes[ch] == nil {
 			continue // only a process on engine.Run counts inputs
 		}
@@ -813,7 +814,7 @@ func (c *chaos) observe(now time.Time) {
 func (c *chaos) recovered(p chaosFault, now time.Time) bool {
 	names := []string{p.child}
 	if p.kind == SupervisorFault {
-		names = append(c.g.ChildNames(), "sup")
+		names = append(slices.Clone(c.members), "sup")
 	}
 	for _, name := range names {
 		info, err := venom.Inspect(c.env.Channel(name))
@@ -854,7 +855,7 @@ func (c *chaos) killSupervisor(now time.Time) {
 	c.pending = append(c.pending, chaosFault{child: "supervisor", kind: SupervisorFault, at: now, epochs: epochs})
 	c.renderHit = now
 	if c.watcher != nil {
-		for _, name := range c.g.ChildNames() {
+		for _, name := range c.members {
 			c.watcher.Faulted(name, now)
 		}
 	}
@@ -873,7 +874,7 @@ func alive(pid int) bool {
 // channelEpochs are the epochs of every channel of the game now.
 func (c *chaos) channelEpochs() map[string]uint64 {
 	epochs := map[string]uint64{}
-	for _, name := range append(c.g.ChildNames(), "sup") {
+	for _, name := range append(slices.Clone(c.members), "sup") {
 		if info, err := venom.Inspect(c.env.Channel(name)); err == nil {
 			epochs[name] = info.Daemon.Epoch
 		}
@@ -897,7 +898,7 @@ func (c *chaos) finish(ended time.Time) {
 	// them, across restarts of the supervisor too.
 	restarts, explained := 0, 0
 	now := c.channelEpochs()
-	for _, name := range c.g.ChildNames() {
+	for _, name := range c.members {
 		n := now[name] - min(now[name], c.epochs[name])
 		r.Restarts[name] = uint32(n)
 		restarts += int(n)
@@ -908,7 +909,7 @@ func (c *chaos) finish(ended time.Time) {
 	for kind, d := range c.byKind {
 		r.RecoveryByKind[kind] = game.PercentilesOf(d)
 		if kind == SupervisorFault {
-			explained += len(d) * len(c.g.ChildNames())
+			explained += len(d) * len(c.members)
 		} else {
 			explained += len(d)
 		}
@@ -917,7 +918,7 @@ func (c *chaos) finish(ended time.Time) {
 	// for a process that was only starved.
 	r.Unprovoked = max(0, restarts-explained-len(c.pending))
 	var lost, doubled, unsent []string
-	for _, name := range c.g.ChildNames() {
+	for _, name := range c.members {
 		p := c.probes[name]
 		if p == nil {
 			continue

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,11 +39,16 @@ func (s *stepper) Snapshot(m *meta, items []item) []item {
 	return items
 }
 
-// testGame is a game of one process with chaos registered.
+// testGame is a game of one process with chaos registered: a group of
+// --steppers members (1 by default: the process "stepper" alone).
 func testGame() *game.Game {
+	p := game.Sim("stepper", func(game.Env) (engine.Sim[meta, item], error) { return &stepper{}, nil },
+		engine.Options{Rate: 60, DataSize: 4 << 10})
+	p.Group = "steppers"
+	var n int
 	return game.New("chaostest").
-		Add(game.Sim("stepper", func(game.Env) (engine.Sim[meta, item], error) { return &stepper{}, nil },
-			engine.Options{Rate: 60, DataSize: 4 << 10})).
+		Flags(func(fs *flag.FlagSet) { fs.IntVar(&n, "steppers", 1, "members of the stepper group") }).
+		Add(p).
 		Use(Tool())
 }
 
@@ -152,6 +158,59 @@ func TestChaosReportsThreshold(t *testing.T) {
 	}
 	if rep.FailureThreshold != 7.5 || rep.Sent == 0 || rep.Lost+rep.Doubled != 0 {
 		t.Errorf("report: threshold %v, inputs sent %d lost %d doubled %d", rep.FailureThreshold, rep.Sent, rep.Lost, rep.Doubled)
+	}
+}
+
+// A group's members are children like any other: chaos faults each (and
+// the supervisor, which takes every member down) and numbers inputs to
+// each, and every input lands exactly once.
+func TestChaosFaultsMembers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	file := filepath.Join(t.TempDir(), "chaos.json")
+	inst := fmt.Sprintf("chaosgrp%d", os.Getpid())
+	var out bytes.Buffer
+	var errs proctest.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := testGame().Command(ctx, []string{"chaos", "--instance", inst, "--steppers", "3", "--duration", "3s", "--rate", "4",
+		"--seed", "4", "--faults", "kill,panic,stop,supervisor", "--json", file}, &out, &errs)
+	if err != nil {
+		t.Fatalf("chaos: %v\n%s\n%s", err, out.String(), errs.String())
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", out.String())
+	members := []string{"stepper-0", "stepper-1", "stepper-2"}
+	if got := slices.Sorted(maps.Keys(rep.Inputs)); !slices.Equal(got, members) {
+		t.Errorf("inputs numbered to %q, want %q", got, members)
+	}
+	for _, m := range members {
+		if a := rep.Inputs[m]; a.Sent == 0 || !a.Exact() || a.Applied != a.Sent {
+			t.Errorf("%s inputs: %+v, want every one applied once", m, a)
+		}
+		if rep.FinalStates[m] != "running" {
+			t.Errorf("%s ended %q", m, rep.FinalStates[m])
+		}
+	}
+	faulted := 0
+	for child, n := range rep.FaultsByChild {
+		if child != "supervisor" && !slices.Contains(members, child) {
+			t.Errorf("faulted %q, not a member", child)
+		}
+		if slices.Contains(members, child) {
+			faulted += n
+		}
+	}
+	if faulted == 0 || rep.Faults["supervisor"] == 0 || len(rep.Unrecovered) != 0 {
+		t.Errorf("faults %v, unrecovered %q: want members and the supervisor faulted, and recovered (pick another seed)", rep.FaultsByChild, rep.Unrecovered)
 	}
 }
 
