@@ -8,6 +8,7 @@ import (
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/procs/physics"
+	"github.com/venomrt/venomrt/procs/world"
 )
 
 // Ops of the ai process's commands.
@@ -28,11 +29,15 @@ var Schema = engine.MustSchema[Params, Agent]()
 type Sim struct {
 	Seed    uint64
 	Agents  int
-	Physics string // the physics channel
+	// Physics are the channels of physics's regions, region i's at i
+	// (game.Env.Members("physics")): one for a world not cut in regions.
+	// The agents see every region's bodies as one world.
+	Physics []string
 	Log     *slog.Logger
 
-	w    *World
-	phys *engine.Follower[physics.Meta, physics.Body]
+	w      *World
+	phys   *world.Follower
+	bodies []physics.Body // the regions' bodies merged, reused every tick
 }
 
 // Restore resumes from a snapshot, or starts fresh.
@@ -91,25 +96,29 @@ func (p *Sim) Step(dt time.Duration) {
 	for _, push := range p.w.Step(dt.Seconds(), bodies) {
 		// A full lane (physics down for long) or none yet drops pushes:
 		// they are steering, not input, and the next tick makes new ones.
+		// The push goes to the region whose snapshot holds the body.
 		if p.phys == nil || p.phys.Send(engine.Cmd(physics.OpImpulse, float64(push.BodyID), float64(push.DX), float64(push.DY))) != nil {
 			break
 		}
 	}
 }
 
-// readPhysics follows the physics slice: its bodies while it is live,
-// none while physics is down (its slice stale) or not there.
+// readPhysics follows every region of physics: the bodies of the regions
+// that are live (owned, and in flight between regions), none of a region
+// that is down (its slice stale) or not there.
 func (p *Sim) readPhysics() []physics.Body {
-	if p.Physics == "" {
+	if len(p.Physics) == 0 {
 		return nil
 	}
 	if p.phys == nil {
-		p.phys = engine.Follow(p.Physics, physics.Schema, engine.FollowOptions{})
+		p.phys = world.Follow(p.Physics, engine.FollowOptions{})
 	}
-	if p.phys.Poll() != engine.FollowLive {
-		return nil
+	p.phys.Poll()
+	p.bodies = p.phys.Append(p.bodies[:0], true)
+	if len(p.bodies) == 0 {
+		return nil // as a physics down: agents wander
 	}
-	return p.phys.Cur.Items
+	return p.bodies
 }
 
 // Snapshot publishes the params and every agent.
@@ -127,7 +136,7 @@ func (p *Sim) Close() {
 
 // Run runs the ai process on channel until ctx ends.
 func Run(ctx context.Context, channel, physicsChannel string, seed uint64, agents int, log *slog.Logger) error {
-	p := &Sim{Seed: seed, Agents: agents, Physics: physicsChannel, Log: log}
+	p := &Sim{Seed: seed, Agents: agents, Physics: []string{physicsChannel}, Log: log}
 	defer p.Close()
 	return engine.Run(ctx, Schema, p, engine.Options{Channel: channel, Rate: 30, DataSize: Schema.Size(MaxAgents), Log: log})
 }
