@@ -23,6 +23,8 @@ type Client struct {
 	done      chan struct{}
 
 	mu         sync.Mutex
+	view       *View         // the player's view, sent on every connection (nil: none, the default)
+	views      chan struct{} // the view changed (capacity 1)
 	ws         *websocket.Conn
 	id         uint32
 	err        error // why the client stopped, once done is closed
@@ -70,7 +72,7 @@ func Dial(ctx context.Context, server, name string) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{url: u, name: name, snaps: make(chan Snapshot, 1), inputs: make(chan Input, InputQueue),
-		done: make(chan struct{})}
+		done: make(chan struct{}), views: make(chan struct{}, 1)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	ws, first, err := c.connect(ctx)
 	if err != nil {
@@ -284,14 +286,53 @@ func (c *Client) Input(in Input) error {
 	}
 }
 
-// send writes held (if any), then queued input, to ws until ctx ends or
-// a write fails; it returns the input whose write failed, if any.
+// View sets the player's view (area of interest, world px): net sends
+// only the bodies in it (View's doc). It is sent at once, and again on
+// every reconnection. A view View.Check refuses is an error, not sent.
+func (c *Client) View(v View) error {
+	if err := v.Check(); err != nil {
+		return fmt.Errorf("netproc: %w", err)
+	}
+	c.mu.Lock()
+	c.view = &v
+	c.mu.Unlock()
+	select {
+	case c.views <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// writeView writes the player's view, if it has one.
+func (c *Client) writeView(ctx context.Context, ws *websocket.Conn) error {
+	c.mu.Lock()
+	v := c.view
+	c.mu.Unlock()
+	if v == nil {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return ws.Write(wctx, websocket.MessageBinary, AppendView(nil, *v))
+}
+
+// send writes the view, held input (if any), then queued input and views,
+// to ws until ctx ends or a write fails; it returns the input whose write
+// failed, if any.
 func (c *Client) send(ctx context.Context, ws *websocket.Conn, held *Input) *Input {
+	if c.writeView(ctx, ws) != nil {
+		return held
+	}
 	for {
 		if held == nil {
 			select {
 			case <-ctx.Done():
 				return nil
+			case <-c.views:
+				if c.writeView(ctx, ws) != nil {
+					return nil
+				}
+				continue
 			case in := <-c.inputs:
 				held = &in
 			}

@@ -64,7 +64,8 @@ func helperAI(args []string) error {
 
 // net INSTANCE ADDR [KEY=VALUE...]: reads INSTANCE.physics, .ai, .sup;
 // prints "listening ADDR". Keys: rate, send (send rate), players,
-// pending, addrconns, addrrate, addrburst, addrloopback=1.
+// pending, addrconns, addrrate, addrburst, addrloopback=1, regions
+// (reads INSTANCE.physics-0 … instead).
 func helperNet(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
@@ -93,6 +94,10 @@ func helperNet(args []string) error {
 			o.AddrLimits.Burst = n
 		case "addrloopback":
 			o.AddrLimits.Loopback = n == 1
+		case "regions": // physics in n regions: INSTANCE.physics-0 …
+			for i := range n {
+				o.Regions = append(o.Regions, fmt.Sprintf("%s.physics-%d", args[0], i))
+			}
 		default:
 			return fmt.Errorf("helper net: unknown option %q", kv)
 		}

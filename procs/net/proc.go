@@ -18,6 +18,7 @@ import (
 	"github.com/venomrt/venomrt/engine/supervisor"
 	"github.com/venomrt/venomrt/procs/ai"
 	"github.com/venomrt/venomrt/procs/physics"
+	"github.com/venomrt/venomrt/procs/world"
 	"github.com/venomrt/venomrt/venom"
 )
 
@@ -78,8 +79,13 @@ const (
 
 // Options configure the net process.
 type Options struct {
-	Channel    string     // the net channel, "<instance>.net"
-	Physics    string     // the physics channel: bodies, and where input goes
+	Channel string // the net channel, "<instance>.net"
+	Physics string // the physics channel: bodies, and where input goes
+	// Regions, when set, are the channels of physics's regions, region
+	// i's at i (game.Env.Members("physics")), read as one world (package
+	// world) instead of Physics; a player's input goes to the region(s)
+	// it touches.
+	Regions    []string
 	AI         string     // the ai channel: agents ("" for none)
 	Status     string     // the supervisor's status channel: children ("" for none)
 	Addr       string     // listen address (default 127.0.0.1:7777)
@@ -93,32 +99,47 @@ type Options struct {
 	OnListen   func(addr string) // called with the bound address
 }
 
-// outgoing is one snapshot as sent, numbered for every connection alike.
-// Its encodings are cached by base: the connections that acknowledged the
-// same snapshot share one delta and one encoding.
+// outgoing is one snapshot as sent, numbered for every connection alike:
+// the whole world, of which each player is sent what its view holds
+// (area of interest). Its views and encodings are cached: the connections
+// with the same view that acknowledged the same snapshot (with the same
+// view) share one delta and one encoding.
 type outgoing struct {
 	seq uint64
 	s   *Snapshot
 	mu  sync.Mutex
-	enc map[uint64][]byte // message by base seq (0: full)
+	enc map[encKey][]byte  // message by base and views
+	in  map[View]*Snapshot // the world as a view sees it
+	idx *columns           // s's bodies by column, made for the first view that needs it
 }
 
-// message is o as a snapshot message, a delta against base (nil: full).
-func (o *outgoing) message(base *outgoing) ([]byte, error) {
-	var key uint64
+// encKey names an encoding: a delta against snapshot base as a player
+// with baseView saw it (base 0: full), for a player with view.
+type encKey struct {
+	base           uint64
+	baseView, view View
+}
+
+func newOutgoing(seq uint64, s *Snapshot) *outgoing {
+	return &outgoing{seq: seq, s: s, enc: map[encKey][]byte{}, in: map[View]*Snapshot{}}
+}
+
+// message is o as a player with view sees it, as a snapshot message: a
+// delta against base as the player saw it with baseView (nil: full).
+func (o *outgoing) message(base *outgoing, baseView, view View) ([]byte, error) {
+	key := encKey{view: view}
+	var bs *Snapshot
 	if base != nil {
-		key = base.seq
+		key.base, key.baseView = base.seq, baseView
+		bs = base.view(baseView) // base is older: its lock is never held while o's is taken
 	}
+	cur := o.view(view)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if b, ok := o.enc[key]; ok {
 		return b, nil
 	}
-	var bs *Snapshot
-	if base != nil {
-		bs = base.s
-	}
-	b, err := AppendSnapshot(make([]byte, 0, 1024), o.seq, key, bs, o.s)
+	b, err := AppendSnapshot(make([]byte, 0, 1024), o.seq, key.base, bs, cur)
 	if err != nil {
 		return nil, err
 	}
@@ -126,14 +147,35 @@ func (o *outgoing) message(base *outgoing) ([]byte, error) {
 	return b, nil
 }
 
-// welcome is o as the first message of player id: always full (the
-// shared full encoding with the player's id in front).
-func (o *outgoing) welcome(id uint32) ([]byte, error) {
-	full, err := o.message(nil)
+// welcome is o as the first message of player id with view: always full
+// (the shared full encoding with the player's id in front).
+func (o *outgoing) welcome(id uint32, view View) ([]byte, error) {
+	full, err := o.message(nil, View{}, view)
 	if err != nil {
 		return nil, err
 	}
 	return welcomeFrom(full, id), nil
+}
+
+// view is the world of o as a player with view v sees it: o itself when
+// the view is the whole world and within MaxViewBodies, else a copy with
+// only the bodies in view (inView), made once per view.
+func (o *outgoing) view(v View) *Snapshot {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if v.Whole() && len(o.s.Bodies) <= MaxViewBodies {
+		return o.s
+	}
+	if s, ok := o.in[v]; ok {
+		return s
+	}
+	if o.idx == nil {
+		o.idx = indexColumns(o.s.Bodies, o.s.Width)
+	}
+	s := *o.s
+	s.Bodies = inView(o.s.Bodies, o.idx, v, o.s.Width, o.s.Height)
+	o.in[v] = &s
+	return &s
 }
 
 // Proc is the net process: an engine.Sim that owns the WebSocket server.
@@ -150,7 +192,8 @@ type Proc struct {
 	hist    [sentHistory]*outgoing
 	seq     uint64
 
-	physics *engine.Follower[physics.Meta, physics.Body] // (nil channel: never connects)
+	physics *world.Follower // every region of physics (nil: no channel)
+	bodies  []physics.Body  // the regions' bodies merged, reused every send
 	ai      *engine.Follower[ai.Params, ai.Agent]
 	sup     *engine.Follower[supervisor.Meta, supervisor.ChildStatus]
 	pending []engine.Command // input not yet accepted by physics, oldest first
@@ -181,7 +224,7 @@ func New(o Options) *Proc {
 	}
 	return &Proc{o: o, inputs: make(chan engine.Command, inputQueue), conns: map[uint32]*conn{},
 		closing: make(chan struct{}, maxClosing),
-		physics: follow(o.Physics, physics.Schema),
+		physics: followWorld(o),
 		ai:      follow(o.AI, ai.Schema),
 		sup:     follow(o.Status, supervisor.StatusSchema),
 	}
@@ -225,7 +268,7 @@ func (p *Proc) Step(time.Duration) {
 	}
 	slices.SortFunc(s.Players, func(a, b PlayerState) int { return cmp.Compare(a.ID, b.ID) })
 	p.seq++
-	o := &outgoing{seq: p.seq, s: s, enc: map[uint64][]byte{}}
+	o := newOutgoing(p.seq, s)
 	p.hist[o.seq%sentHistory] = o
 	for _, c := range p.conns {
 		c.offer(o)
@@ -267,11 +310,15 @@ take: // at most a queue's worth: the players keep sending meanwhile
 	}
 	sent := 0
 	for _, c := range p.pending {
-		if err := p.physics.Send(c); err != nil {
+		// To the region(s) the command touches. One that some took and
+		// some did not is not sent again (those that took it would have
+		// it twice): the others miss it.
+		took, err := p.physics.Route(c)
+		if err != nil && !errors.Is(err, venom.ErrQueueFull) && !errors.Is(err, engine.ErrNotConnected) {
+			p.o.Log.Debug("net: forward to physics", "err", err)
+		}
+		if took == 0 {
 			// Physics is behind, restarting or not there yet: the rest waits.
-			if !errors.Is(err, venom.ErrQueueFull) && !errors.Is(err, engine.ErrNotConnected) {
-				p.o.Log.Debug("net: forward to physics", "err", err)
-			}
 			break
 		}
 		sent++
@@ -287,15 +334,31 @@ take: // at most a queue's worth: the players keep sending meanwhile
 // bad writer cannot make a delta that does not apply.
 func (p *Proc) snapshot() *Snapshot {
 	s := &Snapshot{Tick: p.tick}
-	if read(p.physics) {
-		f := &p.physics.Cur
-		s.PhysicsTick, s.Width, s.Height = f.Tick, finite(f.Meta.Width), finite(f.Meta.Height)
-		s.physicsTime = f.SimTime
-		s.Bodies = make([]Body, 0, len(f.Items)) // each snapshot owns its bodies: it is kept as a delta base
-		for _, b := range f.Items {
+	if p.physics != nil {
+		p.physics.Poll()
+	}
+	if p.physics != nil && p.physics.Have() {
+		// Every region's bodies, one world: the last good snapshot of a
+		// region that is down stays (the players see it stand still).
+		first := true
+		for _, m := range p.physics.Members {
+			if m.Have() {
+				if first {
+					first = false
+					s.Width, s.Height = finite(m.Cur.Meta.Width), finite(m.Cur.Meta.Height)
+					s.physicsTime = m.Cur.SimTime
+				}
+				s.PhysicsTick = max(s.PhysicsTick, m.Cur.Tick)
+			}
+		}
+		p.bodies = p.physics.Append(p.bodies[:0], false)
+		s.Bodies = make([]Body, 0, len(p.bodies)) // each snapshot owns its bodies: it is kept as a delta base
+		for _, b := range p.bodies {
 			s.Bodies = append(s.Bodies, Body{ID: b.ID, Flags: b.Flags, X: Fixed(b.X, Subpixel), Y: Fixed(b.Y, Subpixel),
 				VX: Fixed(b.VX, 1), VY: Fixed(b.VY, 1), R: Fixed(b.R, Subpixel)})
 		}
+		// Regions' runs are each in ID order; a body at a handover
+		// instant may be in two (the same id): kept once.
 		s.Bodies = inIDOrder(s.Bodies, func(b Body) uint32 { return b.ID })
 	}
 	if read(p.ai) {
@@ -354,6 +417,19 @@ func (p *Proc) Snapshot(m *Meta, items []Player) []Player {
 	}
 	slices.SortFunc(items[start:], func(a, b Player) int { return cmp.Compare(a.ID, b.ID) })
 	return items
+}
+
+// followWorld follows physics: every region of o.Regions, else the one
+// channel o.Physics; nil for none.
+func followWorld(o Options) *world.Follower {
+	chs := o.Regions
+	if len(chs) == 0 && o.Physics != "" {
+		chs = []string{o.Physics}
+	}
+	if len(chs) == 0 {
+		return nil
+	}
+	return world.Follow(chs, engine.FollowOptions{})
 }
 
 // follow follows a slice net reads; nil for no channel.

@@ -17,13 +17,22 @@ import (
 	"github.com/venomrt/venomrt/procs/physics"
 )
 
-// conn is one player's connection. p is guarded by Proc.mu.
+// conn is one player's connection. p and view are guarded by Proc.mu.
 type conn struct {
 	ws    *websocket.Conn
 	p     Player
+	view  View           // the player's view (area of interest); zero: the whole world
 	out   chan *outgoing // the newest snapshot not yet sent (capacity 1)
 	sent  atomic.Uint64  // highest seq sent (or being sent)
 	acked atomic.Uint64  // highest seq the client acknowledged
+
+	// viewAt is the view each snapshot was sent with, by seq modulo
+	// sentHistory: a delta's base is the snapshot as the player saw it.
+	// Only the writer touches it.
+	viewAt [sentHistory]struct {
+		seq  uint64
+		view View
+	}
 }
 
 // offer hands c the newest snapshot, replacing one it has not sent yet: a
@@ -215,6 +224,12 @@ func (p *Proc) read(ctx context.Context, c *conn) error {
 			}
 			continue
 		}
+		if m.HasView { // checked by ParseClientMessage: a view it refuses closed the connection
+			p.mu.Lock()
+			c.view = m.View
+			p.mu.Unlock()
+			continue
+		}
 		now := time.Now()
 		tokens = min(float64(InputBurst), tokens+now.Sub(last).Seconds()*InputRate)
 		last = now
@@ -263,7 +278,8 @@ func (p *Proc) dropInput(c *conn) {
 
 // write sends the welcome (a full snapshot), then each snapshot as a
 // delta against the newest one the client acknowledged (full when that one
-// is no longer remembered). A write that cannot finish within
+// is no longer remembered), each as the player's view sees it (its
+// bodies in view only). A write that cannot finish within
 // writeTimeout (a peer that stopped reading) ends the connection.
 func (p *Proc) write(ctx context.Context, c *conn) error {
 	first := true
@@ -276,15 +292,26 @@ func (p *Proc) write(ctx context.Context, c *conn) error {
 		}
 		var b []byte
 		var err error
+		p.mu.Lock()
+		view := c.view
+		p.mu.Unlock()
 		if first {
-			b, err = o.welcome(c.p.ID)
+			b, err = o.welcome(c.p.ID, view)
 			first = false
 		} else {
-			b, err = o.message(p.lookup(c.acked.Load()))
+			acked := c.acked.Load()
+			base, baseView := p.lookup(acked), View{}
+			if at := c.viewAt[acked%sentHistory]; base != nil && at.seq == acked {
+				baseView = at.view
+			} else {
+				base = nil // not remembered how the player saw it: a full snapshot
+			}
+			b, err = o.message(base, baseView, view)
 		}
 		if err != nil {
 			return err
 		}
+		c.viewAt[o.seq%sentHistory].seq, c.viewAt[o.seq%sentHistory].view = o.seq, view
 		c.sent.Store(o.seq)
 		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
 		err = c.ws.Write(wctx, websocket.MessageBinary, b)
