@@ -27,8 +27,8 @@ var Schema = engine.MustSchema[Params, Agent]()
 // Sim is the ai process: agents that read the physics slice every tick,
 // steer, and push bodies through commands to physics.
 type Sim struct {
-	Seed    uint64
-	Agents  int
+	Seed   uint64
+	Agents int
 	// Physics are the channels of physics's regions, region i's at i
 	// (game.Env.Members("physics")): one for a world not cut in regions.
 	// The agents see every region's bodies as one world.
