@@ -43,10 +43,12 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 		connect, player                  string
 		connectTimeout                   time.Duration
 	}
+	var regions int // --regions: physics's members (game.Process.Group)
 	g := game.New("venomrt")
 	g.Flags(func(fs *flag.FlagSet) {
 		fs.IntVar(&f.bodies, "bodies", 2000, "bodies in a fresh physics world")
 		fs.IntVar(&f.agents, "agents", 200, "agents in a fresh ai world")
+		fs.IntVar(&regions, "regions", 1, "physics regions: N processes physics-0 … physics-N-1, each stepping one of N strips of the world (1: one process, physics)")
 		fs.Uint64Var(&f.seed, "seed", 1, "seed of a fresh world (and of chaos's faults)")
 		fs.StringVar(&f.netAddr, "net-addr", "127.0.0.1:7777", "address of the net process's WebSocket server")
 		fs.IntVar(&f.sendRate, "net-send-rate", 20, "snapshots per second net sends each player")
@@ -59,6 +61,8 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 			return fmt.Errorf("--bodies %d, want 0..%d", f.bodies, physics.MaxBodies)
 		case f.agents < 0 || f.agents > ai.MaxAgents:
 			return fmt.Errorf("--agents %d, want 0..%d", f.agents, ai.MaxAgents)
+		case regions < 1 || regions > game.MaxGroup:
+			return fmt.Errorf("--regions %d, want 1..%d", regions, game.MaxGroup)
 		case f.sendRate < 1 || f.sendRate > 60:
 			return fmt.Errorf("--net-send-rate %d, want 1..60", f.sendRate)
 		case f.connect != "" && !strings.HasPrefix(f.connect, "ws://") && !strings.HasPrefix(f.connect, "wss://"):
@@ -85,7 +89,7 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	})
 
 	net := game.Custom[netproc.Meta, netproc.Player]("net", 60, func(ctx context.Context, env game.Env) error {
-		return netproc.Run(ctx, netproc.Options{Channel: env.Channel("net"), Regions: env.Members("physics"),
+		return netproc.Run(ctx, netproc.Options{Channel: env.Channel("net"), Physics: env.Channel("physics"),
 			AI: env.Channel("ai"), Status: env.Status(), Addr: f.netAddr, SendRate: f.sendRate, Fresh: env.Fresh, Log: env.Log})
 	})
 	net.Inputs = true // net runs on engine.Run
@@ -95,9 +99,14 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	net.Spec.Standby = true
 	// What run counts of /dev/shm for net's channel: netproc.Run's options.
 	net.Segment = engine.ChannelConfig(engine.Options{DataSize: max(netproc.Schema.Size(netproc.MaxPlayers), 4096)})
-	phys := game.Sim("physics", func(game.Env) (engine.Sim[physics.Meta, physics.Body], error) {
-		return &physics.Sim{Seed: f.seed, Bodies: f.bodies}, nil
+	// Physics is a group on --regions: one process per region, each told
+	// its index and the count, naming its neighbours' channels as run
+	// names them; the run's id marks a world this run made.
+	phys := game.Sim("physics", func(env game.Env) (engine.Sim[physics.Meta, physics.Body], error) {
+		return &physics.Sim{Seed: f.seed, Bodies: f.bodies, Region: env.Index, Regions: env.Count,
+			Neighbour: func(i int) string { return env.Member("physics", i) }, WorldID: env.RunID, Log: env.Log}, nil
 	}, engine.Options{Rate: 60, DataSize: physics.DataSize})
+	phys.Group = "regions"
 	// What a player may do from another machine (an edge's net, through
 	// NATS) is Remote; clearing or resetting the world is the operator's,
 	// here (send). A bridge queues no other op.
@@ -111,7 +120,7 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 		{Name: "reset", Op: physics.OpReset, Doc: "[n]: start the world again from its seed with n bodies"},
 	}
 	agents := game.Sim("ai", func(env game.Env) (engine.Sim[ai.Params, ai.Agent], error) {
-		return &ai.Sim{Seed: f.seed, Agents: f.agents, Physics: env.Members("physics"), Log: env.Log}, nil
+		return &ai.Sim{Seed: f.seed, Agents: f.agents, Physics: env.Channel("physics"), Log: env.Log}, nil
 	}, engine.Options{Rate: 30, DataSize: ai.Schema.Size(ai.MaxAgents)})
 	// The agents are the game's own: none of their ops comes from NATS.
 	agents.Ops = []game.Op{
@@ -130,7 +139,7 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 		fs.DurationVar(&f.connectTimeout, "connect-timeout", DefaultConnectTimeout, "how long to keep trying to reach --connect before giving up")
 	}
 	opts := func(env game.Env) Options {
-		return Options{Instance: env.Instance, Physics: env.Members("physics"), Headless: env.Headless, Screenshot: f.screenshot, Frames: f.frames,
+		return Options{Instance: env.Instance, Headless: env.Headless, Screenshot: f.screenshot, Frames: f.frames,
 			Connect: f.connect, Player: f.player, ConnectTimeout: f.connectTimeout, Log: env.Log, Out: env.Out}
 	}
 	// The runtime picks: the window binary where a display exists, this
