@@ -50,6 +50,9 @@ type Options struct {
 	Screenshot string
 	// Frames > 0 ends Run after that many frames (headless too).
 	Frames int
+	// Borders starts the window with the borders between physics's
+	// regions drawn; its debug key B toggles them.
+	Borders bool
 	// Connect, a ws:// URL of a net process, draws the game from the
 	// network stream instead of shared memory, on any machine: the same
 	// HUD, and input sent as the protocol's input messages. Nothing is

@@ -78,6 +78,7 @@ type game struct {
 
 	frames, updates uint64
 	hud             bool
+	borders         bool // the regions' borders drawn (debug key B)
 	msg             string
 	msgUntil        time.Time
 	done            bool
@@ -85,7 +86,7 @@ type game struct {
 }
 
 func newGame(ctx context.Context, s *demo.Session) *game {
-	g := &game{ctx: ctx, o: s.Options, s: s, r: s.Reader, hud: true}
+	g := &game{ctx: ctx, o: s.Options, s: s, r: s.Reader, hud: true, borders: s.Options.Borders}
 	g.disc = ebiten.NewImageFromImage(discImage(discR))
 	g.tri = ebiten.NewImageFromImage(triangleImage(16))
 	g.pixel = ebiten.NewImage(1, 1)
@@ -123,13 +124,30 @@ func triangleImage(n int) *image.RGBA {
 	return img
 }
 
-// worldScale maps world px to screen px.
-func (g *game) worldScale() (sx, sy float64) {
-	sx, sy = 1, 1
-	if p := g.r.Physics; p.Have() && p.Cur.Meta.Width > 0 && p.Cur.Meta.Height > 0 {
-		sx, sy = screenWidth/float64(p.Cur.Meta.Width), screenHeight/float64(p.Cur.Meta.Height)
+// view maps world px to screen px: screen = world·scale + offset. The
+// whole world fits the screen with its aspect kept, centred, the rest
+// letterboxed: the default 1280×720 world fills it, a world of many
+// regions (up to 12,800 px wide for 100,000 bodies) is drawn smaller.
+type view struct {
+	scale, ox, oy float64
+}
+
+func (v view) x(wx float32) float64 { return float64(wx)*v.scale + v.ox }
+func (v view) y(wy float32) float64 { return float64(wy)*v.scale + v.oy }
+
+// world is the screen position (mx, my) in world px.
+func (v view) world(mx, my int) (float64, float64) {
+	return (float64(mx) - v.ox) / v.scale, (float64(my) - v.oy) / v.scale
+}
+
+// worldView is the view of the world the newest snapshots show.
+func (g *game) worldView() view {
+	w, h, ok := g.r.WorldSize()
+	if !ok {
+		return view{scale: 1}
 	}
-	return sx, sy
+	s := min(screenWidth/float64(w), screenHeight/float64(h))
+	return view{scale: s, ox: (screenWidth - float64(w)*s) / 2, oy: (screenHeight - float64(h)*s) / 2}
 }
 
 // Update takes input and publishes the renderer's slice.
@@ -157,8 +175,7 @@ func (g *game) send(child string, cmd engine.Command, what string) {
 
 func (g *game) input() {
 	mx, my := ebiten.CursorPosition()
-	sx, sy := g.worldScale()
-	wx, wy := float64(mx)/sx, float64(my)/sy
+	wx, wy := g.worldView().world(mx, my)
 	g.r.Cursor(wx, wy)
 	if inpututil.IsMouseButtonJustPressed(ebiten.MouseButtonLeft) {
 		g.send("physics", engine.Cmd(physics.OpSpawnBurst, wx, wy, 20), fmt.Sprintf("spawn 20 at %.0f,%.0f", wx, wy))
@@ -188,6 +205,9 @@ func (g *game) input() {
 	if inpututil.IsKeyJustPressed(ebiten.KeyH) {
 		g.hud = !g.hud
 	}
+	if inpututil.IsKeyJustPressed(ebiten.KeyB) {
+		g.borders = !g.borders
+	}
 }
 
 // Draw reads every slice and draws the world and the HUD.
@@ -201,22 +221,35 @@ func (g *game) Draw(screen *ebiten.Image) {
 	g.frames++
 	now := venom.Monotonic()
 	screen.Fill(background)
-	sx, sy := g.worldScale()
+	v := g.worldView()
 
 	physDown := g.r.PhysicsDown()
 	op := &g.op
 	op.Filter = ebiten.FilterLinear
-	for _, b := range g.r.Bodies(now) {
-		op.GeoM.Reset()
-		op.GeoM.Translate(-discR, -discR)
-		op.GeoM.Scale(float64(b.R)/discR*sx, float64(b.R)/discR*sy)
-		op.GeoM.Translate(float64(b.X)*sx, float64(b.Y)*sy)
-		op.ColorScale.Reset()
-		op.ColorScale.ScaleWithColor(speedColor(float32(math.Hypot(float64(b.VX), float64(b.VY)))))
-		if physDown != "" {
-			op.ColorScale.Scale(0.5, 0.5, 0.5, 1)
+	bodies := g.r.Bodies(now)
+	from := 0
+	for i, end := range g.r.Spans {
+		// A region whose process is down is drawn dimmed; the others
+		// move on.
+		dim := g.r.RegionDown(i) != ""
+		for _, b := range bodies[from:end] {
+			// At least a pixel across, however small a wide world draws.
+			r := max(float64(b.R)*v.scale, 0.75)
+			op.GeoM.Reset()
+			op.GeoM.Translate(-discR, -discR)
+			op.GeoM.Scale(r/discR, r/discR)
+			op.GeoM.Translate(v.x(b.X), v.y(b.Y))
+			op.ColorScale.Reset()
+			op.ColorScale.ScaleWithColor(speedColor(float32(math.Hypot(float64(b.VX), float64(b.VY)))))
+			if dim {
+				op.ColorScale.Scale(0.5, 0.5, 0.5, 1)
+			}
+			screen.DrawImage(g.disc, op)
 		}
-		screen.DrawImage(g.disc, op)
+		from = end
+	}
+	if g.borders {
+		g.drawBorders(screen, v)
 	}
 
 	aiDown := g.r.AIDown()
@@ -225,7 +258,7 @@ func (g *game) Draw(screen *ebiten.Image) {
 		op.GeoM.Translate(-8, -8)
 		op.GeoM.Scale(0.75, 0.6)
 		op.GeoM.Rotate(math.Atan2(float64(a.VY), float64(a.VX)))
-		op.GeoM.Translate(float64(a.X)*sx, float64(a.Y)*sy)
+		op.GeoM.Translate(v.x(a.X), v.y(a.Y))
 		op.ColorScale.Reset()
 		c, ok := agentColors[a.Kind]
 		if !ok {
@@ -239,7 +272,7 @@ func (g *game) Draw(screen *ebiten.Image) {
 	}
 
 	for _, p := range g.r.Players() {
-		g.drawPlayer(screen, p, sx, sy)
+		g.drawPlayer(screen, p, v)
 	}
 
 	// Labels of the slices whose owner is down.
@@ -269,10 +302,37 @@ func (g *game) Draw(screen *ebiten.Image) {
 	}
 }
 
+// borderColor draws the regions' borders: magenta, a hue no body's
+// speed color has.
+var borderColor = color.RGBA{255, 0, 255, 255}
+
+// drawBorders draws, with the debug key B, a vertical line at each
+// border between two regions of physics (region k owns x in
+// [W·k/N, W·(k+1)/N)) and each region's index at the top of its strip.
+func (g *game) drawBorders(screen *ebiten.Image, v view) {
+	w, h, ok := g.r.WorldSize()
+	n := len(g.r.Regions)
+	if !ok {
+		return
+	}
+	top, bottom := int(v.y(0)), int(v.y(h))
+	for k := range n {
+		lo := w * float32(k) / float32(n)
+		if k > 0 {
+			g.rect(screen, int(v.x(lo))-1, top, 2, bottom-top, borderColor)
+		}
+		label := fmt.Sprintf("region %d", k)
+		if down := g.r.RegionDown(k); down != "" {
+			label += " (" + down + ")"
+		}
+		ebitenutil.DebugPrintAt(screen, label, int(v.x(lo))+4, bottom-18)
+	}
+}
+
 // drawPlayer draws a player's cursor: a cross in its color, its name
 // beside.
-func (g *game) drawPlayer(screen *ebiten.Image, p netproc.Player, sx, sy float64) {
-	x, y := int(float64(p.CursorX)*sx), int(float64(p.CursorY)*sy)
+func (g *game) drawPlayer(screen *ebiten.Image, p netproc.Player, v view) {
+	x, y := int(v.x(p.CursorX)), int(v.y(p.CursorY))
 	c := color.RGBA{uint8(p.Color >> 16), uint8(p.Color >> 8), uint8(p.Color), 255}
 	g.rect(screen, x-7, y-1, 15, 3, c)
 	g.rect(screen, x-1, y-7, 3, 15, c)
@@ -289,7 +349,7 @@ func (g *game) rect(screen *ebiten.Image, x, y, w, h int, c color.RGBA) {
 
 func (g *game) drawHUD(screen *ebiten.Image, now int64) {
 	where := "instance=" + g.o.Instance
-	help := "click: spawn  right-click: explode  1/2/3: panic physics/ai/net  K: chaos  R: reset  H: HUD"
+	help := "click: spawn  right-click: explode  1/2/3: panic physics/ai/net  K: chaos  R: reset  H: HUD  B: region borders"
 	if g.o.Connect != "" {
 		where = "remote"
 		help = "click: spawn  right-click: explode  H: HUD  (faults and resets: on the game's machine)"
@@ -297,7 +357,7 @@ func (g *game) drawHUD(screen *ebiten.Image, now int64) {
 	lines := []string{
 		fmt.Sprintf("venomrt  %s  FPS %.1f  TPS %.1f  read %s  bodies %d  agents %d  players %d",
 			where, ebiten.ActualFPS(), ebiten.ActualTPS(), time.Duration(g.r.ReadNanos).Round(100*time.Nanosecond),
-			len(g.r.Physics.Cur.Items), len(g.r.AI.Cur.Items), len(g.r.Players())),
+			g.r.BodyCount(), len(g.r.AI.Cur.Items), len(g.r.Players())),
 	}
 	lines = append(lines, g.r.HUDLines(now)...)
 	lines = append(lines, help)
