@@ -4,7 +4,7 @@
 // command line for them. Built in:
 //
 //	PROGRAM run    [flags]            the game: the supervisor and every process
-//	PROGRAM proc   NAME [flags]       one process (how run starts each child)
+//	PROGRAM proc   NAME [flags]       one process (how run starts each child; NAME-i: a group's member)
 //	PROGRAM render [flags]            the renderer alone
 //	PROGRAM ls | rm | fault           the segments on this host, and faults
 //	PROGRAM send   PROCESS OP [ARGS]  one command to a process, and its answer
@@ -30,6 +30,10 @@
 //
 // Every child is a real OS process: the program re-executes itself as
 // "PROGRAM proc NAME" with the game's flags, under a supervisor.Supervisor.
+//
+// A process declared with a Group runs as as many members as the
+// group's flag says, NAME-0 … NAME-(N-1), each a child of its own (see
+// Process.Group, Env.Member, Game.Children).
 package game
 
 import (
