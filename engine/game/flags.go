@@ -25,6 +25,9 @@ type Flags struct {
 	pass   []string       // flags passed on to every child, with their values
 	g      *Game          // whose groups Count and SetCount know
 	counts map[string]int // groups' counts set by SetCount, by flag name, for a flag f does not have
+	// The defaults of the groups' flags, by name, as registered: the
+	// count of a group whose flag f does not have (a tool's skip).
+	defaults map[string]int
 }
 
 // NewFlags is the flag set of subcommand cmd: the runtime's common flags
@@ -55,6 +58,14 @@ func (g *Game) newFlags(cmd string, withRender bool, skip ...string) *Flags {
 		g.renderer.Flags(own)
 	}
 	own.VisitAll(func(fl *flag.Flag) {
+		if g.isGroupFlag(fl.Name) {
+			if n, err := intValue(fl); err == nil {
+				if f.defaults == nil {
+					f.defaults = map[string]int{}
+				}
+				f.defaults[fl.Name] = n
+			}
+		}
 		if slices.Contains(skip, fl.Name) || f.Lookup(fl.Name) != nil {
 			return
 		}

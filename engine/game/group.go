@@ -164,7 +164,7 @@ func (f *Flags) Count(process string) int {
 // f has is simply set. n outside 1..MaxGroup, or a flag no group is on,
 // is a usage error.
 func (f *Flags) SetCount(flagName string, n int) error {
-	if f.g == nil || !slices.ContainsFunc(f.g.procs, func(p Process) bool { return p.Group == flagName }) {
+	if f.g == nil || !f.g.isGroupFlag(flagName) {
 		return fmt.Errorf("%w: no process group on --%s", ErrUsage, flagName)
 	}
 	if n < 1 || n > MaxGroup {
@@ -181,19 +181,25 @@ func (f *Flags) SetCount(flagName string, n int) error {
 }
 
 // groupCount is the value of a group's flag: what SetCount set, else
-// the flag's value in f, else the default the game registers it with.
+// the flag's value in f, else the default the game registered it with
+// (a flag f skipped). It never registers the game's flags again: that
+// would set their variables back to the defaults after a parse.
 func (f *Flags) groupCount(flagName string) (int, error) {
 	if n, ok := f.counts[flagName]; ok {
 		return n, nil
 	}
-	fl := f.Lookup(flagName)
-	if fl == nil {
-		fl = f.g.gameFlags().Lookup(flagName)
+	if fl := f.Lookup(flagName); fl != nil {
+		return intValue(fl)
 	}
-	if fl == nil {
-		return 0, fmt.Errorf("%w: --%s is not one of the game's flags", ErrDeclare, flagName)
+	if n, ok := f.defaults[flagName]; ok {
+		return n, nil
 	}
-	return intValue(fl)
+	return 0, fmt.Errorf("%w: --%s is not one of the game's integer flags", ErrDeclare, flagName)
+}
+
+// isGroupFlag reports whether a group is on the flag called name.
+func (g *Game) isGroupFlag(name string) bool {
+	return slices.ContainsFunc(g.procs, func(p Process) bool { return p.Group == name })
 }
 
 // intValue is an integer flag's value; any other flag is an error.
@@ -218,7 +224,8 @@ func intValue(fl *flag.Flag) (int, error) {
 
 // gameFlags is a flag set of the game's own flags at their defaults.
 // Registering binds the game's variables to their defaults again, as
-// every NewFlags does before it parses.
+// every NewFlags does before it parses: only for a check before any
+// subcommand parses its flags (declaredGroups).
 func (g *Game) gameFlags() *flag.FlagSet {
 	fs := flag.NewFlagSet(g.name, flag.ContinueOnError)
 	for _, register := range g.flags {

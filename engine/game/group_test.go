@@ -402,6 +402,23 @@ func TestGroupFlags(t *testing.T) {
 	if err := f.SetCount("cells", 2); err != nil || f.Count("cell") != 2 || !slices.Contains(f.ChildArgs(), "--cells=2") {
 		t.Fatalf("SetCount over a skipped flag: %v, count %d, args %q", err, f.Count("cell"), f.ChildArgs())
 	}
+	// The count of a skipped flag comes from its default as declared,
+	// and reading it leaves the other flags' parsed values alone.
+	var size int
+	sized := game.New("x").Flags(func(fs *flag.FlagSet) {
+		fs.IntVar(&size, "size", 1, "a size")
+		fs.Int("cells", 3, "members")
+	})
+	p := game.Custom[cellMeta, cellItem]("cell", 10, func(ctx context.Context, env game.Env) error { return nil })
+	p.Group = "cells"
+	sized.Add(p)
+	sf := sized.NewFlags("bench", "cells")
+	if _, err := sized.Parse(sf, []string{"--size=7"}); err != nil {
+		t.Fatal(err)
+	}
+	if sf.Count("cell") != 3 || len(sized.Children(sf)) != 3 || size != 7 {
+		t.Fatalf("a skipped group flag: count %d, children %d, --size %d (want 3, 3, 7)", sf.Count("cell"), len(sized.Children(sf)), size)
+	}
 	for _, bad := range []int{0, game.MaxGroup + 1} {
 		if err := f.SetCount("cells", bad); !errors.Is(err, game.ErrUsage) {
 			t.Fatalf("SetCount %d: %v, want a usage error", bad, err)
