@@ -16,6 +16,16 @@ func (w *World) Spawn(x, y, vx, vy, r float32) error {
 	if err := w.room(1); err != nil {
 		return err
 	}
+	if err := w.checkSpawn(x, y, vx, vy, r); err != nil {
+		return err
+	}
+	w.add(x, y, vx, vy, r)
+	return nil
+}
+
+// checkSpawn checks Spawn's values against the world (not the room): a
+// region not holding x checks them too, so every region answers alike.
+func (w *World) checkSpawn(x, y, vx, vy, r float32) error {
 	if err := w.checkInside(x, y); err != nil {
 		return err
 	}
@@ -25,7 +35,6 @@ func (w *World) Spawn(x, y, vx, vy, r float32) error {
 	if !finite(vx) || !finite(vy) || math.Hypot(float64(vx), float64(vy)) > float64(w.p.MaxSpeed) {
 		return fmt.Errorf("%w: velocity (%v, %v), want a speed of at most %v", ErrBadValue, vx, vy, w.p.MaxSpeed)
 	}
-	w.add(x, y, vx, vy, r)
 	return nil
 }
 
@@ -61,16 +70,28 @@ func (w *World) SpawnBurst(x, y float32, n int) error {
 // given ID: its velocity changes by (dx, dy)/Mass, then is limited to
 // Params.MaxSpeed. Each component must be finite and within ±MaxImpulse.
 func (w *World) Impulse(id uint32, dx, dy float32) error {
-	if !inRange(dx, -MaxImpulse, MaxImpulse) || !inRange(dy, -MaxImpulse, MaxImpulse) {
-		return fmt.Errorf("%w: impulse (%v, %v) on body %d, want each component within ±%v", ErrBadValue, dx, dy, id, MaxImpulse)
+	if err := checkImpulse(id, dx, dy); err != nil {
+		return err
 	}
 	i, ok := w.find(id)
 	if !ok {
 		return fmt.Errorf("%w: impulse on body %d", ErrNotFound, id)
 	}
-	b := &w.bodies[i]
-	b.VX, b.VY = limit(b.VX+dx/b.Mass, b.VY+dy/b.Mass, w.p.MaxSpeed)
+	w.push(&w.bodies[i], dx, dy)
 	return nil
+}
+
+// checkImpulse checks Impulse's values.
+func checkImpulse(id uint32, dx, dy float32) error {
+	if !inRange(dx, -MaxImpulse, MaxImpulse) || !inRange(dy, -MaxImpulse, MaxImpulse) {
+		return fmt.Errorf("%w: impulse (%v, %v) on body %d, want each component within ±%v", ErrBadValue, dx, dy, id, MaxImpulse)
+	}
+	return nil
+}
+
+// push applies the impulse (dx, dy) to b.
+func (w *World) push(b *Body, dx, dy float32) {
+	b.VX, b.VY = limit(b.VX+dx/b.Mass, b.VY+dy/b.Mass, w.p.MaxSpeed)
 }
 
 // Explode pushes every body within radius of (x, y) straight away from it.
@@ -129,7 +150,7 @@ func (w *World) room(n int) error {
 	if len(w.bodies)+n > MaxBodies {
 		return fmt.Errorf("%w: %d + %d would exceed %d", ErrTooMany, len(w.bodies), n, MaxBodies)
 	}
-	if uint64(w.p.NextID)+uint64(n) > math.MaxUint32 {
+	if uint64(w.p.NextID)+uint64(n)*uint64(w.step()) > math.MaxUint32 {
 		return fmt.Errorf("%w: body IDs exhausted", ErrTooMany)
 	}
 	return nil

@@ -30,7 +30,7 @@ import (
 // Limits on what a World accepts. Commands and snapshots come from other
 // processes, so every value is checked against them before use.
 const (
-	MaxBodies     = 20000         // bodies in one World
+	MaxBodies     = 1 << 17       // bodies in one World (131,072: a world of 100,000 fits one process)
 	MinRadius     = 0.5           // px, the smallest body radius
 	MaxRadius     = 64            // px, the largest body radius
 	MaxBurst      = 1000          // bodies in one SpawnBurst
@@ -149,6 +149,15 @@ type World struct {
 	pairs   []pair
 	moved   [][2]float32 // positions after integration, before the solver
 	invMass []float32    // 1/Mass of each body, for the solver
+
+	// ghosts are other processes' bodies the next Step collides this
+	// World's bodies with (SetGhosts); Step empties it.
+	ghosts   []Body
+	arrivals []Body // Adopt's copy of the bodies it merges in
+	// idStep is how far NextID advances per body made: 1 for a whole
+	// world, the region count for a region, whose ids then stay in its
+	// own residue class (SetIDSpace). 0 means 1.
+	idStep uint32
 
 	// naive swaps the grid for the O(n²) pair search: the baseline the
 	// benchmarks and tests compare the grid against.
@@ -278,8 +287,11 @@ func (w *World) add(x, y, vx, vy, r float32) {
 	y = clamp(y, r, w.p.Height-r)
 	vx, vy = limit(vx, vy, w.p.MaxSpeed)
 	w.bodies = append(w.bodies, Body{ID: w.p.NextID, X: x, Y: y, VX: vx, VY: vy, R: r, Mass: r * r})
-	w.p.NextID++
+	w.p.NextID += w.step()
 }
+
+// step is NextID's stride.
+func (w *World) step() uint32 { return max(w.idStep, 1) }
 
 // randRange returns a uniform float32 in [lo, hi) from the World's PRNG.
 func (w *World) randRange(lo, hi float32) float32 {

@@ -51,27 +51,85 @@ type Sim struct {
 	WorldID uint64
 	// Log receives the region's refusals of its neighbours' snapshots.
 	Log *slog.Logger
+	// Width is a fresh world's width, px (0: DefaultParams', 1280). A
+	// world of many bodies wants room as well as regions: 1280 px per
+	// 10,000 bodies keeps the default world's density. A restored world
+	// keeps the width it had.
+	Width float32
 
-	w *World
+	w     *World
+	world uint64  // the world's id (Region.World)
+	r     *region // the region's part, when Regions > 1
+	// countErr is a restore refused because the snapshot is of another
+	// region count: the fresh start engine.Run then asks for fails with
+	// it too, so the process stops instead of silently starting over.
+	countErr error
+	// refused is set when a region's own snapshot was refused (the
+	// engine then starts it fresh): it joins its neighbours' world
+	// rather than make its strip's bodies again.
+	refused bool
 }
 
 // Restore resumes from a snapshot, or starts a fresh world.
 func (p *Sim) Restore(f *engine.Frame[Meta, Body]) error {
+	if p.regions() > 1 {
+		return p.restoreRegion(f)
+	}
 	if f != nil {
+		if c := f.Meta.Region.Count; c > 1 {
+			p.countErr = countError(int(c), 1)
+			return p.countErr
+		}
 		w, err := Restore(f.Meta.Params, f.Items)
 		if err != nil {
 			return err
 		}
 		p.w = w
+		p.world = f.Meta.Region.World
+		if p.world == 0 {
+			p.world = p.worldID()
+		}
 		return nil
 	}
+	if p.countErr != nil {
+		return p.countErr
+	}
+	p.world = p.worldID()
 	return p.fresh(p.Bodies)
 }
 
-func (p *Sim) fresh(n int) error {
+// regions is the region count (Regions, 0 meaning 1).
+func (p *Sim) regions() int { return max(p.Regions, 1) }
+
+// params are a fresh world's Params.
+func (p *Sim) params() Params {
 	params := DefaultParams()
 	params.Seed, params.RNG = p.Seed, p.Seed
-	w, err := New(params, n)
+	if p.Width > 0 {
+		params.Width = p.Width
+	}
+	return params
+}
+
+// worldID is the id of a fresh world of this run: WorldID, or one
+// derived from Seed.
+func (p *Sim) worldID() uint64 {
+	if p.WorldID != 0 {
+		return p.WorldID
+	}
+	s := p.Seed
+	return splitmix64(&s) | 1
+}
+
+// countError is the refusal of a snapshot made by a world of have
+// regions in a run of want.
+func countError(have, want int) error {
+	return fmt.Errorf("%w: the snapshot is of a world of %d region(s), this run has %d: run with --regions %d or --fresh",
+		ErrBadValue, have, want, have)
+}
+
+func (p *Sim) fresh(n int) error {
+	w, err := New(p.params(), n)
 	if err != nil {
 		return err
 	}
@@ -81,6 +139,9 @@ func (p *Sim) fresh(n int) error {
 
 // Handle applies one command.
 func (p *Sim) Handle(c engine.Command) error {
+	if p.r != nil {
+		return p.handleRegion(c)
+	}
 	a := func(i int) float32 { return float32(c.Arg(i, 0)) }
 	need := func(n int) error {
 		if c.Argc < n {
@@ -134,15 +195,34 @@ func (p *Sim) Handle(c engine.Command) error {
 	return fmt.Errorf("%w: %d", engine.ErrUnknownOp, c.Op)
 }
 
-// Step advances the world.
-func (p *Sim) Step(dt time.Duration) { p.w.Step(dt.Seconds()) }
+// Step advances the world (a region first exchanges with its
+// neighbours, then hands over what crossed its borders).
+func (p *Sim) Step(dt time.Duration) {
+	if p.r != nil {
+		p.stepRegion(dt)
+		return
+	}
+	p.w.Step(dt.Seconds())
+}
 
-// Snapshot publishes the params and every body.
+// Snapshot publishes the params and every body (a region: its own
+// bodies, then its outboxes).
 func (p *Sim) Snapshot(m *Meta, items []Body) []Body {
+	if p.r != nil {
+		return p.snapshotRegion(m, items)
+	}
 	m.Params = p.w.Params()
 	n := p.w.Len()
-	m.Region = Region{Count: 1, Owned: uint32(n), Hi: m.Params.Width}
+	m.Region = Region{World: p.world, Count: 1, Owned: uint32(n), Hi: m.Params.Width}
 	return append(items, p.w.Bodies()...)
+}
+
+// Close lets go of the neighbours' channels (a region's followers). The
+// process's end does as much; a test that drops a Sim calls it.
+func (p *Sim) Close() {
+	if p.r != nil {
+		p.r.close()
+	}
 }
 
 // World is the simulation, for tests and benchmarks.

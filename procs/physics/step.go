@@ -31,15 +31,30 @@ func (w *World) Step(dt float64) {
 	// instead of hopping forever.
 	rest := 2*sqrt(p.GravityX*p.GravityX+p.GravityY*p.GravityY)*h + 1
 
+	// Ghosts (SetGhosts) ride behind the World's own bodies for the
+	// pair search and the solver, with their real masses, so a body at a
+	// region's border meets its neighbour's; they are not integrated
+	// (their owner steps them) and are cut off again at the end, so only
+	// the own bodies' results are kept. Without ghosts this is the
+	// single-process step exactly.
+	own := len(w.bodies)
+	if len(w.ghosts) > 0 {
+		w.bodies = append(w.bodies, w.ghosts...)
+	}
 	w.moved = resize(w.moved, len(w.bodies))
 	w.invMass = resize(w.invMass, len(w.bodies))
-	for i := range w.bodies {
+	for i := range w.bodies[:own] {
 		b := &w.bodies[i]
 		b.Flags &^= FlagContact
 		b.VX, b.VY = limit(b.VX+gx, b.VY+gy, p.MaxSpeed)
 		b.X += b.VX * h
 		b.Y += b.VY * h
 		w.wall(b, rest)
+		w.moved[i] = [2]float32{b.X, b.Y}
+		w.invMass[i] = 1 / b.Mass
+	}
+	for i := own; i < len(w.bodies); i++ {
+		b := &w.bodies[i]
 		w.moved[i] = [2]float32{b.X, b.Y}
 		w.invMass[i] = 1 / b.Mass
 	}
@@ -50,7 +65,9 @@ func (w *World) Step(dt float64) {
 		w.gridPairs()
 	}
 	w.solve(rest)
-	w.absorb(h)
+	w.absorb(h, own)
+	w.bodies = w.bodies[:own]
+	w.ghosts = w.ghosts[:0]
 	p.Steps++
 }
 
@@ -183,10 +200,11 @@ func (w *World) solvePairs(e, rest float32) {
 // still, and that phantom speed grows with the height of the pile. So where
 // the solver moved a body against its velocity by c, the velocity loses up
 // to |c|/dt along c. This only ever slows a body, so it cannot add energy,
-// and a body the solver did not move keeps its velocity.
-func (w *World) absorb(h float32) {
+// and a body the solver did not move keeps its velocity. Only the first
+// own bodies are the World's (the rest are ghosts, dropped after).
+func (w *World) absorb(h float32, own int) {
 	inv := 1 / h
-	for i := range w.bodies {
+	for i := range w.bodies[:own] {
 		b := &w.bodies[i]
 		cx, cy := b.X-w.moved[i][0], b.Y-w.moved[i][1]
 		c2 := cx*cx + cy*cy
