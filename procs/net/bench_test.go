@@ -17,6 +17,7 @@ import (
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/physics"
+	"github.com/venomrt/venomrt/procs/world/worldtest"
 	"github.com/venomrt/venomrt/venom"
 )
 
@@ -500,4 +501,174 @@ func BenchmarkInputToVisible(b *testing.B) {
 	b.ReportMetric(pct(local, 0.5), "venom-p50-ms")
 	b.ReportMetric(pct(local, 1), "venom-max-ms")
 	b.ReportMetric(pct(remote, 0.5)/pct(local, 0.5), "net/venom-p50")
+}
+
+// aoiWorld publishes a synthetic world of bodies bodies in regions
+// regions (12,800 × 720 px: the width a 100,000-body world takes), on
+// real channels, at 60 Hz until ctx ends: every body moves (ballistic
+// under gravity, bouncing off the floor, ceiling and its strip's walls)
+// and a tenth of them are kicked each tick (collisions), so each
+// snapshot's deltas cost what a lively world's do. It returns the
+// channels.
+func aoiWorld(b *testing.B, ctx context.Context, regions, bodies int) []string {
+	const w, h = 12800, 720
+	name := proctest.Name(b)
+	var chans []string
+	type region struct {
+		r      *worldtest.Region
+		bodies []physics.Body
+	}
+	var rs []region
+	per := bodies / regions
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range regions {
+		ch := fmt.Sprintf("%s.physics-%d", name, i)
+		chans = append(chans, ch)
+		lo := float32(w * i / regions)
+		bs := worldtest.Bodies(uint32(1+per*i), per, lo, lo+w/float32(regions), 0)
+		for k := range bs {
+			bs[k].Y = 5 + rng.Float32()*(h-10)
+			bs[k].VX, bs[k].VY = rng.Float32()*200-100, rng.Float32()*200-100
+		}
+		rs = append(rs, region{worldtest.Start(b, ch), bs})
+	}
+	publish := func() error {
+		for i, r := range rs {
+			lo, hi := float32(w*i/regions), float32(w*(i+1)/regions)
+			for k := range r.bodies {
+				p := &r.bodies[k]
+				p.VY += 300.0 / 60
+				if rng.IntN(10) == 0 {
+					p.VX += rng.Float32()*60 - 30
+					p.VY += rng.Float32()*60 - 30
+				}
+				p.X += p.VX / 60
+				p.Y += p.VY / 60
+				if p.X < lo+p.R || p.X > hi-p.R {
+					p.VX, p.X = -p.VX, min(max(p.X, lo+p.R), hi-p.R)
+				}
+				if p.Y < p.R || p.Y > h-p.R {
+					p.VY, p.Y = -p.VY, min(max(p.Y, p.R), h-p.R)
+				}
+			}
+			if err := r.r.TryPublish(worldtest.Meta(i, regions, w, h, len(r.bodies), 0, 0), r.bodies, time.Second/60); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := publish(); err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		t := time.NewTicker(time.Second / 60)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if publish() != nil {
+				return
+			}
+		}
+	}()
+	return chans
+}
+
+// BenchmarkBytesAOI: bytes per player per second at 100,000 bodies in 8
+// regions (a synthetic world on real channels, every body moving), net a
+// helper process at 20 Hz: a player with a 1280×720 view (real
+// WebSocket, acknowledging every snapshot) and one that never says its
+// view (the whole world within MaxViewBodies), beside, in the same run
+// and on the same world, the whole-world stream net sent before areas of
+// interest — net's own snapshots of every region (Proc.snapshot), each
+// encoded as a delta against the one before (in two halves by ID: the
+// whole world is more than one snapshot's MaxItems).
+//
+//	go test -run '^$' -bench BytesAOI -benchtime 1x ./procs/net/
+func BenchmarkBytesAOI(b *testing.B) {
+	const regions, bodies = 8, 100000
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	chans := aoiWorld(b, ctx, regions, bodies)
+	name := proctest.Name(b)
+	b.Cleanup(func() { venom.Remove(name + ".net") })
+	np := proctest.Start(b, "net", name, "127.0.0.1:0", fmt.Sprintf("regions=%d", regions))
+	url := "ws://" + np.Expect(b, `^listening (\S+)`, 10*time.Second)[1]
+
+	vws, vw := benchJoin(b, ctx, url, "view")
+	if err := vws.Write(ctx, websocket.MessageBinary, AppendView(nil, View{X: 6000, Y: 0, W: 1280, H: 720})); err != nil {
+		b.Fatal(err)
+	}
+	dws, dw := benchJoin(b, ctx, url, "default")
+	var vc, dc counter
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	go vc.run(rctx, vws, vw, true)
+	go dc.run(rctx, dws, dw, true)
+
+	// The whole world as net reads it, encoded as it would have been.
+	whole := New(Options{Regions: chans})
+	defer whole.Close()
+	half := func(s *Snapshot, first bool) *Snapshot {
+		h := *s
+		k, _ := slices.BinarySearchFunc(s.Bodies, uint32(bodies/2+1), func(b Body, id uint32) int { return int(b.ID) - int(id) })
+		if first {
+			h.Bodies = s.Bodies[:k]
+		} else {
+			h.Bodies = s.Bodies[k:]
+		}
+		return &h
+	}
+	var wholeBytes, wholeFrames, wholeBodies int64
+	var prev *Snapshot
+	time.Sleep(time.Second) // the players settle on acknowledged bases
+	const window = 5 * time.Second
+	vc.start.Store(true)
+	dc.start.Store(true)
+	t0 := time.Now()
+	tick := time.NewTicker(time.Second / 20)
+	for time.Since(t0) < window {
+		<-tick.C
+		s := whole.snapshot()
+		if prev != nil {
+			for _, first := range []bool{true, false} {
+				m, err := AppendSnapshot(nil, 2, 1, half(prev, first), half(s, first))
+				if err != nil {
+					b.Fatal(err)
+				}
+				wholeBytes += int64(len(m))
+			}
+			wholeFrames++
+			wholeBodies += int64(len(s.Bodies))
+		}
+		prev = s
+	}
+	tick.Stop()
+	vc.start.Store(false)
+	dc.start.Store(false)
+	secs := time.Since(t0).Seconds()
+	rcancel()
+	for _, c := range []*counter{&vc, &dc} {
+		if err, _ := c.readErr.Load().(error); err != nil {
+			b.Fatalf("player: %v", err)
+		}
+		if c.frames.Load() == 0 {
+			b.Fatal("a player received nothing")
+		}
+	}
+	vbps, dbps := float64(vc.bytes.Load())/secs, float64(dc.bytes.Load())/secs
+	wbps := float64(wholeBytes) / (float64(wholeFrames) / 20)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(vbps, "view-B/s")
+	b.ReportMetric(dbps, "default-B/s")
+	b.ReportMetric(wbps, "whole-world-B/s")
+	b.ReportMetric(wbps/vbps, "whole/view")
+	fmt.Printf("--- SUMMARY: %s: bytes per player per second at %d bodies in %d regions (12,800×720 px, every body moving), net at 20 Hz:\n"+
+		"\tview 1280×720:          %8.0f B/s  (%d snapshots, %d full)\n"+
+		"\tdefault (no view sent): %8.0f B/s  (the whole world within MaxViewBodies = %d)\n"+
+		"\twhole world (before):   %8.0f B/s  (%.0f bodies a snapshot, same run, same world)\n",
+		b.Name(), bodies, regions, vbps, vc.frames.Load(), vc.fullFrames.Load(), dbps, MaxViewBodies, wbps, float64(wholeBodies)/float64(max(wholeFrames, 1)))
 }

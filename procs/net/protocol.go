@@ -156,11 +156,12 @@ const (
 	// is already known to the client, with its velocity.
 	ViewMargin = 64
 	// MaxViewBodies bounds the bodies of one player's snapshot: the
-	// default world's 2,000 (whose stream is ≈ 120 KB/s at 20 Hz) and a
-	// session's spawns. A view holding more gets the ones nearest its
-	// centre, so a player's bytes stay bounded whatever the world's size
-	// and density.
-	MaxViewBodies = 2500
+	// default world's 2,000 and a few spawns, whose stream is ≈ 120 KB/s
+	// at 20 Hz with every body moving (3 bytes a moving body a
+	// snapshot). A view holding more gets the ones nearest its centre,
+	// so a player's bytes stay within that whatever the world's size and
+	// density.
+	MaxViewBodies = 2048
 	// MaxViewCoord bounds a view's position and size: twice the largest
 	// world side (physics.MaxWorld), enough for any view of any world
 	// with room to scroll past its edges.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/procs/physics"
@@ -53,12 +54,20 @@ func Start(t testing.TB, channel string) *Region {
 // snapshot: meta and items as given, the tick one more than the last.
 func (r *Region) Publish(t testing.TB, m physics.Meta, items []physics.Body) {
 	t.Helper()
-	r.w.Poll()
-	r.w.Header().Tick++
-	r.w.Header().Rate = 60
-	if err := r.w.Publish(&m, items); err != nil {
+	if err := r.TryPublish(m, items, time.Second/60); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TryPublish is Publish for a goroutine other than the test's: it
+// returns the error; dt is the simulated time the tick advances.
+func (r *Region) TryPublish(m physics.Meta, items []physics.Body, dt time.Duration) error {
+	r.w.Poll()
+	h := r.w.Header()
+	h.Tick++
+	h.Rate = 60
+	h.SimTime += int64(dt)
+	return r.w.Publish(&m, items)
 }
 
 // Commands are the commands of the process's own ops taken so far.
