@@ -180,6 +180,24 @@ func (f *Flags) SetCount(flagName string, n int) error {
 	return nil
 }
 
+// GroupArgs are the flags that carry every group's count, "--FLAG=N"
+// each, for a tool's child whose command line is its own rather than
+// ChildArgs (the bridge's "proc bridge"): given them, its Env's Member
+// and Members name the members as run does.
+func (f *Flags) GroupArgs() []string {
+	var args []string
+	if f.g == nil {
+		return nil
+	}
+	for _, p := range f.g.procs {
+		if p.Group == "" || slices.Contains(args, "--"+p.Group+"="+strconv.Itoa(f.Count(p.Name))) {
+			continue
+		}
+		args = append(args, "--"+p.Group+"="+strconv.Itoa(f.Count(p.Name)))
+	}
+	return args
+}
+
 // groupCount is the value of a group's flag: what SetCount set, else
 // the flag's value in f, else the default the game registered it with
 // (a flag f skipped). It never registers the game's flags again: that

@@ -389,6 +389,9 @@ func TestGroupFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	env = g.Env(f)
+	if args := f.GroupArgs(); !slices.Equal(args, []string{"--cells=4"}) {
+		t.Fatalf("GroupArgs %q, want --cells=4", args)
+	}
 	if f.Count("cell") != 4 || env.Member("cell", 2) != "flagtest.cell-2" || len(env.Members("cell")) != 4 ||
 		!slices.Contains(f.ChildArgs(), "--cells=4") {
 		t.Fatalf("count %d, Member %q, Members %q, child args %q", f.Count("cell"), env.Member("cell", 2), env.Members("cell"), f.ChildArgs())
