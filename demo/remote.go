@@ -32,6 +32,7 @@ type remote struct {
 	snapshots  uint64
 	cx, cy     float64 // the cursor last sent
 	cursorSent time.Time
+	view       netproc.View // the view last told the server
 }
 
 // DefaultConnectTimeout is how long a renderer started with
@@ -70,6 +71,11 @@ func (m *remote) frame(r *Reader, now int64) {
 		return
 	}
 	m.snapshots++
+	// The window draws the whole world, scaled to fit: that is the
+	// player's view (net sends the bodies in it, within its cap).
+	if v := (netproc.View{W: s.Width, H: s.Height}); v != m.view && v.Check() == nil && m.c.View(v) == nil {
+		m.view = v
+	}
 	r.Physics.take(func(f *engine.Frame[physics.Meta, physics.Body]) {
 		f.Header = engine.Header{Tick: s.PhysicsTick, Mono: now}
 		f.Meta = physics.Meta{Params: physics.Params{Width: s.Width, Height: s.Height}}

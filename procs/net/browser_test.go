@@ -531,3 +531,18 @@ func reapOrphans(within time.Duration) {
 		time.Sleep(step)
 	}
 }
+
+// The browser draws one world from two regions of physics: the bodies of
+// both, and it tells net its view (the whole world its canvas shows).
+func TestBrowserRegions(t *testing.T) {
+	ctx := browser(t)
+	g := startRegions(t) // 200 bodies, 100 in each of two regions of a 2000×720 world
+	page := "http://" + strings.TrimPrefix(g.url, "ws://") + "/?name=regions"
+	step(t, ctx, 20*time.Second, "load "+page, chromedp.Navigate(page))
+	waitJS(t, ctx, 20*time.Second, "both regions' bodies on the page",
+		`window.venom && window.venom.state === 'connected' && window.venom.bodies === 200 && window.venom.drawn > 3`)
+	waitJS(t, ctx, 10*time.Second, "the view sent", `window.venom.view === '0,0,2000,720'`)
+	if s := eval[string](t, ctx, `window.venom.state`); s != "connected" {
+		t.Fatalf("state %q after the view: the server refused it", s)
+	}
+}

@@ -391,6 +391,17 @@ function inputMessage(cursor, spawn, explode) {
   return m;
 }
 
+// viewMessage tells the server the player's view (area of interest):
+// the rectangle of the world the canvas shows, world px. The server sends
+// only the bodies in it (and a margin), at most a few thousand.
+function viewMessage(x, y, w, h) {
+  const m = new Uint8Array(17);
+  m[0] = 3;
+  const dv = new DataView(m.buffer);
+  [x, y, w, h].forEach((v, i) => dv.setFloat32(1 + 4 * i, v, true));
+  return m;
+}
+
 // ---- the game -------------------------------------------------------------
 
 const params = new URLSearchParams(location.search);
@@ -401,6 +412,7 @@ const wsURL = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.h
 const state = {
   url: wsURL, name, state: 'connecting', id: 0, snapshots: 0, reconnects: 0, closes: 0, lastClose: '',
   bodies: 0, agents: 0, players: [], decodeMs: 0, bytes: 0, physicsTick: 0, drawn: 0,
+  view: '', // the view last sent: "x,y,w,h"
 };
 window.venom = state;
 window.venomDecode = decode; // for the tests' decoding benchmark
@@ -448,6 +460,7 @@ function connect() {
     if (s.welcome) {
       state.id = s.id;
       state.state = 'connected';
+      state.view = ''; // a new connection: say the view again
       backoff = 250;
       for (const m of pending.splice(0)) sock.send(m);
     }
@@ -515,6 +528,19 @@ for (let i = 0; i < 64; i++) {
 }
 const agentColors = {1: '#f5f5f5', 2: '#f5d7e1', 3: '#d2e1f5'};
 
+// sendView sends the part of the world the canvas shows (all of it,
+// scaled to fit: a wider world is drawn smaller) when it changed.
+function sendView(ww, wh, W, H) {
+  if (!ws || state.state !== 'connected') return;
+  const x0 = Math.max(0, -view.ox / view.sx), y0 = Math.max(0, -view.oy / view.sx);
+  const x1 = Math.min(ww, (W - view.ox) / view.sx), y1 = Math.min(wh, (H - view.oy) / view.sx);
+  if (!(x1 > x0 && y1 > y0)) return;
+  const v = [x0, y0, x1 - x0, y1 - y0].map((f) => Math.round(f)).join(',');
+  if (v === state.view) return;
+  ws.send(viewMessage(Math.round(x0), Math.round(y0), Math.round(x1 - x0), Math.round(y1 - y0)));
+  state.view = v;
+}
+
 function hex(c) {
   return '#' + c.toString(16).padStart(6, '0');
 }
@@ -532,6 +558,7 @@ function draw() {
   const sx = Math.min(W / ww, H / wh);
   const ox = (W - ww * sx) / 2, oy = (H - wh * sx) / 2;
   view = {sx, ox, oy};
+  sendView(ww, wh, W, H);
   g.fillStyle = '#141821';
   g.fillRect(ox, oy, ww * sx, wh * sx);
   const down = state.state !== 'connected';
