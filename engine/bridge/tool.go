@@ -74,13 +74,13 @@ func Tool() game.Tool {
 			if proc.url == "" {
 				return fmt.Errorf("%w: proc %s: --nats is required", game.ErrUsage, BridgeName)
 			}
-			return Run(ctx, Options{Game: env.Instance, Channel: env.Channel(BridgeName), Slices: gameSlices(g),
+			return Run(ctx, Options{Game: env.Instance, Channel: env.Channel(BridgeName), Slices: gameSlices(g, envCount(env)),
 				NATS: proc.url, Rate: proc.rate, Compress: proc.compress, Replicas: proc.replicas, Fresh: env.Fresh, Log: env.Log})
 		})
 		g.ToolProcess(MirrorName, func(ctx context.Context, env game.Env) error {
-			s, ok := slice(g, proc.slice)
+			s, ok := slice(g, envCount(env), proc.slice)
 			if proc.url == "" || !ok || proc.game == "" {
-				return fmt.Errorf("%w: proc mirror: want --nats, --game and --slice (one of %s)", game.ErrUsage, strings.Join(sliceNames(gameSlices(g)), ", "))
+				return fmt.Errorf("%w: proc mirror: want --nats, --game and --slice (one of %s)", game.ErrUsage, strings.Join(sliceNames(gameSlices(g, envCount(env))), ", "))
 			}
 			return RunMirror(ctx, MirrorOptions{Game: proc.game, Slice: s, Channel: env.Channel(proc.slice), NATS: proc.url, Log: env.Log})
 		})
@@ -95,13 +95,37 @@ func Tool() game.Tool {
 }
 
 // gameSlices are what a bridge publishes and an edge mirrors: every
-// process's slice and the supervisor's status.
-func gameSlices(g *game.Game) []Slice {
+// process's slice — each member's of a group: physics-0 … physics-N-1,
+// count(name) of them — and the supervisor's status.
+func gameSlices(g *game.Game, count func(process string) int) []Slice {
 	out := []Slice{{Name: "sup", Check: supervisor.StatusSchema.DecodeHeader}}
 	for _, p := range g.Processes() {
-		out = append(out, Slice{Name: p.Name, Check: p.DecodeHeader, Remote: remoteOps(p)})
+		n := count(p.Name)
+		for i := range n {
+			out = append(out, Slice{Name: game.MemberName(p.Name, i, n), Check: p.DecodeHeader, Remote: remoteOps(p)})
+		}
 	}
 	return out
+}
+
+// envCount is how many members each process runs in env (as its flags
+// say: a proc is passed the group flags, groupArgs).
+func envCount(env game.Env) func(string) int {
+	return func(name string) int { return len(env.Members(name)) }
+}
+
+// groupArgs are the flags that give the groups' counts of f, for a child
+// that must know them (proc bridge, proc mirror): "--regions=2".
+func groupArgs(g *game.Game, f *game.Flags) []string {
+	var args []string
+	seen := map[string]bool{}
+	for _, p := range g.Processes() {
+		if p.Group != "" && !seen[p.Group] {
+			seen[p.Group] = true
+			args = append(args, fmt.Sprintf("--%s=%d", p.Group, f.Count(p.Name)))
+		}
+	}
+	return args
 }
 
 // remoteOps is which of a process's ops may come from NATS: those it
@@ -118,8 +142,8 @@ func remoteOps(p game.Process) func(engine.Op) bool {
 	return func(op engine.Op) bool { return ok[op] }
 }
 
-func slice(g *game.Game, name string) (Slice, bool) {
-	for _, s := range gameSlices(g) {
+func slice(g *game.Game, count func(string) int, name string) (Slice, bool) {
+	for _, s := range gameSlices(g, count) {
 		if s.Name == name {
 			return s, true
 		}
@@ -162,6 +186,7 @@ func withNATS(g *game.Game, n *flags, f *game.Flags, c game.Call) (_ []game.Chil
 	}
 	args := []string{"proc", BridgeName, "--instance=" + f.Instance, "--nats=" + url, "--nats-rate=" + strconv.Itoa(n.rate),
 		"--nats-compress=" + strconv.FormatBool(n.compress), "--nats-replicas=" + strconv.Itoa(n.replicas)}
+	args = append(args, groupArgs(g, f)...)
 	fresh := f.Fresh // the first bridge of a fresh run empties the streams; its successors must not
 	credsEnv, stderr := n.creds, c.Stderr
 	child := game.Child{
@@ -175,7 +200,7 @@ func withNATS(g *game.Game, n *flags, f *game.Flags, c game.Call) (_ []game.Chil
 				return cmd
 			},
 		},
-		Segment: engine.ChannelConfig(Options{}.EngineOptions(len(gameSlices(g)))),
+		Segment: engine.ChannelConfig(Options{}.EngineOptions(len(gameSlices(g, f.Count)))),
 	}
 	c.Log.Info("bridge to NATS", "nats", Redact(url), "game", f.Instance)
 	return []game.Child{child}, stop, nil
@@ -224,13 +249,20 @@ func cmdEdge(ctx context.Context, g *game.Game, c game.Call) error {
 	var specs []supervisor.ChildSpec
 	local := map[string]bool{}
 	for _, p := range g.Processes() {
-		local[p.Name] = p.Edge
+		k := f.Count(p.Name)
+		for i := range k {
+			local[game.MemberName(p.Name, i, k)] = p.Edge
+		}
 	}
-	for _, s := range gameSlices(g) {
+	// Every member of a group is mirrored (--regions as the game's: the
+	// edge is run with the game's group flags), and the edge's own
+	// processes (net) read the mirrored members as they read the game's.
+	for _, s := range gameSlices(g, f.Count) {
 		if local[s.Name] {
 			continue // run here, below
 		}
-		margs := []string{"proc", MirrorName, "--instance=" + f.Instance, "--game=" + n.game, "--slice=" + s.Name, "--nats=" + n.url}
+		margs := append([]string{"proc", MirrorName, "--instance=" + f.Instance, "--game=" + n.game, "--slice=" + s.Name, "--nats=" + n.url},
+			groupArgs(g, f)...)
 		specs = append(specs, supervisor.ChildSpec{
 			Name: s.Name, Channel: f.Instance + "." + s.Name, Restart: supervisor.Permanent,
 			// Until the game publishes there is nothing to mirror.

@@ -113,3 +113,40 @@ func TestRemoteOps(t *testing.T) {
 		}
 	}
 }
+
+// A group's every member is a slice: the bridge publishes and an edge
+// mirrors sim-0 … sim-N-1 as the group flag says, and the children that
+// need the count (proc bridge, proc mirror) are passed that flag.
+func TestGroupSlices(t *testing.T) {
+	g := game.New("b")
+	g.Flags(func(fs *flag.FlagSet) { fs.Int("shards", 1, "sim's members") })
+	sim := game.Sim("sim", func(game.Env) (engine.Sim[meta, item], error) { return idle{}, nil }, engine.Options{})
+	sim.Group = "shards"
+	g.Add(sim).Use(Tool())
+	for _, tc := range []struct {
+		args  []string
+		want  []string
+		flags string
+	}{
+		{nil, []string{"sup", "sim"}, "--shards=1"},
+		{[]string{"--shards", "3"}, []string{"sup", "sim-0", "sim-1", "sim-2"}, "--shards=3"},
+	} {
+		f := g.NewFlags("edge")
+		if _, err := g.Parse(f, tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := sliceNames(gameSlices(g, f.Count)); strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("%q: slices %q, want %q", tc.args, got, tc.want)
+		}
+		if got := strings.Join(groupArgs(g, f), " "); got != tc.flags {
+			t.Errorf("%q: group args %q, want %q", tc.args, got, tc.flags)
+		}
+	}
+	// proc mirror finds a member's slice with the group's flag, and
+	// names the members without it.
+	var out bytes.Buffer
+	err := g.Command(context.Background(), []string{"proc", "mirror", "--nats", "nats://127.0.0.1:1", "--game", "g", "--slice", "sim-2"}, &out, &out)
+	if game.ExitCode(err) != 2 || !strings.Contains(err.Error(), "one of sup, sim)") {
+		t.Errorf("proc mirror --slice sim-2 without --shards: %v, want a usage error naming sup, sim", err)
+	}
+}
