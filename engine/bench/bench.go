@@ -7,6 +7,13 @@
 // raw copy and memcpy of the same bytes, and venom's round trip beside a
 // Unix socket's, each figure beside its baseline from the same run.
 //
+// A process group's flag (game.Process.Group) is swept as the size is:
+// "bench --regions 1,2,4 --bodies 2000,10000" runs every size with each
+// count, every member its own process measured as one; a game's own
+// measure of its world as a whole (World: the demo's body-steps per
+// second over its regions) is printed as a table, each count beside the
+// same size with one member in the same run.
+//
 // A game opts in on its declaration:
 //
 //	g.Use(bench.Tool())                     // bench --plot needs bench.Plot(plot.Ticks)
@@ -21,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"os"
@@ -48,11 +56,50 @@ type Plotter func(file string, rep *Report) error
 // Option adjusts the bench tool.
 type Option func(*options)
 
-type options struct{ plot Plotter }
+type options struct {
+	plot  Plotter
+	world func(env game.Env) (Meter, error)
+}
 
 // Plot adds bench's --plot flag, which writes the report's picture with
 // p (plot.Ticks: the tick-time distribution per size, as a PNG).
 func Plot(p Plotter) Option { return func(o *options) { o.plot = p } }
+
+// World adds the game's own measure of its world as a whole (the demo's:
+// body-steps per second over every physics region, the border exchange,
+// hand-overs), taken while each size runs: start is called with the
+// Env of the processes bench runs (its instance, its groups' counts:
+// Env.Members names them). bench prints its figures as a table, each
+// group count beside the same size with one member in the same run.
+func World(start func(env game.Env) (Meter, error)) Option {
+	return func(o *options) { o.world = start }
+}
+
+// Meter measures a game's world while bench runs one size, from outside,
+// as bench measures the processes: it should read headers and metas,
+// not whole snapshots, which would cost the processes measured their
+// cores and caches.
+type Meter interface {
+	// Sample is called about every millisecond while the size runs.
+	Sample(now time.Time)
+	// Figures are the world's figures over the time sampled.
+	Figures() []Figure
+	// Close releases what the meter holds.
+	Close() error
+}
+
+// Figure is one figure of a Meter.
+type Figure struct {
+	// Name is the figure's unit, one word as Go's benchmark format wants
+	// it ("body-steps/s", "exchange-B/tick").
+	Name  string
+	Value float64
+	// Scales marks a throughput that should grow with a group's members:
+	// bench prints it divided by N × the same size's figure with one
+	// member (N the product of the groups' counts) — 1.0 is perfect
+	// scaling.
+	Scales bool `json:",omitempty"`
+}
 
 // Tool registers the subcommand bench on a game.
 func Tool(opts ...Option) game.Tool {
@@ -72,15 +119,26 @@ func Tool(opts ...Option) game.Tool {
 // Report is what bench prints and writes with --json.
 type Report struct {
 	SizeFlag string // the game's size knob ("bodies"); "" without one
-	Sizes    []SizeResult
-	Venom    VenomSummary
+	// GroupFlags are the flags of the game's process groups
+	// (game.Process.Group, "regions"), whose counts bench sweeps.
+	GroupFlags []string `json:",omitempty"`
+	Sizes      []SizeResult
+	Venom      VenomSummary
 }
 
-// SizeResult is the bench of one world size: every process, and the
-// renderer's read of every slice.
+// SizeResult is the bench of one world size at one count of each
+// group: every process (each member of a group), and the renderer's read
+// of every slice.
 type SizeResult struct {
-	Size  int
+	Size int
+	// Counts are the groups' counts this size ran with, by flag.
+	Counts map[string]int `json:",omitempty"`
+	// Run is the run (of --count) this result is of: a group's count is
+	// compared with one member of the same size in the same run.
+	Run   int
 	Procs []ProcResult
+	// World are the figures of the game's World Meter.
+	World []Figure `json:",omitempty"`
 	// ReadMs is a 60 Hz reader's read of every slice, per frame, while
 	// the processes are measured: the renderer's own (ReadBy "renderer",
 	// Renderer.Reader) or a raw venom Read of each process's channel
@@ -100,7 +158,10 @@ type SizeResult struct {
 
 // ProcResult is one process at one size.
 type ProcResult struct {
-	Name           string
+	Name string // the child's: a member of a group is NAME-i
+	// Group is the declared process of a member of a group (its name,
+	// for a group of one too); "" for a process not in a group.
+	Group          string           `json:",omitempty"`
 	TickMs         game.Percentiles // Header.StepNanos: commands and step
 	TicksPerSecond float64
 	TargetRate     float64
@@ -125,8 +186,21 @@ func cmdBench(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	if sized {
 		knob = size.Flag
 	}
-	f := g.NewFlags("bench", knob)
+	// bench takes each group's flag over as a list of counts, as it takes
+	// the size knob's as a list of sizes.
+	var groupFlags []string
+	for _, p := range g.Processes() {
+		if p.Group != "" && !slices.Contains(groupFlags, p.Group) {
+			groupFlags = append(groupFlags, p.Group)
+		}
+	}
+	f := g.NewFlags("bench", append([]string{knob}, groupFlags...)...)
 	f.SetOutput(stderr)
+	counts := map[string]*countList{}
+	for _, name := range groupFlags {
+		counts[name] = &countList{list: []int{1}}
+		f.Var(counts[name], name, "members of the process group on --"+name+": a comma-separated `list` of counts (each size runs with each; 1 is the baseline the others are compared with)")
+	}
 	var sizes *string
 	if knob != "" {
 		def := make([]string, len(size.Default))
@@ -166,15 +240,22 @@ func cmdBench(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	if err != nil {
 		return err
 	}
-	rep := Report{SizeFlag: knob}
+	rep := Report{SizeFlag: knob, GroupFlags: groupFlags}
+	combos := countCombos(groupFlags, counts)
 	for run := range *count {
-		for i, n := range ns {
-			fmt.Fprintf(stderr, "bench: size %d (%d/%d), run %d/%d\n", n, i+1, len(ns), run+1, *count)
-			r, err := benchSize(ctx, g, self, f, n, *duration, stderr)
-			if err != nil {
-				return fmt.Errorf("bench size %d: %w", n, err)
+		for ci, combo := range combos {
+			for i, n := range ns {
+				for name, c := range combo {
+					counts[name].cur = c
+				}
+				fmt.Fprintf(stderr, "bench: size %d%s (%d/%d), run %d/%d\n", n, countsLabel(groupFlags, combo), ci*len(ns)+i+1, len(ns)*len(combos), run+1, *count)
+				r, err := benchSize(ctx, g, o, self, f, combo, n, *duration, stderr)
+				if err != nil {
+					return fmt.Errorf("bench size %d%s: %w", n, countsLabel(groupFlags, combo), err)
+				}
+				r.Run = run
+				rep.Sizes = append(rep.Sizes, r)
 			}
-			rep.Sizes = append(rep.Sizes, r)
 		}
 	}
 	fmt.Fprintln(stderr, "bench: venom round trip and read bandwidth")
@@ -203,6 +284,72 @@ func cmdBench(ctx context.Context, g *game.Game, o *options, call game.Call) err
 		}
 	}
 	return nil
+}
+
+// countList is a group's flag as bench takes it: a list of counts to
+// sweep. To the game (Flags.Count, Children, Env) it is the integer
+// flag it replaces, whose value is the count being run.
+type countList struct {
+	list []int
+	cur  int
+}
+
+func (c *countList) String() string {
+	if c == nil {
+		return ""
+	}
+	s := make([]string, len(c.list))
+	for i, n := range c.list {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+// Set takes a comma-separated list of counts, each 1..game.MaxGroup.
+func (c *countList) Set(v string) error {
+	var list []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > game.MaxGroup {
+			return fmt.Errorf("%q: want counts 1..%d", f, game.MaxGroup)
+		}
+		list = append(list, n)
+	}
+	c.list, c.cur = list, list[0]
+	return nil
+}
+
+// Get is the count being run: what the game reads as the flag's value.
+func (c *countList) Get() any { return max(c.cur, 1) }
+
+// countCombos are every combination of the groups' counts, the first
+// group's slowest; one empty combination without groups.
+func countCombos(flags []string, counts map[string]*countList) []map[string]int {
+	combos := []map[string]int{{}}
+	for _, name := range flags {
+		var next []map[string]int
+		for _, c := range combos {
+			for _, n := range counts[name].list {
+				m := maps.Clone(c)
+				m[name] = n
+				next = append(next, m)
+			}
+		}
+		combos = next
+	}
+	return combos
+}
+
+// countsLabel prints a combination of counts: ", regions 2" (nothing
+// without groups).
+func countsLabel(flags []string, combo map[string]int) string {
+	var b strings.Builder
+	for _, name := range flags {
+		if n, ok := combo[name]; ok {
+			fmt.Fprintf(&b, ", %s %d", name, n)
+		}
+	}
+	return b.String()
 }
 
 func parseSizes(size game.Size, list string) ([]int, error) {
@@ -250,9 +397,16 @@ type benched struct {
 
 // benchSize runs every process as a real process at one size and
 // measures them from this process, as a renderer would read them.
-func benchSize(ctx context.Context, g *game.Game, self string, f *game.Flags, size int, d time.Duration, stderr io.Writer) (SizeResult, error) {
+func benchSize(ctx context.Context, g *game.Game, o *options, self string, f *game.Flags, combo map[string]int, size int, d time.Duration, stderr io.Writer) (SizeResult, error) {
 	inst := fmt.Sprintf("bench%d-%d", os.Getpid(), size)
+	for _, name := range slices.Sorted(maps.Keys(combo)) {
+		inst += "-" + strconv.Itoa(combo[name])
+	}
 	defer g.RemoveSegments(inst)
+	// One run id for the processes of this size, as run gives its
+	// children: the members of a group make one world.
+	f.RunID = 0
+	f.DrawRunID()
 	args := f.ChildArgs()
 	for i, a := range args {
 		if strings.HasPrefix(a, "--instance=") {
@@ -262,6 +416,16 @@ func benchSize(ctx context.Context, g *game.Game, self string, f *game.Flags, si
 	if knob, ok := g.Size(); ok {
 		args = append(args, "--"+knob.Flag+"="+strconv.Itoa(size))
 	}
+	for _, name := range slices.Sorted(maps.Keys(combo)) {
+		args = append(args, "--"+name+"="+strconv.Itoa(combo[name]))
+	}
+	// The children as run starts them: each member of a group.
+	var members []game.Member
+	for _, m := range g.Children(f) {
+		if m.Name != game.RenderName {
+			members = append(members, m)
+		}
+	}
 	var procs []*exec.Cmd
 	defer func() {
 		for _, p := range procs {
@@ -269,8 +433,8 @@ func benchSize(ctx context.Context, g *game.Game, self string, f *game.Flags, si
 			p.Wait()
 		}
 	}()
-	for _, p := range g.Processes() {
-		cmd := exec.Command(self, append([]string{"proc", p.Name}, args...)...)
+	for _, m := range members {
+		cmd := exec.Command(self, append([]string{"proc", m.Name}, args...)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			return SizeResult{}, err
@@ -286,15 +450,19 @@ func benchSize(ctx context.Context, g *game.Game, self string, f *game.Flags, si
 			}
 		}
 	}()
-	for _, p := range g.Processes() {
-		ch := inst + "." + p.Name
+	for _, m := range members {
+		p := m.Process
+		ch := inst + "." + m.Name
 		s, err := connectWithin(ctx, ch, 20*time.Second)
 		if err != nil {
 			return SizeResult{}, err
 		}
-		b := &benched{watched: watched{name: p.Name, shell: s, buf: make([]byte, s.Config().DataSize), header: p.DecodeHeader},
-			res: ProcResult{Name: p.Name, TargetRate: float64(p.Rate)}, sent: map[uint64]time.Time{},
+		b := &benched{watched: watched{name: m.Name, shell: s, buf: make([]byte, s.Config().DataSize), header: p.DecodeHeader},
+			res: ProcResult{Name: m.Name, TargetRate: float64(p.Rate)}, sent: map[uint64]time.Time{},
 			budget: time.Second / time.Duration(max(p.Rate, 1))}
+		if p.Group != "" {
+			b.res.Group = p.Name
+		}
 		bs = append(bs, b)
 		h, err := b.read() // a whole snapshot, its schema checked
 		if err != nil {
@@ -307,10 +475,17 @@ func benchSize(ctx context.Context, g *game.Game, self string, f *game.Flags, si
 			}
 		}
 	}
-	res := SizeResult{Size: size, ReadBy: "raw"}
+	res := SizeResult{Size: size, Counts: combo, ReadBy: "raw"}
+	if len(combo) == 0 {
+		res.Counts = nil
+	}
 	raw := rawReader(bs)
 	read := raw.frame
-	if r, ok := g.Renderer(); ok && r.Reader != nil {
+	grouped := slices.ContainsFunc(members, func(m game.Member) bool { return m.Count > 1 })
+	// The renderer's Reader is told the instance only, so it reads a
+	// group of one process's channel: a group of more members is read
+	// raw, every member's channel.
+	if r, ok := g.Renderer(); ok && r.Reader != nil && !grouped {
 		// The renderer reads the supervisor's status too: bench, which
 		// runs the processes itself, publishes one as a supervisor would.
 		stop, err := benchStatus(inst, bs)
@@ -322,6 +497,17 @@ func benchSize(ctx context.Context, g *game.Game, self string, f *game.Flags, si
 		defer closeReader()
 		frame() // connect: the renderer's first frame, not measured
 		read, res.ReadBy = frame, "renderer"
+	}
+	var meter Meter
+	if o.world != nil {
+		env := g.Env(f)
+		env.Instance = inst
+		m, err := o.world(env)
+		if err != nil {
+			return SizeResult{}, fmt.Errorf("world: %w", err)
+		}
+		defer m.Close()
+		meter = m
 	}
 	total := d // what the progress bar shows
 	if res.ReadBy == "renderer" {
@@ -354,9 +540,15 @@ func benchSize(ctx context.Context, g *game.Game, self string, f *game.Flags, si
 		for _, b := range bs {
 			b.sample(now)
 		}
+		if meter != nil {
+			meter.Sample(now)
+		}
 		bar.show(time.Since(start))
 	}
 	elapsed := time.Since(start)
+	if meter != nil {
+		res.World = meter.Figures()
+	}
 	for _, b := range bs {
 		b.res.TicksPerSecond = float64(b.last-b.first) / elapsed.Seconds()
 		b.res.TickMs = game.PercentilesOf(slices.Clone(b.res.TickSamples))
@@ -706,8 +898,12 @@ func benchVenom() (VenomSummary, error) {
 // PrintReport prints a bench report as the bench subcommand does.
 func PrintReport(w io.Writer, rep *Report) {
 	for _, s := range rep.Sizes {
-		if rep.SizeFlag != "" {
-			fmt.Fprintf(w, "%s %d\n", rep.SizeFlag, s.Size)
+		if rep.SizeFlag != "" || len(s.Counts) > 0 {
+			label := strings.TrimPrefix(countsLabel(rep.GroupFlags, s.Counts), ", ")
+			if rep.SizeFlag != "" {
+				label = fmt.Sprintf("%s %d%s", rep.SizeFlag, s.Size, countsLabel(rep.GroupFlags, s.Counts))
+			}
+			fmt.Fprintln(w, label)
 		}
 		fmt.Fprintln(w, "  process       tick p50/p99/p99.9/max ms       tps (target)  misses   input→visible p50/p99 ms   n ticks/inputs")
 		for _, r := range s.Procs {
@@ -725,9 +921,124 @@ func PrintReport(w io.Writer, rep *Report) {
 		}
 	}
 	fmt.Fprintln(w, "(-: too few samples for that percentile: a p99 needs 100, a p99.9 1,000)")
+	printWorld(w, rep)
 	v := rep.Venom
 	fmt.Fprintf(w, "venom round trip 64 B p50 %.2f µs, unix socket %.2f µs (%s); read 64 KiB %.1f GB/s, memcpy %.1f GB/s (%.0f%%)\n",
 		v.RoundTripUs, v.UnixSocketUs, Ratio(v.UnixSocketUs, v.RoundTripUs), v.ReadGBs, v.MemcpyGBs, 100*v.ReadGBs/v.MemcpyGBs)
+}
+
+// printWorld prints the game's World figures as a table, a row per size
+// and count: each figure that Scales beside N × the figure of the same
+// size with one member of each group in the same run (its ratio), and
+// the worst member's tick p50 and p99 of the groups.
+func printWorld(w io.Writer, rep *Report) {
+	var names []string
+	scales := map[string]bool{}
+	for _, s := range rep.Sizes {
+		for _, f := range s.World {
+			if !slices.Contains(names, f.Name) {
+				names = append(names, f.Name)
+			}
+			scales[f.Name] = scales[f.Name] || f.Scales
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "world (the game's own measure), each count beside one member of the same size in the same run (÷ N×1: the figure over N times that one's):")
+	var head strings.Builder
+	if rep.SizeFlag != "" {
+		fmt.Fprintf(&head, "  %8s", rep.SizeFlag)
+	}
+	for _, g := range rep.GroupFlags {
+		fmt.Fprintf(&head, "  %7s", g)
+	}
+	width := func(name string) int { return max(12, len(name)) }
+	for _, name := range names {
+		fmt.Fprintf(&head, "  %*s", width(name), name)
+		if scales[name] {
+			fmt.Fprintf(&head, "  %7s", "÷ N×1")
+		}
+	}
+	if len(rep.GroupFlags) > 0 {
+		fmt.Fprintf(&head, "  %s", "member tick p50 / p99 ms (worst member)")
+	}
+	fmt.Fprintln(w, head.String())
+	for i := range rep.Sizes {
+		s := &rep.Sizes[i]
+		var row strings.Builder
+		if rep.SizeFlag != "" {
+			fmt.Fprintf(&row, "  %8d", s.Size)
+		}
+		n := 1
+		for _, g := range rep.GroupFlags {
+			fmt.Fprintf(&row, "  %7d", s.Counts[g])
+			n *= max(s.Counts[g], 1)
+		}
+		base := baseline(rep, s)
+		for _, name := range names {
+			v, ok := figure(s.World, name)
+			if !ok {
+				fmt.Fprintf(&row, "  %*s", width(name), "-")
+			} else {
+				fmt.Fprintf(&row, "  %*s", width(name), number(v))
+			}
+			if scales[name] {
+				ratio := "-"
+				if b, bok := figure(base, name); ok && bok && base != nil {
+					ratio = strconv.FormatFloat(v/(float64(n)*b), 'f', 2, 64)
+				}
+				fmt.Fprintf(&row, "  %7s", ratio)
+			}
+		}
+		if len(rep.GroupFlags) > 0 {
+			var p50, p99 float64
+			for _, p := range s.Procs {
+				if p.Group != "" {
+					p50, p99 = max(p50, p.TickMs.P50), max(p99, p.TickMs.P99)
+				}
+			}
+			fmt.Fprintf(&row, "  %6.2f / %s", p50, cell(p99, 1))
+		}
+		fmt.Fprintln(w, row.String())
+	}
+}
+
+// baseline is the World figures of the same size and run as s with one
+// member of each group, nil when the sweep has none.
+func baseline(rep *Report, s *SizeResult) []Figure {
+	for _, b := range rep.Sizes {
+		if b.Size != s.Size || b.Run != s.Run {
+			continue
+		}
+		one := true
+		for _, n := range b.Counts {
+			one = one && n == 1
+		}
+		if one {
+			return b.World
+		}
+	}
+	return nil
+}
+
+// figure is the value of the figure called name.
+func figure(fs []Figure, name string) (float64, bool) {
+	for _, f := range fs {
+		if f.Name == name {
+			return f.Value, true
+		}
+	}
+	return 0, false
+}
+
+// number prints a figure with three significant digits or its whole
+// part, whichever is longer.
+func number(v float64) string {
+	if math.Abs(v) >= 1000 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
 }
 
 // cell prints a percentile scaled by unit, or "-" when it was left out for
@@ -773,10 +1084,16 @@ func Ratio(a, b float64) string {
 func WriteGoBench(w io.Writer, name string, rep *Report) {
 	fmt.Fprintf(w, "goos: %s\ngoarch: %s\npkg: %s\n", runtime.GOOS, runtime.GOARCH, name)
 	size := func(r SizeResult) string {
-		if rep.SizeFlag == "" {
-			return ""
+		var b strings.Builder
+		if rep.SizeFlag != "" {
+			fmt.Fprintf(&b, "/%s=%d", rep.SizeFlag, r.Size)
 		}
-		return fmt.Sprintf("/%s=%d", rep.SizeFlag, r.Size)
+		for _, g := range rep.GroupFlags {
+			if n, ok := r.Counts[g]; ok {
+				fmt.Fprintf(&b, "/%s=%d", g, n)
+			}
+		}
+		return b.String()
 	}
 	for _, r := range rep.Sizes {
 		for _, p := range r.Procs {
@@ -797,6 +1114,13 @@ func WriteGoBench(w io.Writer, name string, rep *Report) {
 				sum += us
 			}
 			fmt.Fprintf(w, "BenchmarkRead%s \t%d\t%.0f ns/op%s\n", size(r), len(r.ReadUs), 1e3*sum/float64(len(r.ReadUs)), p99(r.ReadMs))
+		}
+		if len(r.World) > 0 {
+			fmt.Fprintf(w, "BenchmarkWorld%s \t1", size(r))
+			for _, f := range r.World {
+				fmt.Fprintf(w, "\t%g %s", f.Value, f.Name)
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	if v := rep.Venom; v.RoundTripUs > 0 {

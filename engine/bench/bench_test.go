@@ -144,3 +144,73 @@ func TestGoBenchFormat(t *testing.T) {
 		t.Fatalf("the tick line:\n%s", out.String())
 	}
 }
+
+// A group's flag is bench's list of counts: in bench -h as a list, each
+// count 1..game.MaxGroup, anything else a usage error.
+func TestGroupFlag(t *testing.T) {
+	newGame := func() *game.Game {
+		var n int
+		p := game.Sim("sim", func(game.Env) (engine.Sim[meta, item], error) { return idle{}, nil }, engine.Options{})
+		p.Group = "shards"
+		return game.New("b").
+			Flags(func(fs *flag.FlagSet) { fs.IntVar(&n, "shards", 1, "shards") }).
+			Add(p).
+			Use(Tool())
+	}
+	var out, errs bytes.Buffer
+	if err := newGame().Command(context.Background(), []string{"bench", "-h"}, &out, &errs); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("bench -h: %v", err)
+	}
+	if !strings.Contains(errs.String(), "-shards list") || !strings.Contains(errs.String(), "members of the process group on --shards: a comma-separated list of counts") ||
+		!strings.Contains(errs.String(), "(default 1)") {
+		t.Errorf("bench -h:\n%s", errs.String())
+	}
+	for _, args := range [][]string{{"bench", "--shards", "0"}, {"bench", "--shards", "65"}, {"bench", "--shards", "1,x"}, {"bench", "--shards", ""}} {
+		var out bytes.Buffer
+		if err := newGame().Command(context.Background(), args, &out, &out); game.ExitCode(err) != 2 {
+			t.Errorf("%q: %v, want a usage error", args, err)
+		}
+	}
+	c := &countList{}
+	if err := c.Set("1,2,4"); err != nil || c.String() != "1,2,4" || c.Get() != 1 {
+		t.Errorf("countList: %v %q %v", err, c.String(), c.Get())
+	}
+	combos := countCombos([]string{"a", "b"}, map[string]*countList{"a": {list: []int{1, 2}}, "b": {list: []int{3}}})
+	if len(combos) != 2 || combos[0]["a"] != 1 || combos[1]["a"] != 2 || combos[1]["b"] != 3 {
+		t.Errorf("combos %v", combos)
+	}
+}
+
+// The world table: a row per size and count, a figure that Scales
+// beside N × the same size's figure with one member in the same run, the
+// worst member's tick; --gobench names the count too.
+func TestWorldTable(t *testing.T) {
+	size := func(n, regions, run int, steps float64, p99 float64) SizeResult {
+		return SizeResult{Size: n, Counts: map[string]int{"regions": regions}, Run: run,
+			Procs: []ProcResult{{Name: "physics-0", Group: "physics", TickMs: game.Percentiles{P50: 1, P99: p99}, TickSamples: []time.Duration{time.Millisecond}},
+				{Name: "ai", TickMs: game.Percentiles{P50: 9, P99: 99}}},
+			World: []Figure{{Name: "capacity-steps/s", Value: steps, Scales: true}, {Name: "handovers/s", Value: 12.5}}}
+	}
+	rep := &Report{SizeFlag: "bodies", GroupFlags: []string{"regions"}, Sizes: []SizeResult{
+		size(1000, 1, 0, 100, 2), size(1000, 2, 0, 180, 3), size(1000, 4, 0, 300, 4), size(1000, 2, 1, 150, 3)}}
+	var out bytes.Buffer
+	PrintReport(&out, rep)
+	for _, want := range []string{
+		"bodies 1000, regions 2\n",
+		"    bodies  regions  capacity-steps/s    ÷ N×1   handovers/s  member tick p50 / p99 ms (worst member)\n",
+		"      1000        1               100     1.00          12.5    1.00 / 2.00\n",
+		"      1000        2               180     0.90          12.5    1.00 / 3.00\n",
+		"      1000        4               300     0.75          12.5    1.00 / 4.00\n",
+		"      1000        2               150        -          12.5    1.00 / 3.00\n", // run 1 has no baseline
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	WriteGoBench(&out, "demo", rep)
+	if !strings.Contains(out.String(), "BenchmarkWorld/bodies=1000/regions=2 \t1\t180 capacity-steps/s\t12.5 handovers/s\n") ||
+		!strings.Contains(out.String(), "BenchmarkTick/physics-0/bodies=1000/regions=4 ") {
+		t.Errorf("--gobench:\n%s", out.String())
+	}
+}

@@ -82,6 +82,11 @@ func Ticks(file string, rep *bench.Report) error {
 		if rep.SizeFlag == "" {
 			title = "the game"
 		}
+		for _, g := range rep.GroupFlags { // a sweep of a group's count: which count
+			if n, ok := s.Counts[g]; ok {
+				title += fmt.Sprintf(", %d %s", n, g)
+			}
+		}
 		panels, titles = append(panels, ss), append(titles, title)
 	}
 	if len(panels) == 0 || math.IsInf(lo, 1) {
