@@ -31,10 +31,11 @@ type Flags struct {
 }
 
 // NewFlags is the flag set of subcommand cmd: the runtime's common flags
-// (--instance, --fresh, --headless, --window, --run-id) and the game's own (Flags),
-// except those named in skip, which the subcommand takes over (bench's
-// size list under the size knob's name). A registered subcommand adds its
-// own flags to it, then calls Parse.
+// (--instance, --fresh, --headless, --window, --run-id) and the game's
+// own (Flags), except those named in skip, which the subcommand takes
+// over (bench's size list under the size knob's name; a group's count,
+// then set with SetCount). A registered subcommand adds its own flags to
+// it, then calls Parse.
 func (g *Game) NewFlags(cmd string, skip ...string) *Flags {
 	return g.newFlags(cmd, false, skip...)
 }

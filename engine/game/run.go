@@ -98,9 +98,11 @@ func Supervise(ctx context.Context, sup *supervisor.Supervisor, w io.Writer) err
 // ChildSpec is the supervisor's spec of the child called name as run
 // starts it (a process, a member of a group by its NAME-i, or the
 // renderer: Children): "PROGRAM proc NAME" with f's ChildArgs, its
-// stderr to c.Stderr, the declared Spec for each member of a group; the renderer is the window binary where there
-// is one and a display, else this program's renderer headless, its
-// status lines to c.Stdout.
+// stderr to c.Stderr, the declared Spec for each member of a group; the
+// renderer is the window binary where there is one and a display, else
+// this program's renderer headless, its status lines to c.Stdout. A
+// name that is no child under f (a group's own name when it runs more
+// than one member) is a usage error.
 func (g *Game) ChildSpec(f *Flags, name string, c Call) (supervisor.ChildSpec, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -375,10 +377,9 @@ func StatusLine(st []supervisor.ChildStatus) string {
 
 // checkSpace refuses to start a game whose channels /dev/shm cannot hold,
 // before anything starts: the sum of every channel's segment (the
-// declared processes', each member's of a group, the renderer's, the status channel's, the tools'
-// children's), less what
-// segments of the same names already hold (a dead run's, adopted), must
-// be free. The refusal says what is needed and free, what stale segments
+// declared processes', each member's of a group, the renderer's, the
+// status channel's, the tools' children's), less what segments of the
+// same names already hold (a dead run's, adopted), must be free. The refusal says what is needed and free, what stale segments
 // of dead owners hold, and how a container gets more. A filesystem of
 // no set size is not checked; venom.Create still refuses a segment it
 // cannot back (the child fails with engine.ExitNoSpace).
