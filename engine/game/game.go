@@ -258,7 +258,7 @@ func (g *Game) Command(ctx context.Context, args []string, stdout, stderr io.Wri
 func (g *Game) usage() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "usage: %s COMMAND [flags]\n\ncommands:\n", g.name)
-	fmt.Fprintf(&b, "  run     run the game: the supervisor and its processes (%s)\n", strings.Join(g.childNames(), ", "))
+	fmt.Fprintf(&b, "  run     run the game: the supervisor and its processes (%s)\n", g.declaredNames())
 	b.WriteString("  proc    run one process: proc NAME, or NAME-i for member i of a group (how run starts them)\n")
 	if g.renderer != nil {
 		b.WriteString("  render  the renderer alone\n")

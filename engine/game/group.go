@@ -479,6 +479,12 @@ func (g *Game) targets(instance, name string) ([]string, error) {
 			return nil, fmt.Errorf("%s: no such member: the group %s runs %s", name, base, strings.Join(running, ", "))
 		}
 	}
+	return nil, fmt.Errorf("unknown process %q (want %s)", name, g.declaredNames())
+}
+
+// declaredNames are the children's names for a usage message, a group's
+// as "NAME[-i]".
+func (g *Game) declaredNames() string {
 	var names []string
 	for _, n := range g.childNames() {
 		if p, ok := g.process(n); ok && p.Group != "" {
@@ -486,5 +492,5 @@ func (g *Game) targets(instance, name string) ([]string, error) {
 		}
 		names = append(names, n)
 	}
-	return nil, fmt.Errorf("unknown process %q (want %s)", name, strings.Join(names, ", "))
+	return strings.Join(names, ", ")
 }

@@ -40,7 +40,7 @@ func (g *Game) cmdSend(ctx context.Context, args []string, stdout io.Writer) err
 		return err
 	}
 	if len(pos) < 2 {
-		return fmt.Errorf("%w: send: want PROCESS OP [ARGS...] (PROCESS: %s)", ErrUsage, strings.Join(g.childNames(), ", "))
+		return fmt.Errorf("%w: send: want PROCESS OP [ARGS...] (PROCESS: %s)", ErrUsage, g.declaredNames())
 	}
 	name, opArg, argv := pos[0], pos[1], pos[2:]
 	if err := checkInstance(*instance); err != nil {

@@ -215,7 +215,7 @@ func (g *Game) cmdFault(args []string, stdout io.Writer) error {
 	}
 	kinds := strings.Join(faultKinds, ", ")
 	if len(pos) != 2 {
-		return fmt.Errorf("%w: fault: want PROCESS KIND (PROCESS: %s; KIND: %s)", ErrUsage, strings.Join(g.childNames(), ", "), kinds)
+		return fmt.Errorf("%w: fault: want PROCESS KIND (PROCESS: %s; KIND: %s)", ErrUsage, g.declaredNames(), kinds)
 	}
 	child, kind := pos[0], strings.ToLower(pos[1])
 	if err := checkInstance(*instance); err != nil {
