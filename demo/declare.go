@@ -167,8 +167,9 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	}
 	g.Render(r)
 	g.Use(
-		chaos.Tool(chaos.Watch(func(ctx context.Context, env game.Env) (chaos.Watcher, error) { return watchAsPlayer(ctx, f.netAddr) })),
-		bench.Tool(bench.Plot(plot.Ticks)),
+		chaos.Tool(chaos.Watch(func(ctx context.Context, env game.Env) (chaos.Watcher, error) { return watchAsPlayer(ctx, f.netAddr) }),
+			chaos.Invariant(worldInvariant(&f.bodies))),
+		bench.Tool(bench.Plot(plot.Ticks), bench.World(newWorldMeter)),
 		bridge.Tool(),
 		metricsTool(),
 	)
