@@ -89,7 +89,7 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	})
 
 	net := game.Custom[netproc.Meta, netproc.Player]("net", 60, func(ctx context.Context, env game.Env) error {
-		return netproc.Run(ctx, netproc.Options{Channel: env.Channel("net"), Physics: env.Channel("physics"),
+		return netproc.Run(ctx, netproc.Options{Channel: env.Channel("net"), Regions: env.Members("physics"),
 			AI: env.Channel("ai"), Status: env.Status(), Addr: f.netAddr, SendRate: f.sendRate, Fresh: env.Fresh, Log: env.Log})
 	})
 	net.Inputs = true // net runs on engine.Run
@@ -120,7 +120,7 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 		{Name: "reset", Op: physics.OpReset, Doc: "[n]: start the world again from its seed with n bodies"},
 	}
 	agents := game.Sim("ai", func(env game.Env) (engine.Sim[ai.Params, ai.Agent], error) {
-		return &ai.Sim{Seed: f.seed, Agents: f.agents, Physics: env.Channel("physics"), Log: env.Log}, nil
+		return &ai.Sim{Seed: f.seed, Agents: f.agents, Physics: env.Members("physics"), Log: env.Log}, nil
 	}, engine.Options{Rate: 30, DataSize: ai.Schema.Size(ai.MaxAgents)})
 	// The agents are the game's own: none of their ops comes from NATS.
 	agents.Ops = []game.Op{
@@ -139,7 +139,7 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 		fs.DurationVar(&f.connectTimeout, "connect-timeout", DefaultConnectTimeout, "how long to keep trying to reach --connect before giving up")
 	}
 	opts := func(env game.Env) Options {
-		return Options{Instance: env.Instance, Headless: env.Headless, Screenshot: f.screenshot, Frames: f.frames,
+		return Options{Instance: env.Instance, Physics: env.Members("physics"), Headless: env.Headless, Screenshot: f.screenshot, Frames: f.frames,
 			Connect: f.connect, Player: f.player, ConnectTimeout: f.connectTimeout, Log: env.Log, Out: env.Out}
 	}
 	// The runtime picks: the window binary where a display exists, this
