@@ -274,6 +274,7 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	faults := f.String("faults", "kill,stop,panic,midpublish,slow",
 		"fault kinds to inject: kill, stop, panic, exit, hang, midpublish, slow, supervisor; drop and double break exactly-once on purpose (the run must fail)")
 	rate := f.Float64("rate", 1, "faults per second")
+	targets := f.String("targets", "", "the children faults go to, comma-separated: a process (a group's name: every member of it), a member (physics-1) or render (default: every child); the supervisor fault is --faults' own")
 	jsonOut := f.String("json", "", "also write the report as JSON to this file")
 	gameLog := f.String("game-log", "", "append the game's own log (its supervisor's and children's) to this file, to explain a tail")
 	maxStall := f.Duration("max-stall", 0, "longest renderer gap between frames that still passes, whatever the control's (0: judge it against the control only)")
@@ -359,7 +360,11 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 		members = append(members, m.Name)
 		procs[m.Name] = m.Process
 	}
-	c := &chaos{g: g, opts: o, env: env, members: members, procs: procs, game: gp,
+	targeted, err := targetChildren(g, f, *targets)
+	if err != nil {
+		return err
+	}
+	c := &chaos{g: g, opts: o, env: env, members: members, procs: procs, targets: targeted, game: gp,
 		rng: rand.New(rand.NewPCG(seed, 0x5eed)), kinds: kinds, log: log,
 		rep: Report{Seed: seed, Duration: duration.String(), FailureThreshold: *threshold, Faults: map[string]int{}, FaultsByChild: map[string]int{},
 			Restarts: map[string]uint32{}, FinalStates: map[string]string{}, Inputs: map[string]engine.InputAccount{},
@@ -383,6 +388,37 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 		return &game.ExitError{Code: 1, Err: fmt.Errorf("chaos: %s", strings.Join(c.rep.Failures, "; "))}
 	}
 	return nil
+}
+
+// targetChildren are the children named by --targets (every child when
+// it is empty): a process's name stands for every member of its group.
+// A name that is no child's is a usage error that names them.
+func targetChildren(g *game.Game, f *game.Flags, list string) ([]string, error) {
+	children := g.Children(f)
+	var all []string
+	for _, m := range children {
+		all = append(all, m.Name)
+	}
+	if strings.TrimSpace(list) == "" {
+		return all, nil
+	}
+	var out []string
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		found := false
+		for _, m := range children {
+			if m.Name == name || m.Process.Name == name {
+				found = true
+				if !slices.Contains(out, m.Name) {
+					out = append(out, m.Name)
+				}
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("%w: chaos: --targets: no child %q (want %s)", game.ErrUsage, name, strings.Join(all, ", "))
+		}
+	}
+	return out, nil
 }
 
 // runArgs are the game's command line under chaos: "run" with the
@@ -422,6 +458,7 @@ type chaos struct {
 	opts    *options
 	env     game.Env
 	members []string                // the children's names: a group's members each, the renderer last
+	targets []string                // the children faults go to (--targets)
 	procs   map[string]game.Process // each child's declared process (a member's: its group's)
 	game    *gameProc
 	status  *engine.Client[supervisor.Meta, supervisor.ChildStatus]
@@ -720,7 +757,7 @@ func (c *chaos) inject(now time.Time) {
 		return
 	}
 	var free []string
-	for _, ch := range c.members {
+	for _, ch := range c.targets {
 		if inputFault(kind) && c.probes[ch] == nil {
 			continue // only a process on engine.Run counts inputs
 		}

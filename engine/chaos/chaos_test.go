@@ -74,6 +74,8 @@ func TestBadCommandLines(t *testing.T) {
 		{"chaos", "--stall-margin", "-1ms"},
 		{"chaos", "--max-stall", "-1ms"},
 		{"chaos", "--bogus"},
+		{"chaos", "--targets", "nobody"},
+		{"chaos", "--targets", "stepper-1"}, // a group of 1 has no member 1
 		{"chaos", "stray"},
 	} {
 		var out bytes.Buffer
@@ -211,6 +213,30 @@ func TestChaosFaultsMembers(t *testing.T) {
 	}
 	if faulted == 0 || rep.Faults["supervisor"] == 0 || len(rep.Unrecovered) != 0 {
 		t.Errorf("faults %v, unrecovered %q: want members and the supervisor faulted, and recovered (pick another seed)", rep.FaultsByChild, rep.Unrecovered)
+	}
+}
+
+// --targets names the children faults go to: a group's name stands for
+// every member, a member for itself; empty is every child.
+func TestTargets(t *testing.T) {
+	g := testGame()
+	f := g.NewFlags("chaos")
+	if _, err := g.Parse(f, []string{"--steppers", "3"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ list, want string }{
+		{"", "stepper-0 stepper-1 stepper-2"},
+		{"stepper", "stepper-0 stepper-1 stepper-2"},
+		{"stepper-2, stepper-0", "stepper-2 stepper-0"},
+		{"stepper-1,stepper", "stepper-1 stepper-0 stepper-2"},
+	} {
+		got, err := targetChildren(g, f, tc.list)
+		if err != nil || strings.Join(got, " ") != tc.want {
+			t.Errorf("--targets %q: %q, %v; want %q", tc.list, got, err, tc.want)
+		}
+	}
+	if _, err := targetChildren(g, f, "stepper-3"); game.ExitCode(err) != 2 || !strings.Contains(err.Error(), "stepper-0, stepper-1, stepper-2") {
+		t.Errorf("--targets stepper-3: %v, want a usage error naming the children", err)
 	}
 }
 
