@@ -3,8 +3,12 @@ package demo_test
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +17,8 @@ import (
 
 	"github.com/venomrt/venomrt/demo"
 	"github.com/venomrt/venomrt/engine"
+	"github.com/venomrt/venomrt/engine/bench"
+	"github.com/venomrt/venomrt/engine/chaos"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/procs/world/worldtest"
@@ -179,5 +185,172 @@ func ExampleTakeCensus() {
 func TestMetaHasNoPadding(t *testing.T) {
 	if got, want := binary.Size(physics.Meta{}), physics.Schema.Size(0)-engine.HeaderSize; got != want {
 		t.Fatalf("binary.Size(physics.Meta{}) = %d, the schema's meta %d bytes", got, want)
+	}
+}
+
+// supervisorBinary builds cmd/supervisor with ldflags into the test's
+// temporary directory and returns its path.
+func supervisorBinary(t *testing.T, ldflags string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "supervisor")
+	out, err := exec.Command("go", "build", "-o", bin, "-ldflags", ldflags, "github.com/venomrt/venomrt/cmd/supervisor").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build -ldflags %q: %v\n%s", ldflags, err, out)
+	}
+	return bin
+}
+
+// runTool runs a built supervisor's subcommand and returns what it
+// printed and its exit code.
+func runTool(t *testing.T, bin string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stderr proctest.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		if exit.ExitCode() == 2 { // a usage error: say which
+			t.Logf("%s", stderr.String())
+		}
+		return string(out), exit.ExitCode()
+	case err != nil:
+		t.Fatalf("%s %q: %v\n%s", bin, args, err, stderr.String())
+	}
+	return string(out), 0
+}
+
+// mutationHooked reports whether the hand-over code calls the
+// mutation's hook (procs/physics/mutation.go), which only then can break
+// a hand-over.
+func mutationHooked(t *testing.T) bool {
+	files, err := filepath.Glob("../procs/physics/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || filepath.Base(f) == "mutation.go" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "mutateHandover(") {
+			return true
+		}
+	}
+	return false
+}
+
+// A body dropped at a hand-over must fail chaos: the demo built with the
+// mutation "drop-handover" (each region process drops the first body it
+// hands over) under faults into the regions — every kind, the supervisor
+// too — exits 1 and the report names the bodies lost; the same run of the
+// demo built without it passes with none lost or doubled.
+func TestChaosCatchesDroppedHandover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the demo and runs chaos twice")
+	}
+	if !mutationHooked(t) {
+		t.Skip("the hand-over does not call mutateHandover (procs/physics/mutation.go) yet: nothing can drop a body")
+	}
+	args := []string{"chaos", "--regions", "2", "--duration", "4s", "--rate", "3", "--seed", "1", "--targets", "physics",
+		"--faults", "kill,stop,panic,midpublish,supervisor", "--bodies", "300", "--agents", "20", "--judge-stall=false"}
+	for _, tc := range []struct {
+		name, ldflags string
+		wantCode      int
+	}{
+		{"as built", "", 0},
+		{"drop-handover", "-X github.com/venomrt/venomrt/procs/physics.mutation=drop-handover", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "chaos.json")
+			out, code := runTool(t, supervisorBinary(t, tc.ldflags), append(args, "--json", file)...)
+			t.Logf("%s", out)
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatalf("exit %d and no report: %v", code, err)
+			}
+			var rep chaos.Report
+			if err := json.Unmarshal(b, &rep); err != nil {
+				t.Fatal(err)
+			}
+			faulted := 0
+			for child, n := range rep.FaultsByChild {
+				if strings.HasPrefix(child, "physics-") {
+					faulted += n
+				}
+			}
+			if faulted == 0 || rep.World == nil || rep.World.Checks == 0 || rep.World.Final == nil {
+				t.Fatalf("faults %v, world %+v: want regions faulted and the world checked", rep.FaultsByChild, rep.World)
+			}
+			if code != tc.wantCode {
+				t.Fatalf("exit %d, want %d: %q", code, tc.wantCode, rep.Failures)
+			}
+			lost := rep.World.Max["bodies lost"]
+			if tc.wantCode == 0 {
+				if lost != 0 || rep.World.Max["bodies doubled"] != 0 || rep.World.Final["bodies total"] != 300 || len(rep.Failures) != 0 {
+					t.Errorf("world %+v, failures %q: want every body once", rep.World, rep.Failures)
+				}
+				return
+			}
+			if lost == 0 || !strings.Contains(out, "FAIL: world invariant violated") || !strings.Contains(out, "bodies lost (ids ") {
+				t.Errorf("lost %v: the failure does not name the lost bodies:\n%s", lost, out)
+			}
+		})
+	}
+}
+
+// bench sweeps the regions as it sweeps the bodies, and prints the
+// world's table: each count's throughput beside the single-process world
+// of the same size in the same run, the border exchange, hand-overs, the
+// worst region's tick.
+func TestBenchRegions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the demo and runs bench")
+	}
+	file := filepath.Join(t.TempDir(), "bench.json")
+	out, code := runTool(t, supervisorBinary(t, ""), "bench", "--regions", "1,2", "--bodies", "500", "--agents", "10", "--duration", "2s", "--json", file)
+	t.Logf("%s", out)
+	if code != 0 {
+		t.Fatalf("bench exited %d", code)
+	}
+	for _, want := range []string{"bodies 500, regions 2\n", "  physics-1 ", "bodies  regions", "body-steps/s", "capacity-steps/s", "÷ N×1",
+		"exchange-B/tick", "exchange-us-p50", "handovers/s", "member tick p50 / p99 ms (worst member)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench printed no %q", want)
+		}
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Sizes) != 2 || rep.Sizes[0].Counts["regions"] != 1 || rep.Sizes[1].Counts["regions"] != 2 {
+		t.Fatalf("sizes %+v", rep.Sizes)
+	}
+	for _, s := range rep.Sizes {
+		steps := 0.0
+		for _, f := range s.World {
+			if f.Name == "capacity-steps/s" {
+				steps = f.Value
+			}
+		}
+		members := 0
+		for _, p := range s.Procs {
+			if p.Group == "physics" {
+				members++
+			}
+		}
+		if steps <= 0 || members != s.Counts["regions"] {
+			t.Errorf("regions %d: capacity %v, %d members measured", s.Counts["regions"], steps, members)
+		}
 	}
 }
