@@ -236,12 +236,6 @@ func (g *Game) Size() (Size, bool) {
 	return *g.size, true
 }
 
-// ChildNames are the declared names of every child run starts for the
-// game's own declaration, the renderer last (a tool's children are not
-// among them). A group's name stands for its members, whose names
-// depend on the flags: Children lists them.
-func (g *Game) ChildNames() []string { return g.childNames() }
-
 // RemoveSegments removes every channel of an instance of the game: its
 // processes', every member's of each group whatever its count (NAME and
 // NAME-<digits>), the renderer's, the supervisor's status and the names
