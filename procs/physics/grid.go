@@ -110,6 +110,13 @@ func (g *grid) coords(x, y float32) (int32, int32) {
 // that depends only on the bodies (cell by cell, then the large bodies by
 // index), which is what keeps the solver deterministic.
 func (w *World) gridPairs() {
+	if len(w.bodies) < 2 {
+		// No pair: skip the grid, whose cells for an empty world are
+		// of the smallest radius (a region whose bodies all left
+		// would sweep a million of them every step).
+		w.pairs = w.pairs[:0]
+		return
+	}
 	g := &w.grid
 	g.build(w.bodies, w.p.Width, w.p.Height)
 	w.pairs = w.pairs[:0]

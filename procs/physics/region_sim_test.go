@@ -331,7 +331,7 @@ func TestRegionStopped(t *testing.T) {
 // holds every id exactly once.
 func TestRegionChurn(t *testing.T) {
 	ticks := 1500
-	if raceEnabled || testing.Short() {
+	if testing.Short() {
 		ticks = 400
 	}
 	c := newCluster(t, 3, 300)
