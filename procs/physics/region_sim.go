@@ -358,6 +358,7 @@ func (p *Sim) stepRegion(dt time.Duration) {
 	nl, nr := len(r.out[left]), len(r.out[right])
 	var maxR, maxVX float32
 	r.out[left], r.out[right], maxR, maxVX = p.w.Emigrate(lo, hi, r.out[left], r.out[right], OutboxCap, OutboxCap)
+	r.out[left], r.out[right] = mutateHandover(r.out[left], nl, r.out[right], nr) // as they were, but in chaos's mutation test
 	r.sent[left] += uint64(len(r.out[left]) - nl)
 	r.sent[right] += uint64(len(r.out[right]) - nr)
 	r.reach = maxR + Hysteresis + maxVX*float32(min(dt.Seconds(), MaxDT))
