@@ -315,13 +315,26 @@ func interpolate(bodies []physics.Body, p *Source[physics.Meta, physics.Body], n
 	}
 }
 
-// BodyCount is the number of bodies in the newest snapshots of every
-// region (a body at a handover instant may count twice).
+// BodyCount is the number of bodies in the world, as Bodies draws them:
+// every region's own and those in flight not yet adopted (counted, not
+// copied).
 func (r *Reader) BodyCount() int {
 	n := 0
-	for _, p := range r.Regions {
+	for i, p := range r.Regions {
 		if p.Have() {
-			n += len(p.Cur.Items)
+			cur, left, right := r.world.Frames(i)
+			owned, outL, outR := world.Split(&cur.Meta, cur.Items)
+			n += len(owned)
+			if left != nil {
+				n += len(world.InFlight(outL, cur.Meta.Region.SentLeft, left.Meta.Region.GotRight))
+			} else {
+				n += len(outL)
+			}
+			if right != nil {
+				n += len(world.InFlight(outR, cur.Meta.Region.SentRight, right.Meta.Region.GotLeft))
+			} else {
+				n += len(outR)
+			}
 		}
 	}
 	return n

@@ -53,6 +53,9 @@ func TestReaderMergesRegions(t *testing.T) {
 	if want := []uint32{1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14}; !slices.Equal(ids, want) {
 		t.Fatalf("bodies %v, want %v (6 once: region 1 adopted it)", ids, want)
 	}
+	if n := r.BodyCount(); n != 12 {
+		t.Errorf("BodyCount %d, want the 12 drawn", n)
+	}
 	if r.Spans[0] != 6 || r.Spans[1] != 12 {
 		t.Errorf("spans %v, want [6 12]: region 0's own 5 and id 7 in flight, region 1's 6", r.Spans)
 	}
