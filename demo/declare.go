@@ -133,14 +133,16 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 
 	// Segment: the render channel as newPublisher creates it.
 	r := game.Renderer{WindowBinary: WindowBinary, Segment: renderConfig}
+	var borders bool // Options.Borders
 	r.Flags = func(fs *flag.FlagSet) {
+		fs.BoolVar(&borders, "borders", false, "draw the borders between physics's regions from the start (the window's key B toggles them)")
 		fs.StringVar(&f.connect, "connect", "", "ws://HOST:PORT of a game's net process: draw it from the network (default: the local instance's shared memory)")
 		fs.StringVar(&f.player, "name", "render", "player name, with --connect")
 		fs.DurationVar(&f.connectTimeout, "connect-timeout", DefaultConnectTimeout, "how long to keep trying to reach --connect before giving up")
 	}
 	opts := func(env game.Env) Options {
 		return Options{Instance: env.Instance, Physics: env.Members("physics"), Headless: env.Headless, Screenshot: f.screenshot, Frames: f.frames,
-			Connect: f.connect, Player: f.player, ConnectTimeout: f.connectTimeout, Log: env.Log, Out: env.Out}
+			Connect: f.connect, Player: f.player, ConnectTimeout: f.connectTimeout, Borders: borders, Log: env.Log, Out: env.Out}
 	}
 	// The runtime picks: the window binary where a display exists, this
 	// program's headless loop elsewhere; a screenshot asked of a headless
