@@ -25,6 +25,14 @@ func Strip(width float32, k, count int) (lo, hi float32) {
 	return lo, hi
 }
 
+// WorldWidth is the width (px) of a world of bodies that keeps the
+// default world's density: 1280 px per 10,000 bodies, at least the
+// default 1280 and at most MaxWorld (Sim.Width for a world of any size:
+// 100,000 bodies take 12,800 px).
+func WorldWidth(bodies int) float32 {
+	return float32(min(max(1280, 1280*float64(bodies)/10000), MaxWorld))
+}
+
 // StripOf is the region of count whose strip holds x (clamped to the
 // world: x left of 0 is region 0's, x at or past width the last's).
 func StripOf(x, width float32, count int) int {
@@ -74,21 +82,26 @@ func (w *World) SetIDSpace(k, count int, above uint32) {
 // must reach). One pass over the bodies, no allocation beyond the
 // outboxes' growth.
 func (w *World) Emigrate(lo, hi float32, left, right []Body, capLeft, capRight int) (l, r []Body, maxR, maxVX float32) {
-	kept := w.bodies[:0]
-	for _, b := range w.bodies {
+	bodies := w.bodies
+	kept := 0
+	for i := range bodies {
+		b := &bodies[i]
 		switch {
 		case b.X < lo && len(left) < capLeft:
-			left = append(left, b)
+			left = append(left, *b)
 			continue
 		case b.X > hi && len(right) < capRight:
-			right = append(right, b)
+			right = append(right, *b)
 			continue
 		}
 		maxR = max(maxR, b.R)
 		maxVX = max(maxVX, b.VX, -b.VX)
-		kept = append(kept, b)
+		if kept != i { // nothing is written until a body has left
+			bodies[kept] = *b
+		}
+		kept++
 	}
-	w.bodies = kept
+	w.bodies = bodies[:kept]
 	return left, right, maxR, maxVX
 }
 

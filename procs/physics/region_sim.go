@@ -13,7 +13,8 @@ package physics
 // gravity) holding only the region's bodies. Each tick a region:
 //
 //  1. reads each neighbour's newest snapshot (engine.Follower) and, if it
-//     is live and sound (check), drops from its outbox toward that
+//     is live and sound (check: its shape and numbers, and every body of
+//     it this region uses), drops from its outbox toward that
 //     neighbour the entries whose number ≤ the neighbour's Got of that
 //     stream (they are the neighbour's now: counted in Handed), adopts
 //     the neighbour's outbox entries toward it whose number > its own
@@ -114,6 +115,8 @@ type neighbour struct {
 	// streams with this region, which must never go back.
 	seen      bool
 	sent, got uint64
+	// ghosts are Cur's bodies near the border, checked.
+	ghosts []Body
 }
 
 func (p *Sim) newRegion(width float32) (*region, error) {
@@ -422,21 +425,7 @@ func (p *Sim) exchange(nb *neighbour) {
 		r.take = r.take[:0]
 	}
 	nb.seen, nb.sent, nb.got = true, sent, got
-	// Ghosts: the neighbour's bodies that can touch ours this step.
-	own := cur.Items[:cur.Meta.Region.Owned]
-	if s == left {
-		for i := range own {
-			if b := &own[i]; b.X+b.R+r.reach >= r.lo {
-				r.ghosts = append(r.ghosts, *b)
-			}
-		}
-	} else {
-		for i := range own {
-			if b := &own[i]; b.X-b.R-r.reach <= r.hi {
-				r.ghosts = append(r.ghosts, *b)
-			}
-		}
-	}
+	r.ghosts = append(r.ghosts, nb.ghosts...)
 }
 
 // check reports why a neighbour's snapshot cannot be used, or nil.
@@ -471,13 +460,21 @@ func (p *Sim) check(nb *neighbour, f *engine.Frame[Meta, Body]) error {
 	case nb.seen && (sent < nb.sent || got < nb.got):
 		return fmt.Errorf("numbers went back: sent %d, adopted %d after %d, %d", sent, got, nb.sent, nb.got)
 	}
-	var last uint32
-	for i := range f.Items[:m.Owned] {
-		b := &f.Items[i]
-		if err := checkBody(b, last); err != nil {
-			return fmt.Errorf("body %d: %v", i, err)
+	// Ghosts: the neighbour's bodies that can touch ours (chosen by
+	// their centre alone, with the largest radius any may have, so that
+	// a bad radius is checked rather than skipped). Of the neighbour's
+	// bodies only these and the outbox to us are used: only they are
+	// checked — the rest may be what they like, none of it reaches us.
+	nb.ghosts = nb.ghosts[:0]
+	own := f.Items[:m.Owned]
+	for i := range own {
+		b := &own[i]
+		if (s == left && b.X+MaxRadius+r.reach >= r.lo) || (s == right && b.X-MaxRadius-r.reach <= r.hi) {
+			if err := checkBody(b, 0); err != nil {
+				return fmt.Errorf("body %d: %v", i, err)
+			}
+			nb.ghosts = append(nb.ghosts, *b)
 		}
-		last = b.ID
 	}
 	for i := range out {
 		b := &out[i]
