@@ -428,7 +428,8 @@ func (r *Reader) Rate(name string) float64 {
 	return 0
 }
 
-// Send queues a command for a child: "physics", "ai", "net". A physics
+// Send queues a command for a child: "physics", "ai", "net", or one
+// region of physics by its name ("physics-1"). A physics
 // command goes to the region(s) it touches (world.Targets: a spawn to the
 // region whose strip holds its x, an impulse to the region holding the
 // body, anything else to every region). Over the network only what the
@@ -437,6 +438,9 @@ func (r *Reader) Rate(name string) float64 {
 func (r *Reader) Send(child string, cmd engine.Command) error {
 	if r.remote != nil {
 		return r.remote.send(child, cmd)
+	}
+	if p := r.region(child); p != nil && len(r.Regions) > 1 {
+		return p.Send(cmd) // one region by its child's name: "physics-1"
 	}
 	switch child {
 	case "physics":

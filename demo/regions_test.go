@@ -16,7 +16,7 @@ import (
 // both, a body at a handover instant (in region 0's outbox, already
 // adopted by region 1) once, every region's own bodies interpolated; a
 // click's spawn goes to the region whose strip holds it, an explosion to
-// both.
+// both, a command to "physics-1" to that region alone.
 func TestReaderMergesRegions(t *testing.T) {
 	inst := proctest.Name(t)
 	chans := []string{inst + ".physics-0", inst + ".physics-1"}
@@ -72,14 +72,17 @@ func TestReaderMergesRegions(t *testing.T) {
 	if err := r.Send("physics", engine.Cmd(physics.OpExplode, 100, 100, 200, 900)); err != nil {
 		t.Fatal(err)
 	}
+	if err := r.Send("physics-1", engine.Cmd(physics.OpClear)); err != nil { // one region by name: the chaos key's
+		t.Fatal(err)
+	}
 	proctest.Eventually(t, 10*time.Second, "the commands taken", func() bool {
 		publish(100)
-		return len(r0.Commands()) == 1 && len(r1.Commands()) == 2
+		return len(r0.Commands()) == 1 && len(r1.Commands()) == 3
 	})
 	if c := r0.Commands(); c[0].Op != physics.OpExplode {
 		t.Errorf("region 0 took op %d, want only the explosion", c[0].Op)
 	}
-	if c := r1.Commands(); c[0].Op != physics.OpSpawnBurst || c[1].Op != physics.OpExplode {
-		t.Errorf("region 1 took ops %d, %d, want the spawn then the explosion", c[0].Op, c[1].Op)
+	if c := r1.Commands(); c[0].Op != physics.OpSpawnBurst || c[1].Op != physics.OpExplode || c[2].Op != physics.OpClear {
+		t.Errorf("region 1 took ops %d, %d, %d, want the spawn, the explosion, the clear sent to it alone", c[0].Op, c[1].Op, c[2].Op)
 	}
 }

@@ -189,7 +189,12 @@ func (g *game) input() {
 		}
 	}
 	if inpututil.IsKeyJustPressed(ebiten.KeyK) {
-		children := []string{"physics", "ai", "net"}
+		// One process: a region of physics, not the whole group.
+		var children []string
+		for _, p := range g.r.Regions {
+			children = append(children, p.Name)
+		}
+		children = append(children, "ai", "net")
 		faults := []struct {
 			name string
 			cmd  engine.Command
