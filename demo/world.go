@@ -173,17 +173,23 @@ func (c *Census) Violations() []string {
 		}
 		return strings.Join(s, ", ")
 	}
+	bodies := func(n int) string {
+		if n == 1 {
+			return "1 body"
+		}
+		return fmt.Sprintf("%d bodies", n)
+	}
 	if c.Err != nil {
 		v = append(v, c.Err.Error())
 	}
 	if len(c.Lost) > 0 {
-		v = append(v, fmt.Sprintf("%d bodies lost (ids %s)", len(c.Lost), ids(c.Lost)))
+		v = append(v, fmt.Sprintf("%s lost (ids %s)", bodies(len(c.Lost)), ids(c.Lost)))
 	}
 	if len(c.Doubled) > 0 {
-		v = append(v, fmt.Sprintf("%d bodies doubled (ids %s)", len(c.Doubled), ids(c.Doubled)))
+		v = append(v, fmt.Sprintf("%s doubled (ids %s)", bodies(len(c.Doubled)), ids(c.Doubled)))
 	}
 	if len(c.Unknown) > 0 {
-		v = append(v, fmt.Sprintf("%d bodies of ids no fresh world has (%s)", len(c.Unknown), ids(c.Unknown)))
+		v = append(v, fmt.Sprintf("%s of ids no fresh world has (%s)", bodies(len(c.Unknown)), ids(c.Unknown)))
 	}
 	return v
 }

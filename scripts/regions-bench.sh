@@ -36,9 +36,9 @@ fi
 
 # A world of many bodies wants room as well as regions: 1,280 px of width
 # per 10,000 bodies keeps the default world's density (2,000 bodies in
-# 1,280 × 720). Passed when the demo has the flag.
+# 1,280 × 720). Passed when the demo has the flag and BODIES is one size.
 extra=()
-if "$bin" bench -h 2>&1 | grep -q -- '^  -width'; then
+if [[ $bodies =~ ^[0-9]+$ ]] && "$bin" bench -h 2>&1 | grep -q -- '^  -width'; then
 	extra+=(--width "$((bodies * 1280 / 10000))")
 fi
 
