@@ -1,9 +1,6 @@
 package netproc
 
-import (
-	"cmp"
-	"slices"
-)
+import "slices"
 
 // columnCount is how many vertical columns a snapshot's bodies are
 // sorted into for the views: a view looks at the columns it overlaps
@@ -48,6 +45,59 @@ func indexColumns(bodies []Body, width float32) *columns {
 	return c
 }
 
+// nearBody is a body's index and its squared distance from a view's
+// centre.
+type nearBody struct {
+	d2 float32
+	i  int32
+}
+
+func (a nearBody) less(b nearBody) bool { return a.d2 < b.d2 || (a.d2 == b.d2 && a.i < b.i) }
+
+// nearest moves the k nearest of bs (by d2, then index: the same bodies
+// whatever their order) to bs[:k], in no order: a quickselect, linear on
+// average, where sorting the view's bodies by distance was most of a
+// large view's cost.
+func nearest(bs []nearBody, k int) {
+	lo, hi := 0, len(bs)-1
+	for lo < hi {
+		// Median of three as the pivot: bodies come in column order,
+		// often nearly sorted by distance in a column.
+		mid := lo + (hi-lo)/2
+		if bs[mid].less(bs[lo]) {
+			bs[mid], bs[lo] = bs[lo], bs[mid]
+		}
+		if bs[hi].less(bs[lo]) {
+			bs[hi], bs[lo] = bs[lo], bs[hi]
+		}
+		if bs[hi].less(bs[mid]) {
+			bs[hi], bs[mid] = bs[mid], bs[hi]
+		}
+		pivot := bs[mid]
+		i, j := lo, hi
+		for i <= j {
+			for bs[i].less(pivot) {
+				i++
+			}
+			for pivot.less(bs[j]) {
+				j--
+			}
+			if i <= j {
+				bs[i], bs[j] = bs[j], bs[i]
+				i, j = i+1, j-1
+			}
+		}
+		switch {
+		case k-1 <= j:
+			hi = j
+		case k-1 >= i:
+			lo = i
+		default:
+			return
+		}
+	}
+}
+
 // px is a wire fixed-point position in px.
 func px(v int32) float32 { return float32(v) / Subpixel }
 
@@ -72,17 +122,16 @@ func inView(bodies []Body, idx *columns, v View, width, height float32) []Body {
 	}
 	if len(picked) > MaxViewBodies {
 		cx, cy := v.X+v.W/2, v.Y+v.H/2
-		d2 := func(i int32) float32 {
+		near := make([]nearBody, len(picked))
+		for j, i := range picked {
 			dx, dy := px(bodies[i].X)-cx, px(bodies[i].Y)-cy
-			return dx*dx + dy*dy
+			near[j] = nearBody{dx*dx + dy*dy, i}
 		}
-		slices.SortFunc(picked, func(a, b int32) int {
-			if c := cmp.Compare(d2(a), d2(b)); c != 0 {
-				return c
-			}
-			return cmp.Compare(a, b)
-		})
+		nearest(near, MaxViewBodies)
 		picked = picked[:MaxViewBodies]
+		for j := range picked {
+			picked[j] = near[j].i
+		}
 	}
 	slices.Sort(picked) // indexes ascending: IDs ascending
 	out := make([]Body, len(picked))

@@ -1,9 +1,11 @@
 package netproc
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -168,5 +170,72 @@ func TestInViewCap(t *testing.T) {
 	}
 	if far > 2000 {
 		t.Errorf("a body %v px from the centre of the view among the %d nearest", far, MaxViewBodies)
+	}
+}
+
+// nearest picks the k nearest, as a sort by distance (then index) would.
+func TestNearest(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 200 {
+		n := 1 + rng.IntN(300)
+		bs := make([]nearBody, n)
+		for i := range bs {
+			bs[i] = nearBody{float32(rng.IntN(50)), int32(i)} // many ties
+		}
+		if round%3 == 0 {
+			slices.SortFunc(bs, func(a, b nearBody) int { return cmp.Compare(a.d2, b.d2) }) // sorted input
+		}
+		k := 1 + rng.IntN(n)
+		want := slices.Clone(bs)
+		slices.SortFunc(want, func(a, b nearBody) int {
+			if a.less(b) {
+				return -1
+			}
+			return 1
+		})
+		nearest(bs, k)
+		got := slices.Clone(bs[:k])
+		slices.SortFunc(got, func(a, b nearBody) int { return cmp.Compare(a.i, b.i) })
+		w := slices.Clone(want[:k])
+		slices.SortFunc(w, func(a, b nearBody) int { return cmp.Compare(a.i, b.i) })
+		if !slices.Equal(got, w) {
+			t.Fatalf("round %d: n %d k %d: got %v, want %v", round, n, k, got, w)
+		}
+	}
+}
+
+// mergeRuns merges regions' runs whose ids interleave into one run in ID
+// order, a body in two runs (a handover instant) once.
+func TestMergeRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var scratch []Body
+	for round := range 100 {
+		var runs [][]Body
+		var all []uint32
+		for range rng.IntN(10) {
+			var run []Body
+			for range rng.IntN(200) {
+				id := uint32(1 + rng.IntN(1000))
+				run = append(run, Body{ID: id, X: int32(id)})
+			}
+			run = inIDOrder(run, func(b Body) uint32 { return b.ID })
+			for _, b := range run {
+				all = append(all, b.ID)
+			}
+			runs = append(runs, run)
+		}
+		slices.Sort(all)
+		all = slices.Compact(all)
+		got := mergeRuns(runs, &scratch)
+		var ids []uint32
+		for _, b := range got {
+			ids = append(ids, b.ID)
+			if b.X != int32(b.ID) {
+				t.Fatalf("round %d: body %d carries another's values", round, b.ID)
+			}
+		}
+		if !slices.Equal(ids, all) {
+			t.Fatalf("round %d: %d runs merged to %d ids, want %d", round, len(runs), len(ids), len(all))
+		}
 	}
 }

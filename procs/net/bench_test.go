@@ -505,7 +505,8 @@ func BenchmarkInputToVisible(b *testing.B) {
 
 // aoiWorld publishes a synthetic world of bodies bodies in regions
 // regions (12,800 × 720 px: the width a 100,000-body world takes), on
-// real channels, at 60 Hz until ctx ends: every body moves (ballistic
+// real channels, at 60 Hz until ctx ends (ids interleaved between the
+// regions, as a fresh world's cut in strips): every body moves (ballistic
 // under gravity, bouncing off the floor, ceiling and its strip's walls)
 // and a tenth of them are kicked each tick (collisions), so each
 // snapshot's deltas cost what a lively world's do. It returns the
@@ -527,6 +528,9 @@ func aoiWorld(b *testing.B, ctx context.Context, regions, bodies int) []string {
 		lo := float32(w * i / regions)
 		bs := worldtest.Bodies(uint32(1+per*i), per, lo, lo+w/float32(regions), 0)
 		for k := range bs {
+			// The regions' ids interleave, as a fresh world's cut in
+			// strips do: each region's run in ID order, the world's not.
+			bs[k].ID = uint32(1 + k*regions + i)
 			bs[k].Y = 5 + rng.Float32()*(h-10)
 			bs[k].VX, bs[k].VY = rng.Float32()*200-100, rng.Float32()*200-100
 		}
@@ -628,7 +632,7 @@ func BenchmarkBytesAOI(b *testing.B) {
 	const window = 5 * time.Second
 	vc.start.Store(true)
 	dc.start.Store(true)
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), cpuTicks(b, np.Pid())
 	tick := time.NewTicker(time.Second / 20)
 	for time.Since(t0) < window {
 		<-tick.C
@@ -650,6 +654,7 @@ func BenchmarkBytesAOI(b *testing.B) {
 	vc.start.Store(false)
 	dc.start.Store(false)
 	secs := time.Since(t0).Seconds()
+	netCPU := float64(cpuTicks(b, np.Pid())-cpu0) / clockTicks / secs * 100
 	rcancel()
 	for _, c := range []*counter{&vc, &dc} {
 		if err, _ := c.readErr.Load().(error); err != nil {
@@ -666,9 +671,12 @@ func BenchmarkBytesAOI(b *testing.B) {
 	b.ReportMetric(dbps, "default-B/s")
 	b.ReportMetric(wbps, "whole-world-B/s")
 	b.ReportMetric(wbps/vbps, "whole/view")
+	b.ReportMetric(netCPU, "net-cpu-%")
 	fmt.Printf("--- SUMMARY: %s: bytes per player per second at %d bodies in %d regions (12,800×720 px, every body moving), net at 20 Hz:\n"+
 		"\tview 1280×720:          %8.0f B/s  (%d snapshots, %d full)\n"+
 		"\tdefault (no view sent): %8.0f B/s  (the whole world within MaxViewBodies = %d)\n"+
-		"\twhole world (before):   %8.0f B/s  (%.0f bodies a snapshot, same run, same world)\n",
-		b.Name(), bodies, regions, vbps, vc.frames.Load(), vc.fullFrames.Load(), dbps, MaxViewBodies, wbps, float64(wholeBodies)/float64(max(wholeFrames, 1)))
+		"\twhole world (before):   %8.0f B/s  (%.0f bodies a snapshot, same run, same world)\n"+
+		"\tnet's CPU meanwhile: %.0f %% of a core (reading the %d regions, merging, the views)\n",
+		b.Name(), bodies, regions, vbps, vc.frames.Load(), vc.fullFrames.Load(), dbps, MaxViewBodies, wbps, float64(wholeBodies)/float64(max(wholeFrames, 1)),
+		netCPU, regions)
 }

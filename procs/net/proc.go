@@ -193,7 +193,10 @@ type Proc struct {
 	seq     uint64
 
 	physics *world.Follower // every region of physics (nil: no channel)
-	bodies  []physics.Body  // the regions' bodies merged, reused every send
+	bodies  []physics.Body  // one region's bodies, reused every send
+	wire    []Body          // every region's, quantized, each region's run in ID order
+	runs    [][]Body        // the runs in wire
+	merge   []Body          // mergeRuns' scratch
 	ai      *engine.Follower[ai.Params, ai.Agent]
 	sup     *engine.Follower[supervisor.Meta, supervisor.ChildStatus]
 	pending []engine.Command // input not yet accepted by physics, oldest first
@@ -351,15 +354,27 @@ func (p *Proc) snapshot() *Snapshot {
 				s.PhysicsTick = max(s.PhysicsTick, m.Cur.Tick)
 			}
 		}
-		p.bodies = p.physics.Append(p.bodies[:0], false)
-		s.Bodies = make([]Body, 0, len(p.bodies)) // each snapshot owns its bodies: it is kept as a delta base
-		for _, b := range p.bodies {
-			s.Bodies = append(s.Bodies, Body{ID: b.ID, Flags: b.Flags, X: Fixed(b.X, Subpixel), Y: Fixed(b.Y, Subpixel),
-				VX: Fixed(b.VX, 1), VY: Fixed(b.VY, 1), R: Fixed(b.R, Subpixel)})
+		// Each region's run (its own bodies, then those in flight) is
+		// put in ID order by itself — a region's own are already, the
+		// rest are few — and the runs merged: the regions' ids
+		// interleave, and a merge is cheaper than sorting the world. A
+		// body at a handover instant may be in two runs: kept once.
+		p.wire, p.runs = p.wire[:0], p.runs[:0]
+		for i, m := range p.physics.Members {
+			if !m.Have() {
+				continue
+			}
+			cur, left, right := p.physics.Frames(i)
+			p.bodies = world.AppendRegion(p.bodies[:0], cur, left, right)
+			start := len(p.wire)
+			for _, b := range p.bodies {
+				p.wire = append(p.wire, Body{ID: b.ID, Flags: b.Flags, X: Fixed(b.X, Subpixel), Y: Fixed(b.Y, Subpixel),
+					VX: Fixed(b.VX, 1), VY: Fixed(b.VY, 1), R: Fixed(b.R, Subpixel)})
+			}
+			p.runs = append(p.runs, inIDOrder(p.wire[start:], func(b Body) uint32 { return b.ID }))
 		}
-		// Regions' runs are each in ID order; a body at a handover
-		// instant may be in two (the same id): kept once.
-		s.Bodies = inIDOrder(s.Bodies, func(b Body) uint32 { return b.ID })
+		// Each snapshot owns its bodies: it is kept as a delta base.
+		s.Bodies = mergeRuns(p.runs, &p.merge)
 	}
 	if read(p.ai) {
 		f := &p.ai.Cur
@@ -383,6 +398,65 @@ func (p *Proc) snapshot() *Snapshot {
 		}
 	}
 	return s
+}
+
+// mergeRuns merges runs, each in ascending ID order, into a new slice in
+// ascending ID order without repeated ids, by pairwise merges (log₂ of
+// the runs passes over the bodies); scratch is kept for the next call.
+func mergeRuns(runs [][]Body, scratch *[]Body) []Body {
+	n := 0
+	for _, r := range runs {
+		n += len(r)
+	}
+	out := make([]Body, 0, n)
+	switch len(runs) {
+	case 0:
+		return out
+	case 1:
+		return append(out, runs[0]...)
+	}
+	// Merge neighbours pairwise until two runs are left, between the
+	// scratch buffer and a second one; the last merge goes to out.
+	if cap(*scratch) < 2*n {
+		*scratch = make([]Body, 2*n)
+	}
+	bufs := [2][]Body{(*scratch)[:n], (*scratch)[n : 2*n]}
+	for k := 0; len(runs) > 2; k ^= 1 {
+		dst := bufs[k][:0]
+		next := runs[:0:0]
+		for i := 0; i < len(runs); i += 2 {
+			start := len(dst)
+			if i+1 == len(runs) {
+				dst = append(dst, runs[i]...)
+			} else {
+				dst = mergeTwo(dst, runs[i], runs[i+1])
+			}
+			next = append(next, dst[start:])
+		}
+		runs = next
+	}
+	return mergeTwo(out, runs[0], runs[1])
+}
+
+// mergeTwo appends to dst the merge of a and b, each in ascending ID
+// order, an id in both once.
+func mergeTwo(dst, a, b []Body) []Body {
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i].ID < b[j].ID:
+			dst = append(dst, a[i])
+			i++
+		case b[j].ID < a[i].ID:
+			dst = append(dst, b[j])
+			j++
+		default:
+			dst = append(dst, a[i])
+			i, j = i+1, j+1
+		}
+	}
+	dst = append(dst, a[i:]...)
+	return append(dst, b[j:]...)
 }
 
 // inIDOrder sorts items by id and drops repeated ids.
