@@ -242,13 +242,15 @@ func cmdBench(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	}
 	rep := Report{SizeFlag: knob, GroupFlags: groupFlags}
 	combos := countCombos(groupFlags, counts)
+	// Each size with each count in turn, so that a count runs beside
+	// its baseline (one member) in time as well as in the run.
 	for run := range *count {
-		for ci, combo := range combos {
-			for i, n := range ns {
+		for i, n := range ns {
+			for ci, combo := range combos {
 				for name, c := range combo {
 					counts[name].cur = c
 				}
-				fmt.Fprintf(stderr, "bench: size %d%s (%d/%d), run %d/%d\n", n, countsLabel(groupFlags, combo), ci*len(ns)+i+1, len(ns)*len(combos), run+1, *count)
+				fmt.Fprintf(stderr, "bench: size %d%s (%d/%d), run %d/%d\n", n, countsLabel(groupFlags, combo), i*len(combos)+ci+1, len(ns)*len(combos), run+1, *count)
 				r, err := benchSize(ctx, g, o, self, f, combo, n, *duration, stderr)
 				if err != nil {
 					return fmt.Errorf("bench size %d%s: %w", n, countsLabel(groupFlags, combo), err)
