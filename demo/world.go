@@ -239,11 +239,14 @@ func (w *worldChecker) Close() error {
 // Physics ticks at a fixed 60 Hz, so a world that keeps up steps its
 // bodies 60 times a second however many regions share it: the paced
 // throughput only shows what is lost when a region falls behind. What
-// the regions could do is their capacity: each region's body-steps per
-// second of its ticks' own time (engine.Counters.TickNanos, the wall
-// time of its commands and steps, the border exchange included), summed
-// over the regions — what N regions on N cores step flat out. That is
-// the figure compared with N × one region's.
+// the regions could do is their capacity: each region's bodies over
+// its tick's own time (Header.StepNanos, the wall time of its commands
+// and step, the border exchange included), the median over its ticks,
+// summed over the regions — what N regions on N cores step flat out.
+// That is the figure compared with N × one region's. The median, not
+// the mean: a tick preempted by another program on a shared machine
+// costs the mean what the world did not cost, while a region slowed on
+// every tick (regions sharing a core, the exchange) moves the median.
 type worldMeter struct {
 	regions []*meteredRegion
 	first   time.Time
@@ -258,14 +261,14 @@ type meteredRegion struct {
 	tick    uint64 // the last tick taken (0: none)
 	handed0 uint64 // Handed at the first tick taken
 	handed  uint64
-	// busy0 and busy are Counters.TickNanos at the first and the last
-	// tick taken: the ticks' own time between them.
-	busy0, busy uint64
-	steps       float64 // body-steps since the first tick taken
-	ticks       uint64
-	owned       uint64 // bodies owned, summed over the ticks taken (for the mean load)
-	bytes       uint64
-	nanos       []time.Duration
+	// rates are owned bodies ÷ StepNanos of each tick taken, in
+	// body-steps per second.
+	rates []float64
+	steps float64 // body-steps since the first tick taken
+	ticks uint64
+	owned uint64 // bodies owned, summed over the ticks taken (for the mean load)
+	bytes uint64
+	nanos []time.Duration
 }
 
 // metaSize is the encoded size of physics.Meta: the meter decodes it
@@ -314,11 +317,11 @@ func (r *meteredRegion) sample() {
 		return
 	}
 	rg := &meta.Region
-	if r.tick == 0 || h.Tick < r.tick || h.Counters.TickNanos < r.busy { // the first, or a restart's world: start from it
+	if r.tick == 0 || h.Tick < r.tick { // the first, or a restart's world: start from it
 		if r.tick == 0 {
 			r.handed0 = rg.Handed
 		}
-		r.tick, r.handed, r.busy0, r.busy = h.Tick, rg.Handed, h.Counters.TickNanos-(r.busy-r.busy0), h.Counters.TickNanos
+		r.tick, r.handed = h.Tick, rg.Handed
 		return
 	}
 	n := h.Tick - r.tick
@@ -331,7 +334,10 @@ func (r *meteredRegion) sample() {
 	r.owned += owned * n
 	r.bytes += uint64(rg.ExchangeBytes)
 	r.nanos = append(r.nanos, time.Duration(rg.ExchangeNanos))
-	r.tick, r.handed, r.busy = h.Tick, rg.Handed, h.Counters.TickNanos
+	if h.StepNanos > 0 {
+		r.rates = append(r.rates, float64(owned)/(float64(h.StepNanos)/1e9))
+	}
+	r.tick, r.handed = h.Tick, rg.Handed
 }
 
 // Figures are the world's: its body-steps per second as paced (60 Hz)
@@ -357,8 +363,9 @@ func (m *worldMeter) Figures() []bench.Figure {
 		if r.ticks > 0 {
 			loads = append(loads, float64(r.owned)/float64(r.ticks))
 		}
-		if busy := r.busy - r.busy0; busy > 0 {
-			capacity += r.steps / (float64(busy) / 1e9)
+		if len(r.rates) > 0 {
+			slices.Sort(r.rates)
+			capacity += r.rates[len(r.rates)/2]
 		}
 	}
 	var sum, most float64
