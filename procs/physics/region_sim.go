@@ -115,6 +115,7 @@ type neighbour struct {
 	// streams with this region, which must never go back.
 	seen      bool
 	sent, got uint64
+	replaced  uint64 // f's Replaced when seen was last reset
 	// ghosts are Cur's bodies near the border, checked.
 	ghosts []Body
 }
@@ -384,8 +385,14 @@ func (p *Sim) exchange(nb *neighbour) {
 		return // down or not there yet: hold everything for it
 	}
 	cur := &nb.f.Cur
-	if reads := nb.f.Stats().Reads; reads != nb.reads {
-		nb.reads = reads
+	if st := nb.f.Stats(); st.Reads != nb.reads {
+		nb.reads = st.Reads
+		if st.Replaced != nb.replaced {
+			// A segment made anew (a region that lost its own joined
+			// the world): its numbers start where it took them up,
+			// which may be below what the one before it published.
+			nb.replaced, nb.seen = st.Replaced, false
+		}
 		r.exBytes += uint32(Schema.Size(len(cur.Items)))
 		err := p.check(nb, cur)
 		if err == nil {

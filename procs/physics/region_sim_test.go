@@ -501,6 +501,9 @@ func TestRegionJoinsRunningWorld(t *testing.T) {
 	}
 	c.check("joined")
 	c.arrives(id, "after the join")
+	if r := c.region(0); r.Refused != 0 {
+		t.Errorf("the region beside the join refused %d snapshots:\n%s", r.Refused, c.log.String())
+	}
 	if !strings.Contains(c.log.String(), "joined a running world empty") {
 		t.Errorf("the join was not logged:\n%s", c.log.String())
 	}
