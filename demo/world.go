@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/engine/bench"
 	"github.com/venomrt/venomrt/engine/chaos"
@@ -39,6 +41,7 @@ type Cut struct {
 	// while the cut was read.
 	Skipped uint64
 	before  []uint64
+	inodes  []uint64 // of the segment each client maps
 }
 
 // NewCut makes a Cut of the physics members' channels, in region order
@@ -46,7 +49,7 @@ type Cut struct {
 func NewCut(channels []string) *Cut {
 	n := len(channels)
 	return &Cut{channels: channels, clients: make([]*engine.Client[physics.Meta, physics.Body], n),
-		Frames: make([]engine.Frame[physics.Meta, physics.Body], n), before: make([]uint64, n)}
+		Frames: make([]engine.Frame[physics.Meta, physics.Body], n), before: make([]uint64, n), inodes: make([]uint64, n)}
 }
 
 // errMoved is a cut whose every try saw a member publish.
@@ -54,18 +57,24 @@ var errMoved = errors.New("the world moved under every try")
 
 // Read reads one consistent cut into Frames. An error means there is
 // none this time: a member's channel missing or not yet published to,
-// or every try spoiled (counted in Skipped); a client that failed is
-// connected again on the next Read.
+// or every try spoiled (counted in Skipped); a client that failed, or
+// whose segment was removed or made anew (--fresh, a region that lost
+// its own), is connected again on the next Read.
 func (c *Cut) Read() error {
 	for i, ch := range c.channels {
-		if c.clients[i] != nil {
+		ino := inode(venom.Path(ch))
+		if c.clients[i] != nil && ino == c.inodes[i] {
 			continue
+		}
+		if c.clients[i] != nil {
+			c.clients[i].Close()
+			c.clients[i] = nil
 		}
 		cl, err := engine.Connect(ch, physics.Schema)
 		if err != nil {
 			return fmt.Errorf("cut: %w", err)
 		}
-		c.clients[i] = cl
+		c.clients[i], c.inodes[i] = cl, ino
 	}
 	for range cutTries {
 		for i, cl := range c.clients {
@@ -97,6 +106,15 @@ func (c *Cut) Read() error {
 		c.Skipped++
 	}
 	return fmt.Errorf("cut of %d members: %w (%d tries)", len(c.channels), errMoved, cutTries)
+}
+
+// inode is the inode number of a segment's file, 0 when there is none.
+func inode(path string) uint64 {
+	var st unix.Stat_t
+	if unix.Stat(path, &st) != nil {
+		return 0
+	}
+	return st.Ino
 }
 
 // fail drops member i's client after an error, to connect again.

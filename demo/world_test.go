@@ -355,3 +355,23 @@ func TestBenchRegions(t *testing.T) {
 		}
 	}
 }
+
+// A cut follows a member whose segment was removed and made anew (--fresh,
+// a region that lost its own): it reads the new one, not the old one its
+// connection still maps.
+func TestCutFollowsANewSegment(t *testing.T) {
+	ch := proctest.Name(t) + ".physics"
+	cut := demo.NewCut([]string{ch})
+	defer cut.Close()
+	m := worldtest.Meta(0, 1, 100, 100, 1, 0, 0)
+	m.Steps = 1
+	worldtest.Start(t, ch).Publish(t, m, worldtest.Bodies(1, 1, 0, 100, 50))
+	if err := cut.Read(); err != nil || cut.Frames[0].Meta.Steps != 1 {
+		t.Fatalf("first segment: %v, steps %d", err, cut.Frames[0].Meta.Steps)
+	}
+	m.Steps = 2
+	worldtest.Start(t, ch).Publish(t, m, worldtest.Bodies(1, 1, 0, 100, 50)) // removes the first, makes a new one
+	if err := cut.Read(); err != nil || cut.Frames[0].Meta.Steps != 2 {
+		t.Fatalf("new segment: %v, steps %d, want 2", err, cut.Frames[0].Meta.Steps)
+	}
+}
