@@ -98,6 +98,13 @@ func nearest(bs []nearBody, k int) {
 	}
 }
 
+// covers reports whether v, widened by ViewMargin, holds the whole world
+// width×height (the zero View does).
+func (v View) covers(width, height float32) bool {
+	return v.Whole() || (v.X-ViewMargin <= 0 && v.Y-ViewMargin <= 0 &&
+		v.X+v.W+ViewMargin >= width && v.Y+v.H+ViewMargin >= height)
+}
+
 // px is a wire fixed-point position in px.
 func px(v int32) float32 { return float32(v) / Subpixel }
 

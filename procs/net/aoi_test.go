@@ -59,7 +59,7 @@ func bodiesWithin(t *testing.T, ctx context.Context, c *Client, x0, x1 float32) 
 }
 
 // A player that never says its view gets the whole world of both regions
-// (within MaxViewBodies); a player with a small view gets only the bodies
+// (within MaxWholeBodies); a player with a small view gets only the bodies
 // in it, widened by ViewMargin, and another set when it moves its view.
 func TestViewAreaOfInterest(t *testing.T) {
 	g := startRegions(t)
@@ -120,6 +120,36 @@ func TestHostileViews(t *testing.T) {
 	// The Go client refuses to send them.
 	if err := good.View(View{X: nan, W: 1, H: 1}); err == nil {
 		t.Fatal("Client.View took a NaN view")
+	}
+}
+
+// A world within MaxWholeBodies that a view covers is sent whole, as
+// before views; one a view does not cover, or with more bodies, is cut.
+func TestViewCovers(t *testing.T) {
+	s := &Snapshot{Width: 1280, Height: 720}
+	for i := range MaxWholeBodies {
+		s.Bodies = append(s.Bodies, Body{ID: uint32(i + 1), X: Fixed(float32(i%1280), Subpixel), Y: Fixed(float32(i%720), Subpixel)})
+	}
+	for _, tc := range []struct {
+		v     View
+		whole bool
+	}{
+		{View{}, true},
+		{View{X: 0, Y: 0, W: 1280, H: 720}, true},
+		{View{X: -30, Y: 10, W: 1300, H: 700}, true}, // within the margin
+		{View{X: 100, Y: 0, W: 1280, H: 720}, false},
+	} {
+		got := newOutgoing(1, s).view(tc.v)
+		if (got == s) != tc.whole {
+			t.Errorf("view %+v: whole %v, want %v", tc.v, got == s, tc.whole)
+		}
+		if !tc.whole && len(got.Bodies) > MaxViewBodies {
+			t.Errorf("view %+v: %d bodies, over MaxViewBodies", tc.v, len(got.Bodies))
+		}
+	}
+	s.Bodies = append(s.Bodies, Body{ID: MaxWholeBodies + 1})
+	if got := newOutgoing(1, s).view(View{}); len(got.Bodies) != MaxViewBodies {
+		t.Errorf("a world of %d: %d bodies sent, want MaxViewBodies", len(s.Bodies), len(got.Bodies))
 	}
 }
 

@@ -504,16 +504,15 @@ func BenchmarkInputToVisible(b *testing.B) {
 }
 
 // aoiWorld publishes a synthetic world of bodies bodies in regions
-// regions (12,800 × 720 px: the width a 100,000-body world takes), on
-// real channels, at 60 Hz until ctx ends (ids interleaved between the
+// regions, w × 720 px (12,800: the width a 100,000-body world takes), on
+// real channels "<name>.physics-i", at 60 Hz until ctx ends (ids interleaved between the
 // regions, as a fresh world's cut in strips): every body moves (ballistic
 // under gravity, bouncing off the floor, ceiling and its strip's walls)
 // and a tenth of them are kicked each tick (collisions), so each
 // snapshot's deltas cost what a lively world's do. It returns the
 // channels.
-func aoiWorld(b *testing.B, ctx context.Context, regions, bodies int) []string {
-	const w, h = 12800, 720
-	name := proctest.Name(b)
+func aoiWorld(b *testing.B, ctx context.Context, name string, w, regions, bodies int) []string {
+	const h = 720
 	var chans []string
 	type region struct {
 		r      *worldtest.Region
@@ -526,7 +525,7 @@ func aoiWorld(b *testing.B, ctx context.Context, regions, bodies int) []string {
 		ch := fmt.Sprintf("%s.physics-%d", name, i)
 		chans = append(chans, ch)
 		lo := float32(w * i / regions)
-		bs := worldtest.Bodies(uint32(1+per*i), per, lo, lo+w/float32(regions), 0)
+		bs := worldtest.Bodies(uint32(1+per*i), per, lo, lo+float32(w)/float32(regions), 0)
 		for k := range bs {
 			// The regions' ids interleave, as a fresh world's cut in
 			// strips do: each region's run in ID order, the world's not.
@@ -555,7 +554,7 @@ func aoiWorld(b *testing.B, ctx context.Context, regions, bodies int) []string {
 					p.VY, p.Y = -p.VY, min(max(p.Y, p.R), h-p.R)
 				}
 			}
-			if err := r.r.TryPublish(worldtest.Meta(i, regions, w, h, len(r.bodies), 0, 0), r.bodies, time.Second/60); err != nil {
+			if err := r.r.TryPublish(worldtest.Meta(i, regions, float32(w), h, len(r.bodies), 0, 0), r.bodies, time.Second/60); err != nil {
 				return err
 			}
 		}
@@ -585,7 +584,7 @@ func aoiWorld(b *testing.B, ctx context.Context, regions, bodies int) []string {
 // regions (a synthetic world on real channels, every body moving), net a
 // helper process at 20 Hz: a player with a 1280×720 view (real
 // WebSocket, acknowledging every snapshot) and one that never says its
-// view (the whole world within MaxViewBodies), beside, in the same run
+// view (the whole world, cut to MaxViewBodies), beside, in the same run
 // and on the same world, the whole-world stream net sent before areas of
 // interest — net's own snapshots of every region (Proc.snapshot), each
 // encoded as a delta against the one before (in two halves by ID: the
@@ -596,8 +595,12 @@ func BenchmarkBytesAOI(b *testing.B) {
 	const regions, bodies = 8, 100000
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	chans := aoiWorld(b, ctx, regions, bodies)
 	name := proctest.Name(b)
+	chans := aoiWorld(b, ctx, name, 12800, regions, bodies)
+	// Today's world beside it: the default 1280×720 and 2,000 bodies,
+	// one region, the same motion, sent whole as net sends it today.
+	today := New(Options{Regions: aoiWorld(b, ctx, name+"-today", 1280, 1, 2000)})
+	defer today.Close()
 	b.Cleanup(func() { venom.Remove(name + ".net") })
 	np := proctest.Start(b, "net", name, "127.0.0.1:0", fmt.Sprintf("regions=%d", regions))
 	url := "ws://" + np.Expect(b, `^listening (\S+)`, 10*time.Second)[1]
@@ -626,8 +629,8 @@ func BenchmarkBytesAOI(b *testing.B) {
 		}
 		return &h
 	}
-	var wholeBytes, wholeFrames, wholeBodies int64
-	var prev *Snapshot
+	var wholeBytes, wholeFrames, wholeBodies, todayBytes int64
+	var prev, prevToday *Snapshot
 	time.Sleep(time.Second) // the players settle on acknowledged bases
 	const window = 5 * time.Second
 	vc.start.Store(true)
@@ -649,6 +652,15 @@ func BenchmarkBytesAOI(b *testing.B) {
 			wholeBodies += int64(len(s.Bodies))
 		}
 		prev = s
+		st := today.snapshot()
+		if prevToday != nil {
+			m, err := AppendSnapshot(nil, 2, 1, prevToday, st)
+			if err != nil {
+				b.Fatal(err)
+			}
+			todayBytes += int64(len(m))
+		}
+		prevToday = st
 	}
 	tick.Stop()
 	vc.start.Store(false)
@@ -666,17 +678,20 @@ func BenchmarkBytesAOI(b *testing.B) {
 	}
 	vbps, dbps := float64(vc.bytes.Load())/secs, float64(dc.bytes.Load())/secs
 	wbps := float64(wholeBytes) / (float64(wholeFrames) / 20)
+	tbps := float64(todayBytes) / (float64(wholeFrames) / 20)
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(vbps, "view-B/s")
 	b.ReportMetric(dbps, "default-B/s")
 	b.ReportMetric(wbps, "whole-world-B/s")
 	b.ReportMetric(wbps/vbps, "whole/view")
+	b.ReportMetric(tbps, "today-2000-B/s")
 	b.ReportMetric(netCPU, "net-cpu-%")
 	fmt.Printf("--- SUMMARY: %s: bytes per player per second at %d bodies in %d regions (12,800×720 px, every body moving), net at 20 Hz:\n"+
 		"\tview 1280×720:          %8.0f B/s  (%d snapshots, %d full)\n"+
-		"\tdefault (no view sent): %8.0f B/s  (the whole world within MaxViewBodies = %d)\n"+
+		"\tdefault (no view sent): %8.0f B/s  (the whole world, cut to MaxViewBodies = %d)\n"+
 		"\twhole world (before):   %8.0f B/s  (%.0f bodies a snapshot, same run, same world)\n"+
+		"\ttoday's world:          %8.0f B/s  (2,000 bodies, 1280×720, the same motion, whole, same run)\n"+
 		"\tnet's CPU meanwhile: %.0f %% of a core (reading the %d regions, merging, the views)\n",
 		b.Name(), bodies, regions, vbps, vc.frames.Load(), vc.fullFrames.Load(), dbps, MaxViewBodies, wbps, float64(wholeBodies)/float64(max(wholeFrames, 1)),
-		netCPU, regions)
+		tbps, netCPU, regions)
 }

@@ -158,12 +158,12 @@ func (o *outgoing) welcome(id uint32, view View) ([]byte, error) {
 }
 
 // view is the world of o as a player with view v sees it: o itself when
-// the view is the whole world and within MaxViewBodies, else a copy with
-// only the bodies in view (inView), made once per view.
+// the view covers the whole world and it is within MaxWholeBodies, else a
+// copy with only the bodies in view (inView), made once per view.
 func (o *outgoing) view(v View) *Snapshot {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if v.Whole() && len(o.s.Bodies) <= MaxViewBodies {
+	if len(o.s.Bodies) <= MaxWholeBodies && v.covers(o.s.Width, o.s.Height) {
 		return o.s
 	}
 	if s, ok := o.in[v]; ok {

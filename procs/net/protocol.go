@@ -143,9 +143,11 @@ const (
 
 // View is the rectangle of the world a player sees, in world px: net
 // sends the player the bodies whose centre lies in it widened by
-// ViewMargin on every side, at most MaxViewBodies of them (the nearest
-// the view's centre). A player that never sends one has the zero View:
-// the whole world, within the same cap.
+// ViewMargin on every side — all of them when the view covers the whole
+// world and it has at most MaxWholeBodies (as net sent every player
+// before views), else at most MaxViewBodies, the nearest the view's
+// centre. A player that never sends one has the zero View: the whole
+// world, within the same caps.
 type View struct {
 	X, Y, W, H float32
 }
@@ -155,13 +157,18 @@ const (
 	// ViewMargin widens a view on every side (px), so a body entering it
 	// is already known to the client, with its velocity.
 	ViewMargin = 64
-	// MaxViewBodies bounds the bodies of one player's snapshot: the
-	// default world's 2,000 and a few spawns, whose stream is ≈ 120 KB/s
-	// at 20 Hz with every body moving (3 bytes a moving body a
-	// snapshot). A view holding more gets the ones nearest its centre,
-	// so a player's bytes stay within that whatever the world's size and
-	// density.
-	MaxViewBodies = 2048
+	// MaxWholeBodies: a world of at most this many bodies, all in a
+	// player's view, is sent whole — the default world's 2,000 and a few
+	// spawns, whose stream is ≈ 120 KB/s at 20 Hz with every body moving
+	// (3 bytes a moving body a snapshot).
+	MaxWholeBodies = 2048
+	// MaxViewBodies bounds the bodies of a player's snapshot otherwise:
+	// a view holding more gets the ones nearest its centre. A cropped
+	// stream costs more a body than a whole one (bodies cross the crop's
+	// edge: sent in full as they enter, ≈ 25 % more in BenchmarkBytesAOI),
+	// so the cap is that much below MaxWholeBodies: a player's bytes stay
+	// ≈ 120 KB/s whatever the world's size and density.
+	MaxViewBodies = 1664
 	// MaxViewCoord bounds a view's position and size: twice the largest
 	// world side (physics.MaxWorld), enough for any view of any world
 	// with room to scroll past its edges.

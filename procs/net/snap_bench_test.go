@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/venomrt/venomrt/internal/proctest"
 )
 
 // BenchmarkSnapshot100k: net's read of a world of 100,000 bodies in 8
@@ -12,7 +14,7 @@ import (
 func BenchmarkSnapshot100k(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	chans := aoiWorld(b, ctx, 8, 100000)
+	chans := aoiWorld(b, ctx, proctest.Name(b), 12800, 8, 100000)
 	p := New(Options{Regions: chans})
 	defer p.Close()
 	time.Sleep(100 * time.Millisecond)
