@@ -318,6 +318,10 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	if checkEvery != nil && *checkEvery <= 0 {
 		return fmt.Errorf("%w: chaos: --check-every %v, want > 0", game.ErrUsage, *checkEvery)
 	}
+	targeted, err := targetChildren(g, f, *targets)
+	if err != nil {
+		return err
+	}
 	if !isSet(f.FlagSet, "instance") {
 		f.Instance = fmt.Sprintf("chaos%d", os.Getpid())
 	}
@@ -359,10 +363,6 @@ func cmdChaos(ctx context.Context, g *game.Game, o *options, call game.Call) err
 	for _, m := range g.Children(f) {
 		members = append(members, m.Name)
 		procs[m.Name] = m.Process
-	}
-	targeted, err := targetChildren(g, f, *targets)
-	if err != nil {
-		return err
 	}
 	c := &chaos{g: g, opts: o, env: env, members: members, procs: procs, targets: targeted, game: gp,
 		rng: rand.New(rand.NewPCG(seed, 0x5eed)), kinds: kinds, log: log,
