@@ -79,9 +79,16 @@ func (g *regionsGame) census(t *testing.T) bool {
 // until takes the census at every look until cond holds on a cut.
 func (g *regionsGame) until(t *testing.T, what string, cond func(r [2]*engine.Frame[physics.Meta, physics.Body]) bool) {
 	t.Helper()
-	proctest.Eventually(t, 30*time.Second, what, func() bool {
-		return g.census(t) && cond([2]*engine.Frame[physics.Meta, physics.Body]{&g.cut.Frames[0], &g.cut.Frames[1]})
-	})
+	deadline := time.Now().Add(30 * time.Second)
+	for step := time.Millisecond; ; step = min(2*step, 50*time.Millisecond) {
+		if g.census(t) && cond([2]*engine.Frame[physics.Meta, physics.Body]{&g.cut.Frames[0], &g.cut.Frames[1]}) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 30s: %s (last cut: %+v / %+v)", what, g.cut.Frames[0].Meta.Region, g.cut.Frames[1].Meta.Region)
+		}
+		time.Sleep(step)
+	}
 }
 
 // send sends a command to both regions (the one it concerns applies it).
@@ -252,18 +259,34 @@ func TestRegionsStopped(t *testing.T) {
 	for i, gx := range []float64{1500, -1500} {
 		g.send(t, engine.Cmd(physics.OpGravity, gx, 400))
 		p := g.member(t, 1-i) // the receiver of this direction
+		// The sender's outbox toward it.
+		out := func() uint32 {
+			if i == 0 {
+				return g.cut.Frames[0].Meta.Region.OutRight
+			}
+			return g.cut.Frames[1].Meta.Region.OutLeft
+		}
 		g.until(t, "bodies crossing", func(r [2]*engine.Frame[physics.Meta, physics.Body]) bool { return handed() > 0 })
+		before := handed()
 		g.signal(t, p.Pid, syscall.SIGSTOP)
+		var held uint32
 		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
-			g.census(t)
+			if g.census(t) {
+				held = max(held, out())
+			}
 			time.Sleep(20 * time.Millisecond) // a look every tick or so
 		}
+		// (Past the hang timeout the supervisor kills it: its standby
+		// took over meanwhile.)
 		g.signal(t, p.Pid, syscall.SIGCONT)
 		g.member(t, 1-i)
-		before := handed()
 		g.until(t, "what was held handed over after the stop", func(r [2]*engine.Frame[physics.Meta, physics.Body]) bool {
 			return handed() > before && r[0].Meta.Region.OutRight == 0 && r[1].Meta.Region.OutLeft == 0
 		})
+		if held == 0 {
+			t.Errorf("direction %d: nothing was held for the stopped region", i)
+		}
+		t.Logf("direction %d: up to %d bodies held for the stopped region", i, held)
 	}
 	t.Logf("%d censuses, %d hand-overs", g.checks, handed())
 }
