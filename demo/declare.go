@@ -38,6 +38,7 @@ const WindowBinary = "venomrt-window"
 func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	var f struct {
 		bodies, agents, sendRate, frames int
+		width                            int
 		seed                             uint64
 		netAddr, screenshot              string
 		connect, player                  string
@@ -48,6 +49,7 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	g.Flags(func(fs *flag.FlagSet) {
 		fs.IntVar(&f.bodies, "bodies", 2000, "bodies in a fresh physics world")
 		fs.IntVar(&f.agents, "agents", 200, "agents in a fresh ai world")
+		fs.IntVar(&f.width, "width", 0, "width of a fresh physics world, px (0: 1,280 per 10,000 bodies, at least 1,280)")
 		fs.IntVar(&regions, "regions", 1, "physics regions: N processes physics-0 … physics-N-1, each stepping one of N strips of the world (1: one process, physics)")
 		fs.Uint64Var(&f.seed, "seed", 1, "seed of a fresh world (and of chaos's faults)")
 		fs.StringVar(&f.netAddr, "net-addr", "127.0.0.1:7777", "address of the net process's WebSocket server")
@@ -61,6 +63,8 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 			return fmt.Errorf("--bodies %d, want 0..%d", f.bodies, physics.MaxBodies)
 		case f.agents < 0 || f.agents > ai.MaxAgents:
 			return fmt.Errorf("--agents %d, want 0..%d", f.agents, ai.MaxAgents)
+		case f.width != 0 && (f.width < physics.MinWorld || f.width > physics.MaxWorld):
+			return fmt.Errorf("--width %d, want 0 (by the bodies) or %d..%d", f.width, physics.MinWorld, physics.MaxWorld)
 		case regions < 1 || regions > game.MaxGroup:
 			return fmt.Errorf("--regions %d, want 1..%d", regions, game.MaxGroup)
 		case f.sendRate < 1 || f.sendRate > 60:
@@ -103,7 +107,13 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	// its index and the count, naming its neighbours' channels as run
 	// names them; the run's id marks a world this run made.
 	phys := game.Sim("physics", func(env game.Env) (engine.Sim[physics.Meta, physics.Body], error) {
-		return &physics.Sim{Seed: f.seed, Bodies: f.bodies, Region: env.Index, Regions: env.Count,
+		// A world of many bodies is wider: 1,280 px per 10,000 (the
+		// height stays the window's 720).
+		width := float32(f.width)
+		if width == 0 {
+			width = physics.WorldWidth(f.bodies)
+		}
+		return &physics.Sim{Seed: f.seed, Bodies: f.bodies, Width: width, Region: env.Index, Regions: env.Count,
 			Neighbour: func(i int) string { return env.Member("physics", i) }, WorldID: env.RunID, Log: env.Log}, nil
 	}, engine.Options{Rate: 60, DataSize: physics.DataSize})
 	phys.Group = "regions"
