@@ -12,6 +12,8 @@
 #   REGIONS=1,2,4 BODIES=20000 DURATION=5s scripts/regions-bench.sh
 #   scripts/regions-bench.sh --count 3           # more flags go to bench as they are
 #
+# The world is as wide as its bodies want (the demo's --width 0: 1,280 px
+# per 10,000 bodies, the default world's density; 12,800 px for 100,000).
 # Needs Go and /dev/shm room for every region's channel: each holds
 # physics.MaxBodies bodies in its snapshot ring (≈ 17 MB), so 16 regions
 # take ≈ 300 MB. The JSON report is written to $JSON (default
@@ -34,14 +36,6 @@ if ((cores < most + 3)); then
 	echo "regions-bench: $cores cores for up to $most regions, ai, net and bench: the regions will share cores" >&2
 fi
 
-# A world of many bodies wants room as well as regions: 1,280 px of width
-# per 10,000 bodies keeps the default world's density (2,000 bodies in
-# 1,280 × 720). Passed when the demo has the flag and BODIES is one size.
-extra=()
-if [[ $bodies =~ ^[0-9]+$ ]] && "$bin" bench -h 2>&1 | grep -q -- '^  -width'; then
-	extra+=(--width "$((bodies * 1280 / 10000))")
-fi
-
 echo "regions-bench: $(date -u +%FT%TZ), $(uname -srm), $cores cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-echo "regions-bench: $bin bench --regions $regions --bodies $bodies --duration $duration ${extra[*]} --json $json $*" >&2
-"$bin" bench --regions "$regions" --bodies "$bodies" --duration "$duration" "${extra[@]}" --json "$json" "$@"
+echo "regions-bench: $bin bench --regions $regions --bodies $bodies --duration $duration --json $json $*" >&2
+"$bin" bench --regions "$regions" --bodies "$bodies" --duration "$duration" --json "$json" "$@"
