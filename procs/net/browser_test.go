@@ -544,5 +544,16 @@ func TestBrowserRegions(t *testing.T) {
 	waitJS(t, ctx, 10*time.Second, "the view sent", `window.venom.view === '0,0,2000,720'`)
 	if s := eval[string](t, ctx, `window.venom.state`); s != "connected" {
 		t.Fatalf("state %q after the view: the server refused it", s)
+	} // The debug key B's borders: one per cut between the members the
+	// status names, none for a world of one region.
+	for js, want := range map[string]string{
+		`JSON.stringify(window.venomBorders([{name: 'physics-0'}, {name: 'ai'}, {name: 'physics-1'}], 2000))`:        `[1000]`,
+		`JSON.stringify(window.venomBorders([{name: 'physics-2'}, {name: 'physics-0'}, {name: 'physics-1'}], 1200))`: `[400,800]`,
+		`JSON.stringify(window.venomBorders([{name: 'physics'}, {name: 'net'}], 1280))`:                              `[]`,
+		`JSON.stringify(window.venomBorders([{name: 'physics-x'}, {name: 'physics-'}, {name: 'xphysics-1'}], 1280))`: `[]`,
+	} {
+		if got := eval[string](t, ctx, js); got != want {
+			t.Errorf("%s = %s, want %s", js, got, want)
+		}
 	}
 }

@@ -424,6 +424,24 @@ let interval = 50;
 let cursor = null, cursorSent = 0, cursorDirty = false;
 const pending = []; // clicks made while not connected (at most 16)
 let hud = true;
+let borders = false; // the debug key B: the borders between physics's regions
+
+// regionBorders is where the borders between physics's regions lie, in
+// world px: the world is cut into as many vertical strips of equal width
+// as the status names members physics-0 … physics-N-1 (none for a world
+// of one region). Net's stream is one world; only this debug view shows
+// the cut.
+function regionBorders(children, width) {
+  let n = 0;
+  for (const c of children || []) {
+    const m = /^physics-(\d+)$/.exec(c.name);
+    if (m) n = Math.max(n, Number(m[1]) + 1);
+  }
+  const xs = [];
+  for (let k = 1; k < n; k++) xs.push((width * k) / n);
+  return xs;
+}
+window.venomBorders = regionBorders; // for the tests
 let backoff = 250;
 let refused = false;
 const rate = {t0: performance.now(), snaps: 0, bytes: 0, perSec: 0, bytesPerSec: 0};
@@ -607,6 +625,21 @@ function draw() {
     g.restore();
   }
   g.globalAlpha = 1;
+  if (borders) {
+    const xs = regionBorders(cur.children, ww);
+    g.strokeStyle = g.fillStyle = '#ff00ff';
+    g.lineWidth = 1;
+    g.font = '12px sans-serif';
+    xs.forEach((x, i) => {
+      g.beginPath();
+      g.moveTo(ox + x * sx, oy);
+      g.lineTo(ox + x * sx, oy + wh * sx);
+      g.stroke();
+      g.fillText('region ' + (i + 1), ox + x * sx + 4, oy + 14);
+    });
+    if (xs.length) g.fillText('region 0', ox + 4, oy + 14);
+    state.borders = xs.length;
+  }
   g.font = Math.round(12 * Math.max(1, sx)) + 'px sans-serif';
   for (const p of cur.players) {
     const x = ox + (p.cx / SUBPIXEL) * sx, y = oy + (p.cy / SUBPIXEL) * sx;
@@ -641,7 +674,7 @@ function drawHUD() {
     if (c.reason && c.state !== 'running') l += '  ' + c.reason;
     lines.push(l);
   }
-  lines.push('click: spawn  right-click: explode  H: HUD');
+  lines.push('click: spawn  right-click: explode  H: HUD  B: region borders');
   hudText(lines);
 }
 
@@ -679,6 +712,10 @@ canvas.addEventListener('mousedown', (ev) => {
 canvas.addEventListener('contextmenu', (ev) => ev.preventDefault());
 addEventListener('keydown', (ev) => {
   if (ev.key === 'h' || ev.key === 'H') hud = !hud;
+  if (ev.key === 'b' || ev.key === 'B') {
+    borders = !borders;
+    state.borders = 0;
+  }
 });
 // The cursor goes out 20 times a second at most: well inside the
 // server's input rate, with room for clicks.
