@@ -23,7 +23,17 @@ var (
 	restartKills = flag.Int("restart-kills", 100, "BenchmarkRestartLatency: SIGKILLs of physics served by its hot standby")
 	plainKills   = flag.Int("restart-plain-kills", 20, "BenchmarkRestartLatency: SIGKILLs of physics restarted without a standby (run --standby=false)")
 	restartHangs = flag.Int("restart-hangs", 10, "BenchmarkRestartLatency: hangs of physics of each kind (SIGSTOP, OpHang) served by its hot standby")
+	restartRegs  = flag.Int("restart-regions", 1, "BenchmarkRestartLatency: physics's regions (run --regions N); with more than one the faults go to the member physics-0")
 )
+
+// faulted is the physics child BenchmarkRestartLatency faults: physics,
+// or the first member of its group with -restart-regions.
+func faulted() string {
+	if *restartRegs > 1 {
+		return "physics-0"
+	}
+	return "physics"
+}
 
 // BenchmarkRestartLatency times a fault of physics → the first publish of
 // its successor (the first snapshot of a new epoch) under a running game.
@@ -97,14 +107,14 @@ type fault struct {
 // nil, gets the memory of each child's primary and standby at the end.
 func faultPhysics(b *testing.B, standby bool, faults []fault, mem *[]string) [][]time.Duration {
 	b.Helper()
-	args := []string{"--failure-threshold", "1000", "--duration", "30m"}
+	args := []string{"--failure-threshold", "1000", "--duration", "30m", "--regions", strconv.Itoa(*restartRegs)}
 	if !standby {
 		args = append(args, "--standby=false")
 	}
 	game, inst := startGameB(b, args...)
 	defer removeInstance(inst)
 	defer game.Kill(b)
-	ch := inst + ".physics"
+	ch := inst + "." + faulted()
 	shell, epoch := physicsEpoch(b, inst)
 	defer shell.Close()
 	var all [][]time.Duration
@@ -153,8 +163,8 @@ func faultPhysics(b *testing.B, standby bool, faults []fault, mem *[]string) [][
 		all = append(all, lat)
 	}
 	if mem != nil {
-		for _, name := range []string{"physics", "ai", "net"} {
-			want := map[string]int{"physics": restarts}[name]
+		for _, name := range []string{faulted(), "ai", "net"} {
+			want := map[string]int{faulted(): restarts}[name]
 			st := standbyStatus(b, inst, name, "status", func(c supervisor.ChildStatus) bool {
 				return c.State == supervisor.ChildRunning && c.Restarts == uint32(want) && c.StandbyReady()
 			})
@@ -164,12 +174,13 @@ func faultPhysics(b *testing.B, standby bool, faults []fault, mem *[]string) [][
 	return all
 }
 
-// physicsEpoch waits until physics publishes and returns a shell on its
-// channel and a read of its newest snapshot's epoch (0 when unreadable):
-// a successor's first snapshot is the first of a new epoch.
+// physicsEpoch waits until the faulted physics child publishes and
+// returns a shell on its channel and a read of its newest snapshot's
+// epoch (0 when unreadable): a successor's first snapshot is the first of
+// a new epoch.
 func physicsEpoch(b *testing.B, inst string) (*venom.Shell, func() uint64) {
 	b.Helper()
-	ch := inst + ".physics"
+	ch := inst + "." + faulted()
 	var shell *venom.Shell
 	proctest.Eventually(b, 20*time.Second, "physics up", func() bool {
 		var err error
@@ -196,10 +207,10 @@ func physicsEpoch(b *testing.B, inst string) (*venom.Shell, func() uint64) {
 	}
 }
 
-// physicsStatus waits until physics's status satisfies cond.
+// physicsStatus waits until the faulted physics child's status satisfies cond.
 func physicsStatus(b *testing.B, inst string, cond func(supervisor.ChildStatus) bool) supervisor.ChildStatus {
 	b.Helper()
-	return standbyStatus(b, inst, "physics", "status", cond)
+	return standbyStatus(b, inst, faulted(), "status", cond)
 }
 
 // rss is a process's memory as /proc/PID/smaps_rollup gives it: its

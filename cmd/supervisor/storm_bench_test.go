@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -23,8 +24,8 @@ import (
 func BenchmarkKillStorm(b *testing.B) {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	for b.Loop() {
-		game, inst := startGameB(b, "--failure-threshold", "1e6", "--duration", "30m")
-		ch := inst + ".physics"
+		game, inst := startGameB(b, "--failure-threshold", "1e6", "--duration", "30m", "--regions", strconv.Itoa(*restartRegs))
+		ch := inst + "." + faulted()
 		shell, epoch := physicsEpoch(b, inst)
 		// kill SIGKILLs the channel's owner and waits for a new epoch.
 		kill := func() time.Duration {
