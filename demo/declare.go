@@ -169,8 +169,8 @@ func Game(window func(ctx context.Context, o Options) error) *game.Game {
 	}
 	// bench measures the renderer's read as the renderer reads: each
 	// frame the Reader, then the interpolation a frame draws.
-	r.Reader = func(instance string) (func() time.Duration, func()) {
-		rd := NewReader(instance)
+	r.Reader = func(env game.Env) (func() time.Duration, func()) {
+		rd := NewReader(env.Instance, env.Members("physics")...)
 		return func() time.Duration {
 			rd.Frame()
 			rd.Bodies(venom.Monotonic())

@@ -483,11 +483,9 @@ func benchSize(ctx context.Context, g *game.Game, o *options, self string, f *ga
 	}
 	raw := rawReader(bs)
 	read := raw.frame
-	grouped := slices.ContainsFunc(members, func(m game.Member) bool { return m.Count > 1 })
-	// The renderer's Reader is told the instance only, so it reads a
-	// group of one process's channel: a group of more members is read
-	// raw, every member's channel.
-	if r, ok := g.Renderer(); ok && r.Reader != nil && !grouped {
+	env := g.Env(f)
+	env.Instance = inst
+	if r, ok := g.Renderer(); ok && r.Reader != nil {
 		// The renderer reads the supervisor's status too: bench, which
 		// runs the processes itself, publishes one as a supervisor would.
 		stop, err := benchStatus(inst, bs)
@@ -495,15 +493,13 @@ func benchSize(ctx context.Context, g *game.Game, o *options, self string, f *ga
 			return SizeResult{}, err
 		}
 		defer stop()
-		frame, closeReader := r.Reader(inst)
+		frame, closeReader := r.Reader(env)
 		defer closeReader()
 		frame() // connect: the renderer's first frame, not measured
 		read, res.ReadBy = frame, "renderer"
 	}
 	var meter Meter
 	if o.world != nil {
-		env := g.Env(f)
-		env.Instance = inst
 		m, err := o.world(env)
 		if err != nil {
 			return SizeResult{}, fmt.Errorf("world: %w", err)

@@ -220,9 +220,11 @@ type Renderer struct {
 	Segment venom.Config
 	// Reader, when set, is the renderer's own read of every slice, which
 	// bench (engine/bench) then measures instead of a raw venom Read of each process's
-	// channel. bench calls it once per world size with the instance it
-	// runs; frame is called once per 60 Hz frame and does what the
-	// renderer does each frame short of drawing (read every slice, and
-	// interpolate), returning how long the reads took; close lets go.
-	Reader func(instance string) (frame func() time.Duration, close func())
+	// channel. bench calls it once per world size and group count with
+	// the Env of the game it runs (its Instance, and Members naming each
+	// group's members as that run names them); frame is called once per
+	// 60 Hz frame and does what the renderer does each frame short of
+	// drawing (read every slice, and interpolate), returning how long the
+	// reads took; close lets go.
+	Reader func(env Env) (frame func() time.Duration, close func())
 }
