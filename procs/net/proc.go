@@ -388,7 +388,7 @@ func (p *Proc) snapshot() *Snapshot {
 	}
 	if read(p.sup) {
 		mono := venom.Monotonic()
-		for _, c := range p.sup.Cur.Items {
+		for _, c := range p.sup.Cur.Items[:min(len(p.sup.Cur.Items), MaxChildren)] {
 			age := int64(-1)
 			if c.TickMono != 0 {
 				age = mono - c.TickMono

@@ -24,7 +24,7 @@ const (
 	InputRate   = 60      // inputs per second per player (token bucket)
 	InputBurst  = 60      // token bucket depth
 	MaxItems    = 1 << 16 // bodies (or agents) in one snapshot
-	MaxChildren = 64      // supervised children in one snapshot
+	MaxChildren = 128     // supervised children in one snapshot: a group of game.MaxGroup (64) members and the rest
 )
 
 // Path is where the WebSocket endpoint is served; GET / is the browser

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -185,6 +186,27 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 }
 
+// TestWireManyChildren: a game with a group of game.MaxGroup members (64
+// regions, ai, net, render: 67 children) goes over the wire whole; one
+// child more than MaxChildren is an error, not a snapshot cut short.
+func TestWireManyChildren(t *testing.T) {
+	var s Snapshot
+	for i := range 67 {
+		s.Children = append(s.Children, Child{Name: fmt.Sprintf("physics-%d", i), State: "running", Pid: uint32(100 + i), Age: -1})
+	}
+	b, err := AppendSnapshot(nil, 1, 0, nil, &s)
+	if err != nil {
+		t.Fatalf("67 children: %v", err)
+	}
+	if _, got := decode(t, welcomeFrom(b, 1), nil); len(got.Children) != 67 || got.Children[66].Name != "physics-66" {
+		t.Fatalf("decoded %d children, want 67 ending with physics-66", len(got.Children))
+	}
+	s.Children = make([]Child, MaxChildren+1)
+	if _, err := AppendSnapshot(nil, 1, 0, nil, &s); err == nil {
+		t.Fatalf("%d children encoded, want an error", MaxChildren+1)
+	}
+}
+
 // TestWireUnchangedIsSmall: a delta of a world against itself carries
 // no body, and a world of bodies at rest costs next to nothing.
 func TestWireUnchangedIsSmall(t *testing.T) {
@@ -318,7 +340,7 @@ func TestWireRefusesBadMessages(t *testing.T) {
 		{"unknown player bits", msg([]byte{msgSnapshot}, uv(1, 0), world(empty, empty, uv(1, 0), []byte{0x81}, uv(0, 0), uv(0))), nil, "player bits"},
 		{"long player name", msg([]byte{msgSnapshot}, uv(1, 0), world(empty, empty, uv(1, 0), []byte{1, 40}, bytes.Repeat([]byte{'a'}, 40), uv(0))), nil, "player name of 40 bytes"},
 		{"cursor out of range", msg([]byte{msgSnapshot}, uv(1, 0), world(empty, empty, uv(1, 0), []byte{1, 1, 'a', 0, 0, 0}, uv(4*maxCursor, 0), uv(0))), nil, "cursor of player 0 out of range"},
-		{"too many children", msg([]byte{msgSnapshot}, uv(1, 0), world(empty, empty, uv(0), uv(MaxChildren+1))), nil, "children 65, at most 64"},
+		{"too many children", msg([]byte{msgSnapshot}, uv(1, 0), world(empty, empty, uv(0), uv(MaxChildren+1))), nil, "children 129, at most 128"},
 		{"children truncated", msg([]byte{msgSnapshot}, uv(1, 0), world(empty, empty, uv(0), uv(2), []byte{3, 'a', 'b'})), nil, "child name: message ends"},
 	} {
 		m, err := ParseServerMessage(tc.b)

@@ -327,7 +327,7 @@ function readPlayers(rd, base) {
 }
 
 function readChildren(rd) {
-  const n = rd.uvarint('children', 64);
+  const n = rd.uvarint('children', 128);
   const out = [];
   for (let i = 0; i < n; i++) {
     const c = {name: rd.str('child name', 16), state: rd.str('child state', 16), pid: rd.uvarint('pid', MAX_U32),
