@@ -137,11 +137,13 @@ func (p *Sim) fresh(n int) error {
 	return nil
 }
 
-// Handle applies one command.
+// Handle applies one command. In a world of regions a command reaches
+// the regions it touches: every region checks its values against the
+// whole world (so all answer alike), a spawn is made by the region whose
+// strip holds its x, an impulse by the region holding its body, and
+// explode, clear, gravity and reset act on each region's own bodies.
 func (p *Sim) Handle(c engine.Command) error {
-	if p.r != nil {
-		return p.handleRegion(c)
-	}
+	r, w := p.r, p.w
 	a := func(i int) float32 { return float32(c.Arg(i, 0)) }
 	need := func(n int) error {
 		if c.Argc < n {
@@ -154,7 +156,13 @@ func (p *Sim) Handle(c engine.Command) error {
 		if err := need(2); err != nil {
 			return err
 		}
-		return p.w.Spawn(a(0), a(1), a(2), a(3), float32(c.Arg(4, 8)))
+		x, y, vx, vy, rad := a(0), a(1), a(2), a(3), float32(c.Arg(4, 8))
+		if r != nil {
+			if here, err := p.spawnHere(x, 1, w.checkSpawn(x, y, vx, vy, rad)); !here || err != nil {
+				return err
+			}
+		}
+		return w.Spawn(x, y, vx, vy, rad)
 	case OpSpawnBurst:
 		if err := need(3); err != nil {
 			return err
@@ -163,7 +171,12 @@ func (p *Sim) Handle(c engine.Command) error {
 		if n < 1 || n > MaxBurst {
 			return fmt.Errorf("%w: burst of %v bodies", ErrBadValue, n)
 		}
-		return p.w.SpawnBurst(a(0), a(1), int(n))
+		if r != nil {
+			if here, err := p.spawnHere(a(0), int(n), w.checkInside(a(0), a(1))); !here || err != nil {
+				return err
+			}
+		}
+		return w.SpawnBurst(a(0), a(1), int(n))
 	case OpImpulse:
 		if err := need(3); err != nil {
 			return err
@@ -171,24 +184,33 @@ func (p *Sim) Handle(c engine.Command) error {
 		if c.Args[0] < 0 || c.Args[0] > 1<<32-1 {
 			return fmt.Errorf("%w: body id %v", ErrBadValue, c.Args[0])
 		}
-		return p.w.Impulse(uint32(c.Args[0]), a(1), a(2))
+		if r != nil {
+			return p.impulseRegion(uint32(c.Args[0]), a(1), a(2))
+		}
+		return w.Impulse(uint32(c.Args[0]), a(1), a(2))
 	case OpExplode:
 		if err := need(4); err != nil {
 			return err
 		}
-		return p.w.Explode(a(0), a(1), a(2), a(3))
+		return w.Explode(a(0), a(1), a(2), a(3))
 	case OpClear:
-		p.w.Clear()
+		w.Clear()
+		if r != nil {
+			r.out[left], r.out[right] = r.out[left][:0], r.out[right][:0]
+		}
 		return nil
 	case OpGravity:
 		if err := need(2); err != nil {
 			return err
 		}
-		return p.w.SetGravity(a(0), a(1))
+		return w.SetGravity(a(0), a(1))
 	case OpReset:
 		n := c.Arg(0, float64(p.Bodies))
 		if n < 0 || n > MaxBodies {
 			return fmt.Errorf("%w: reset to %v bodies", ErrBadValue, n)
+		}
+		if r != nil {
+			return p.resetRegion(int(n))
 		}
 		return p.fresh(int(n))
 	}

@@ -578,94 +578,37 @@ func (p *Sim) snapshotRegion(m *Meta, items []Body) []Body {
 	return append(items, r.out[right]...)
 }
 
-// handleRegion is Handle for a region: a command reaches the regions it
-// touches, and every region checks its values against the whole world,
-// so all answer alike.
-func (p *Sim) handleRegion(c engine.Command) error {
-	r, w := p.r, p.w
-	a := func(i int) float32 { return float32(c.Arg(i, 0)) }
-	need := func(n int) error {
-		if c.Argc < n {
-			return fmt.Errorf("%w: op %d wants %d arguments, got %d", engine.ErrBadCommand, c.Op, n, c.Argc)
-		}
+// spawnHere reports whether a spawn at x is this region's to make (the
+// strip holding x), once its values are checked against the whole world
+// so that every region answers alike, and that it fits.
+func (p *Sim) spawnHere(x float32, n int, check error) (bool, error) {
+	if check != nil || StripOf(x, p.w.p.Width, p.r.count) != p.r.index {
+		return false, check
+	}
+	return true, p.room(n)
+}
+
+// impulseRegion pushes body id wherever this region holds it: among its
+// bodies, or in flight from here (the push goes with it); an id another
+// region holds is not an error here.
+func (p *Sim) impulseRegion(id uint32, dx, dy float32) error {
+	if err := checkImpulse(id, dx, dy); err != nil {
+		return err
+	}
+	w, r := p.w, p.r
+	if i, ok := w.find(id); ok {
+		w.push(&w.bodies[i], dx, dy)
 		return nil
 	}
-	mine := func(x float32) bool { return StripOf(x, w.p.Width, r.count) == r.index }
-	switch c.Op {
-	case OpSpawn:
-		if err := need(2); err != nil {
-			return err
-		}
-		x, y, vx, vy, rad := a(0), a(1), a(2), a(3), float32(c.Arg(4, 8))
-		if err := w.checkSpawn(x, y, vx, vy, rad); err != nil || !mine(x) {
-			return err
-		}
-		if err := p.room(1); err != nil {
-			return err
-		}
-		return w.Spawn(x, y, vx, vy, rad)
-	case OpSpawnBurst:
-		if err := need(3); err != nil {
-			return err
-		}
-		n := c.Args[2]
-		if n < 1 || n > MaxBurst {
-			return fmt.Errorf("%w: burst of %v bodies", ErrBadValue, n)
-		}
-		if err := w.checkInside(a(0), a(1)); err != nil || !mine(a(0)) {
-			return err
-		}
-		if err := p.room(int(n)); err != nil {
-			return err
-		}
-		return w.SpawnBurst(a(0), a(1), int(n))
-	case OpImpulse:
-		if err := need(3); err != nil {
-			return err
-		}
-		if c.Args[0] < 0 || c.Args[0] > 1<<32-1 {
-			return fmt.Errorf("%w: body id %v", ErrBadValue, c.Args[0])
-		}
-		id, dx, dy := uint32(c.Args[0]), a(1), a(2)
-		if err := checkImpulse(id, dx, dy); err != nil {
-			return err
-		}
-		if i, ok := w.find(id); ok {
-			w.push(&w.bodies[i], dx, dy)
-			return nil
-		}
-		// In flight from here: the push goes with it.
-		for s := range r.out {
-			for i := range r.out[s] {
-				if r.out[s][i].ID == id {
-					w.push(&r.out[s][i], dx, dy)
-					return nil
-				}
+	for s := range r.out {
+		for i := range r.out[s] {
+			if r.out[s][i].ID == id {
+				w.push(&r.out[s][i], dx, dy)
+				return nil
 			}
 		}
-		return nil // another region's
-	case OpExplode:
-		if err := need(4); err != nil {
-			return err
-		}
-		return w.Explode(a(0), a(1), a(2), a(3))
-	case OpClear:
-		w.Clear()
-		r.out[left], r.out[right] = r.out[left][:0], r.out[right][:0]
-		return nil
-	case OpGravity:
-		if err := need(2); err != nil {
-			return err
-		}
-		return w.SetGravity(a(0), a(1))
-	case OpReset:
-		n := c.Arg(0, float64(p.Bodies))
-		if n < 0 || n > MaxBodies {
-			return fmt.Errorf("%w: reset to %v bodies", ErrBadValue, n)
-		}
-		return p.resetRegion(int(n))
 	}
-	return fmt.Errorf("%w: %d", engine.ErrUnknownOp, c.Op)
+	return nil
 }
 
 // room reports whether n more bodies fit the region's snapshot (its
