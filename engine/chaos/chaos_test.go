@@ -132,28 +132,13 @@ func TestChaosReportsThreshold(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	file := filepath.Join(t.TempDir(), "chaos.json")
-	inst := fmt.Sprintf("chaostest%d", os.Getpid())
-	var out bytes.Buffer
-	var errs proctest.Buffer
-	args := []string{"chaos", "--instance", inst, "--duration", "2s", "--rate", "2", "--faults", "kill,panic",
-		"--failure-threshold", "7.5", "--json", file}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	err := testGame().Command(ctx, args, &out, &errs)
-	if err != nil {
-		t.Fatalf("chaos: %v\n%s\n%s", err, out.String(), errs.String())
+	code, out, rep := runChaos(t, testGame(), fmt.Sprintf("chaostest%d", os.Getpid()),
+		"--duration", "2s", "--rate", "2", "--faults", "kill,panic", "--failure-threshold", "7.5")
+	if code != 0 {
+		t.Fatalf("chaos exit %d\n%s", code, out)
 	}
-	if !strings.Contains(out.String(), "failure-threshold=7.5") || !strings.Contains(out.String(), "PASS") {
-		t.Errorf("report:\n%s", out.String())
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
+	if !strings.Contains(out, "failure-threshold=7.5") || !strings.Contains(out, "PASS") {
+		t.Errorf("report:\n%s", out)
 	}
 	if rep.ControlGapMs <= 0 {
 		t.Errorf("report: control gap %v ms, want the control frame loop measured", rep.ControlGapMs)
@@ -163,6 +148,31 @@ func TestChaosReportsThreshold(t *testing.T) {
 	}
 }
 
+// runChaos runs "chaos --instance INST --json FILE ARGS..." of g (real
+// processes, at most 2 minutes) and returns its exit code, printed
+// report and JSON report; the JSON must have been written.
+func runChaos(t *testing.T, g *game.Game, inst string, args ...string) (code int, out string, rep Report) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "chaos.json")
+	var stdout bytes.Buffer
+	var errs proctest.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := g.Command(ctx, append([]string{"chaos", "--instance", inst, "--json", file}, args...), &stdout, &errs)
+	code = game.ExitCode(err)
+	b, rerr := os.ReadFile(file)
+	if rerr == nil {
+		rerr = json.Unmarshal(b, &rep)
+	}
+	if rerr != nil {
+		t.Fatalf("chaos: %v (exit %d), its report: %v\n%s\n%s", err, code, rerr, stdout.String(), errs.String())
+	}
+	if code != 0 {
+		t.Logf("chaos: %v\n%s", err, errs.String())
+	}
+	return code, stdout.String(), rep
+}
+
 // A group's members are children like any other: chaos faults each (and
 // the supervisor, which takes every member down) and numbers inputs to
 // each, and every input lands exactly once.
@@ -170,26 +180,12 @@ func TestChaosFaultsMembers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	file := filepath.Join(t.TempDir(), "chaos.json")
-	inst := fmt.Sprintf("chaosgrp%d", os.Getpid())
-	var out bytes.Buffer
-	var errs proctest.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	err := testGame().Command(ctx, []string{"chaos", "--instance", inst, "--steppers", "3", "--duration", "3s", "--rate", "4",
-		"--seed", "4", "--faults", "kill,panic,stop,supervisor", "--json", file}, &out, &errs)
-	if err != nil {
-		t.Fatalf("chaos: %v\n%s\n%s", err, out.String(), errs.String())
+	code, out, rep := runChaos(t, testGame(), fmt.Sprintf("chaosgrp%d", os.Getpid()),
+		"--steppers", "3", "--duration", "3s", "--rate", "4", "--seed", "4", "--faults", "kill,panic,stop,supervisor")
+	if code != 0 {
+		t.Fatalf("chaos exit %d\n%s", code, out)
 	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s", out.String())
+	t.Logf("%s", out)
 	members := []string{"stepper-0", "stepper-1", "stepper-2"}
 	if got := slices.Sorted(maps.Keys(rep.Inputs)); !slices.Equal(got, members) {
 		t.Errorf("inputs numbered to %q, want %q", got, members)
@@ -327,31 +323,17 @@ func TestInvariant(t *testing.T) {
 		wantCode  int
 	}{{"holds", 0, 0}, {"violated", 30, 1}} {
 		t.Run(tc.name, func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), "chaos.json")
-			inst := fmt.Sprintf("chaosinv%d", os.Getpid())
-			var out bytes.Buffer
-			var errs proctest.Buffer
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			err := invariantGame(tc.failAfter).Command(ctx, []string{"chaos", "--instance", inst, "--duration", "2s", "--rate", "2",
-				"--faults", "kill,stop", "--check-every", "20ms", "--json", file}, &out, &errs)
-			if code := game.ExitCode(err); code != tc.wantCode {
-				t.Fatalf("chaos: %v (exit %d), want exit %d\n%s\n%s", err, code, tc.wantCode, out.String(), errs.String())
-			}
-			b, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var rep Report
-			if err := json.Unmarshal(b, &rep); err != nil {
-				t.Fatal(err)
+			code, out, rep := runChaos(t, invariantGame(tc.failAfter), fmt.Sprintf("chaosinv%d", os.Getpid()),
+				"--duration", "2s", "--rate", "2", "--faults", "kill,stop", "--check-every", "20ms")
+			if code != tc.wantCode {
+				t.Fatalf("chaos exit %d, want exit %d\n%s", code, tc.wantCode, out)
 			}
 			w := rep.World
 			if w == nil || w.Checks < 20 || w.Final == nil || w.Final["steps"] < 60 || w.Max["steps"] < w.Final["steps"] {
 				t.Fatalf("world account: %+v, want checks through the run and a final reading", w)
 			}
-			if !strings.Contains(out.String(), "world invariant: ") || !strings.Contains(out.String(), " steps ") {
-				t.Errorf("report prints no world invariant:\n%s", out.String())
+			if !strings.Contains(out, "world invariant: ") || !strings.Contains(out, " steps ") {
+				t.Errorf("report prints no world invariant:\n%s", out)
 			}
 			if tc.wantCode == 0 {
 				if w.Violated != 0 || len(rep.Failures) != 0 {
@@ -362,8 +344,8 @@ func TestInvariant(t *testing.T) {
 			if w.Violated == 0 || len(w.Violations) != 1 || !strings.HasSuffix(w.Violations[0], ": steps past 30") {
 				t.Errorf("violations %d %q, want the one named once", w.Violated, w.Violations)
 			}
-			if !strings.Contains(out.String(), "FAIL: world invariant violated in ") || !strings.Contains(out.String(), "steps past 30") {
-				t.Errorf("the failure does not name the violation:\n%s", out.String())
+			if !strings.Contains(out, "FAIL: world invariant violated in ") || !strings.Contains(out, "steps past 30") {
+				t.Errorf("the failure does not name the violation:\n%s", out)
 			}
 		})
 	}
