@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/venomrt/venomrt/internal/proctest"
+	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/procs/world/worldtest"
 )
 
@@ -267,5 +268,48 @@ func TestMergeRuns(t *testing.T) {
 		if !slices.Equal(ids, all) {
 			t.Fatalf("round %d: %d runs merged to %d ids, want %d", round, len(runs), len(ids), len(all))
 		}
+	}
+}
+
+// A player's explosion reaches every region, each on its own: a region
+// that is not there yet gets it when it comes, once, and the region that
+// took it at once never gets it twice.
+func TestInputWaitsForEachRegion(t *testing.T) {
+	g := &game{name: proctest.Name(t)}
+	r0 := worldtest.Start(t, g.name+".physics-0")
+	r0.Publish(t, worldtest.Meta(0, 2, 2000, 720, 100, 0, 0), worldtest.Bodies(1, 100, 0, 1000, 360))
+	g.startNet(t, "127.0.0.1:0", "regions=2")
+	ctx := proctest.Context(t, 60*time.Second)
+	p := dial(t, ctx, g.url, "bomber")
+	receiving(t, ctx, p)
+	if err := p.Input(Input{HasCursor: true, Cursor: [2]float32{500, 360}, Explode: true}); err != nil {
+		t.Fatal(err)
+	}
+	explosions := func(r *worldtest.Region) int {
+		n := 0
+		for _, c := range r.Commands() {
+			if c.Op == physics.OpExplode {
+				n++
+			}
+		}
+		return n
+	}
+	proctest.Eventually(t, 20*time.Second, "region 0 exploded", func() bool {
+		r0.Publish(t, worldtest.Meta(0, 2, 2000, 720, 100, 0, 0), worldtest.Bodies(1, 100, 0, 1000, 360))
+		return explosions(r0) > 0
+	})
+	r1 := worldtest.Start(t, g.name+".physics-1")
+	proctest.Eventually(t, 20*time.Second, "region 1, back, exploded", func() bool {
+		r0.Publish(t, worldtest.Meta(0, 2, 2000, 720, 100, 0, 0), worldtest.Bodies(1, 100, 0, 1000, 360))
+		r1.Publish(t, worldtest.Meta(1, 2, 2000, 720, 100, 0, 0), worldtest.Bodies(101, 100, 1000, 2000, 360))
+		return explosions(r1) > 0
+	})
+	for range 30 { // net's ticks go on: nothing comes twice
+		r0.Publish(t, worldtest.Meta(0, 2, 2000, 720, 100, 0, 0), worldtest.Bodies(1, 100, 0, 1000, 360))
+		r1.Publish(t, worldtest.Meta(1, 2, 2000, 720, 100, 0, 0), worldtest.Bodies(101, 100, 1000, 2000, 360))
+		time.Sleep(time.Second / 60)
+	}
+	if n0, n1 := explosions(r0), explosions(r1); n0 != 1 || n1 != 1 {
+		t.Fatalf("explosions taken: region 0 %d, region 1 %d; want 1 each", n0, n1)
 	}
 }

@@ -32,7 +32,7 @@ type Meta struct {
 	Refused       uint64 // joins refused: server full
 	Kicked        uint64 // connections closed for a protocol violation (bad join, bad message)
 	InputsDropped uint64 // inputs over the rate limit or the queue
-	Forwarded     uint64 // commands sent to physics
+	Forwarded     uint64 // commands sent to physics (one to N regions counts N)
 	Limited       uint64 // connections refused by the per-address limits
 	Evicted       uint64 // pending connections closed to make room for newer ones
 	BytesSent     uint64 // payload bytes of the messages written to players (welcomes, snapshots), since the world began
@@ -199,7 +199,12 @@ type Proc struct {
 	merge   []Body          // mergeRuns' scratch
 	ai      *engine.Follower[ai.Params, ai.Agent]
 	sup     *engine.Follower[supervisor.Meta, supervisor.ChildStatus]
-	pending []engine.Command // input not yet accepted by physics, oldest first
+	// pending is the input each region of physics has not taken yet,
+	// oldest first, a queue per region (one when there is no physics):
+	// a command to several regions waits for each on its own, so a
+	// region that is down gets it when it is back, and one that took it
+	// never twice.
+	pending [][]engine.Command
 	tick    uint64
 	sendAcc int
 }
@@ -289,47 +294,72 @@ func (p *Proc) lookup(seq uint64) *outgoing {
 	return nil
 }
 
-// forward takes the players' input and sends it to physics. Input that
-// physics cannot take yet (not connected, its queue full) waits for the
-// next tick, up to inputQueue commands; beyond that the oldest is dropped.
+// forward takes the players' input and sends it to physics: each
+// command is queued for the region(s) it touches (world.Targets, with the
+// regions' newest snapshots), and each region's queue is sent in order
+// until that region cannot take more (not connected, its queue full);
+// the rest waits for the next tick, up to inputQueue commands a region,
+// beyond which the oldest is dropped.
 func (p *Proc) forward() {
+	if p.pending == nil {
+		n := 1
+		if p.physics != nil {
+			n = max(len(p.physics.Members), 1)
+		}
+		p.pending = make([][]engine.Command, n)
+	}
 take: // at most a queue's worth: the players keep sending meanwhile
 	for range inputQueue {
 		select {
 		case c := <-p.inputs:
-			p.pending = append(p.pending, c)
+			p.queueInput(c)
 		default:
 			break take
 		}
 	}
-	if over := len(p.pending) - inputQueue; over > 0 {
-		p.pending = slices.Delete(p.pending, 0, over)
-		p.mu.Lock()
-		p.meta.InputsDropped += uint64(over)
-		p.mu.Unlock()
-	}
-	if len(p.pending) == 0 || p.physics == nil {
-		return
+	dropped := 0
+	for i, q := range p.pending {
+		if over := len(q) - inputQueue; over > 0 {
+			p.pending[i] = slices.Delete(q, 0, over)
+			dropped += over
+		}
 	}
 	sent := 0
-	for _, c := range p.pending {
-		// To the region(s) the command touches. One that some took and
-		// some did not is not sent again (those that took it would have
-		// it twice): the others miss it.
-		took, err := p.physics.Route(c)
-		if err != nil && !errors.Is(err, venom.ErrQueueFull) && !errors.Is(err, engine.ErrNotConnected) {
-			p.o.Log.Debug("net: forward to physics", "err", err)
+	if p.physics != nil {
+		for i, m := range p.physics.Members {
+			k := 0
+			for _, c := range p.pending[i] {
+				if err := m.Send(c); err != nil {
+					if !errors.Is(err, venom.ErrQueueFull) && !errors.Is(err, engine.ErrNotConnected) {
+						p.o.Log.Debug("net: forward to physics", "channel", m.Channel(), "err", err)
+					}
+					break // behind, restarting or not there yet: the rest waits
+				}
+				k++
+			}
+			p.pending[i] = slices.Delete(p.pending[i], 0, k)
+			sent += k
 		}
-		if took == 0 {
-			// Physics is behind, restarting or not there yet: the rest waits.
-			break
-		}
-		sent++
 	}
-	p.pending = slices.Delete(p.pending, 0, sent)
 	p.mu.Lock()
 	p.meta.Forwarded += uint64(sent)
+	p.meta.InputsDropped += uint64(dropped)
 	p.mu.Unlock()
+}
+
+// queueInput puts c in the queue of each region it touches.
+func (p *Proc) queueInput(c engine.Command) {
+	first, last := 0, 0
+	if w := p.physics; w != nil {
+		var width float32
+		if params, ok := w.Params(); ok {
+			width = params.Width
+		}
+		first, last = world.Targets(c, len(p.pending), width, w.Holder)
+	}
+	for i := first; i <= last; i++ {
+		p.pending[i] = append(p.pending[i], c)
+	}
 }
 
 // snapshot reads every slice into a new Snapshot. The values come from

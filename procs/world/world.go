@@ -217,18 +217,12 @@ func Targets(c engine.Command, n int, width float32, holder func(id uint32) int)
 
 // Send sends a physics command to the region(s) it touches (Targets). It
 // returns nil when every target took it, else the targets' errors joined,
-// each naming its channel.
+// each naming its channel. A reader that must not lose a command to a
+// region that is down queues it per region instead (net does: Targets,
+// then each member's Send).
 func (w *Follower) Send(c engine.Command) error {
-	_, err := w.Route(c)
-	return err
-}
-
-// Route is Send, and says how many regions took the command: a reader
-// that retries a command no region took must not retry one that some
-// took (they would have it twice).
-func (w *Follower) Route(c engine.Command) (took int, err error) {
 	if len(w.Members) == 0 {
-		return 0, fmt.Errorf("world: %w: no physics channel", engine.ErrNotConnected)
+		return fmt.Errorf("world: %w: no physics channel", engine.ErrNotConnected)
 	}
 	var width float32
 	if p, ok := w.Params(); ok {
@@ -239,11 +233,9 @@ func (w *Follower) Route(c engine.Command) (took int, err error) {
 	for i := first; i <= last; i++ {
 		if err := w.Members[i].Send(c); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", w.Members[i].Channel(), err))
-			continue
 		}
-		took++
 	}
-	return took, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // Holder is the region whose newest snapshot holds body id, owned or in
