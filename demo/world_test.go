@@ -3,7 +3,6 @@ package demo_test
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -272,13 +271,9 @@ func TestChaosCatchesDroppedHandover(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "chaos.json")
 			out, code := runTool(t, supervisorBinary(t, tc.ldflags), append(args, "--json", file)...)
 			t.Logf("%s", out)
-			b, err := os.ReadFile(file)
+			rep, err := chaos.ReadReport(file)
 			if err != nil {
 				t.Fatalf("exit %d and no report: %v", code, err)
-			}
-			var rep chaos.Report
-			if err := json.Unmarshal(b, &rep); err != nil {
-				t.Fatal(err)
 			}
 			faulted := 0
 			for child, n := range rep.FaultsByChild {
@@ -326,12 +321,8 @@ func TestBenchRegions(t *testing.T) {
 			t.Errorf("bench printed no %q", want)
 		}
 	}
-	b, err := os.ReadFile(file)
+	rep, err := bench.ReadReport(file)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Sizes) != 2 || rep.Sizes[0].Counts["regions"] != 1 || rep.Sizes[1].Counts["regions"] != 2 {

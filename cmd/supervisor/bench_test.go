@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,12 +19,8 @@ func TestBenchReport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, out)
 	}
-	b, err := os.ReadFile(jsonFile)
+	rep, err := bench.ReadReport(jsonFile)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
 	if rep.SizeFlag != "bodies" || len(rep.Sizes) != 2 || rep.Sizes[1].Size != 300 {

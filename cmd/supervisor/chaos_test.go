@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -29,13 +28,9 @@ func runChaos(t *testing.T, args ...string) (chaos.Report, string, int) {
 	} else if err != nil {
 		t.Fatalf("chaos: %v", err)
 	}
-	b, err := os.ReadFile(jsonFile)
+	rep, err := chaos.ReadReport(jsonFile)
 	if err != nil {
 		t.Fatalf("chaos exited %d without a report: %v", code, err)
-	}
-	var rep chaos.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
 	}
 	return rep, string(out), code
 }

@@ -116,6 +116,19 @@ func Tool(opts ...Option) game.Tool {
 	}
 }
 
+// ReadReport reads a report bench wrote with --json.
+func ReadReport(path string) (Report, error) {
+	var rep Report
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return rep, fmt.Errorf("bench: report: %w", err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return rep, fmt.Errorf("bench: report %s: %w", path, err)
+	}
+	return rep, nil
+}
+
 // Report is what bench prints and writes with --json.
 type Report struct {
 	SizeFlag string // the game's size knob ("bodies"); "" without one

@@ -193,6 +193,19 @@ func runControl(ctx context.Context, env game.Env) error {
 	}
 }
 
+// ReadReport reads a report chaos wrote with --json.
+func ReadReport(path string) (Report, error) {
+	var rep Report
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return rep, fmt.Errorf("chaos: report: %w", err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return rep, fmt.Errorf("chaos: report %s: %w", path, err)
+	}
+	return rep, nil
+}
+
 // Report is what chaos prints and writes with --json.
 type Report struct {
 	Seed     uint64

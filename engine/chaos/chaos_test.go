@@ -3,7 +3,6 @@ package chaos
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -160,10 +159,7 @@ func runChaos(t *testing.T, g *game.Game, inst string, args ...string) (code int
 	defer cancel()
 	err := g.Command(ctx, append([]string{"chaos", "--instance", inst, "--json", file}, args...), &stdout, &errs)
 	code = game.ExitCode(err)
-	b, rerr := os.ReadFile(file)
-	if rerr == nil {
-		rerr = json.Unmarshal(b, &rep)
-	}
+	rep, rerr := ReadReport(file)
 	if rerr != nil {
 		t.Fatalf("chaos: %v (exit %d), its report: %v\n%s\n%s", err, code, rerr, stdout.String(), errs.String())
 	}

@@ -2,7 +2,6 @@ package heat
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"image"
 	"image/png"
@@ -156,12 +155,8 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chaos: %v\n%s", err, lastLines(stderr.String(), 30))
 	}
-	b, err := os.ReadFile(file)
+	rep, err := chaos.ReadReport(file)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var rep chaos.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
 	faults := 0
@@ -197,12 +192,8 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, lastLines(stderr.String(), 20))
 	}
-	b, err := os.ReadFile(file)
+	rep, err := bench.ReadReport(file)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
 	if rep.SizeFlag != "width" || len(rep.Sizes) != 2 || rep.Sizes[0].Size != 16 || rep.Sizes[1].Size != 24 {
