@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/venomrt/venomrt/demo"
 	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/engine/bridge"
 	"github.com/venomrt/venomrt/engine/supervisor"
@@ -37,12 +38,13 @@ func edgePorts(t *testing.T) (natsAddr, gameNet, edgeNet string) {
 	return addrs[0], addrs[1], addrs[2]
 }
 
-// startEdge runs "supervisor edge" for game over NATS at url.
-func startEdge(t *testing.T, url, game, netAddr string) (*supProc, string) {
+// startEdge runs "supervisor edge" for game over NATS at url, with more
+// flags (the game's --regions) when given.
+func startEdge(t *testing.T, url, game, netAddr string, more ...string) (*supProc, string) {
 	t.Helper()
 	inst := game[:min(len(game), 35)] + ".edge" // instance names are at most 40 bytes
 	t.Cleanup(func() { removeInstance(inst) })
-	p := startSup(t, nil, "edge", "--nats", url, "--game", game, "--instance", inst, "--net-addr", netAddr, "--duration", "5m")
+	p := startSup(t, nil, append([]string{"edge", "--nats", url, "--game", game, "--instance", inst, "--net-addr", netAddr, "--duration", "5m"}, more...)...)
 	return p, inst
 }
 
@@ -123,6 +125,62 @@ func TestEdgePlayerPlaysInTheGame(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), edge+".net") {
 		t.Errorf("ls on the edge lists no net:\n%s", out.String())
+	}
+}
+
+// A world of two regions over NATS: the bridge publishes both regions,
+// an edge run with the game's --regions mirrors both, and a player on the
+// edge's net sees one world and plays in it — its spawn is made by the
+// region whose strip holds it, and the world, every body once, is the
+// same on both machines.
+func TestEdgeRegions(t *testing.T) {
+	natsAddr, gameNet, edgeNet := edgePorts(t)
+	game := proctest.Name(t)
+	t.Cleanup(func() { removeInstance(game) })
+	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "200", "--agents", "10", "--net-addr", gameNet,
+		"--regions", "2", "--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m")
+	_, edge := startEdge(t, "nats://"+natsAddr, game, edgeNet, "--regions", "2")
+	regions := func(inst string) *demo.Cut {
+		c := demo.NewCut([]string{inst + ".physics-0", inst + ".physics-1"})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	gameCut, edgeCut := regions(game), regions(edge)
+	// world waits until a cut of c holds want bodies, each once.
+	world := func(c *demo.Cut, what string, want int) {
+		t.Helper()
+		var last demo.Census
+		proctest.Eventually(t, 30*time.Second, what, func() bool {
+			if c.Read() != nil {
+				return false
+			}
+			last = demo.TakeCensus(c.Frames, 200)
+			return last.Err == nil && last.Total == want && len(last.Doubled) == 0 && len(last.Lost) == 0
+		})
+	}
+	world(edgeCut, "the edge's mirrors hold the game's 200 bodies in two regions", 200)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	player, err := netproc.Dial(ctx, "ws://"+edgeNet, "edgeplayer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer player.Close()
+	// In region 1's strip (the world is 1,280 px wide).
+	if err := player.Input(netproc.Input{Cursor: [2]float32{1000, 200}, HasCursor: true, Spawn: true}); err != nil {
+		t.Fatal(err)
+	}
+	want := 200 + netproc.SpawnCount
+	world(gameCut, "the edge player's spawn in the game's world", want)
+	world(edgeCut, "the spawn back in the edge's mirrors", want)
+	for {
+		s, err := player.Next(ctx)
+		if err != nil {
+			t.Fatalf("the player's stream: %v", err)
+		}
+		if len(s.Bodies) == want {
+			break
+		}
 	}
 }
 
