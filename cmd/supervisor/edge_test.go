@@ -65,32 +65,14 @@ func TestEdgePlayerPlaysInTheGame(t *testing.T) {
 	readPhysics(t, edgePhys, "the mirror shows the game's 200 bodies", func(f *engine.Frame[physics.Meta, physics.Body]) bool {
 		return len(f.Items) == 200
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	player, err := netproc.Dial(ctx, "ws://"+edgeNet, "edgeplayer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer player.Close()
-	if err := player.Input(netproc.Input{Cursor: [2]float32{400, 200}, HasCursor: true, Spawn: true}); err != nil {
-		t.Fatal(err)
-	}
-	want := 200 + netproc.SpawnCount
-	readPhysics(t, gamePhys, "the edge player's spawn in the game's physics", func(f *engine.Frame[physics.Meta, physics.Body]) bool {
-		return len(f.Items) == want
+	playFromEdge(t, edgeNet, 400, func(want int) {
+		readPhysics(t, gamePhys, "the edge player's spawn in the game's physics", func(f *engine.Frame[physics.Meta, physics.Body]) bool {
+			return len(f.Items) == want
+		})
+		readPhysics(t, edgePhys, "the spawn back in the edge's mirror", func(f *engine.Frame[physics.Meta, physics.Body]) bool {
+			return len(f.Items) == want
+		})
 	})
-	readPhysics(t, edgePhys, "the spawn back in the edge's mirror", func(f *engine.Frame[physics.Meta, physics.Body]) bool {
-		return len(f.Items) == want
-	})
-	for {
-		s, err := player.Next(ctx)
-		if err != nil {
-			t.Fatalf("the player's stream: %v", err)
-		}
-		if len(s.Bodies) == want {
-			break
-		}
-	}
 
 	// ls on the edge shows the edge's own standbys, not the game's (its
 	// "sup" is the game's status, mirrored).
@@ -159,27 +141,38 @@ func TestEdgeRegions(t *testing.T) {
 		})
 	}
 	world(edgeCut, "the edge's mirrors hold the game's 200 bodies in two regions", 200)
+	// At x 1000: in region 1's strip (the world is 1,280 px wide).
+	playFromEdge(t, edgeNet, 1000, func(want int) {
+		world(gameCut, "the edge player's spawn in the game's world", want)
+		world(edgeCut, "the spawn back in the edge's mirrors", want)
+	})
+}
+
+// playFromEdge joins the edge's net at addr as a player of a game of 200
+// bodies and spawns at (x, 200); spawned waits for the game's world and
+// the edge's slices to hold the want bodies that makes, and then the
+// player's own stream must show them.
+func playFromEdge(t *testing.T, addr string, x float32, spawned func(want int)) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	player, err := netproc.Dial(ctx, "ws://"+edgeNet, "edgeplayer")
+	player, err := netproc.Dial(ctx, "ws://"+addr, "edgeplayer")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer player.Close()
-	// In region 1's strip (the world is 1,280 px wide).
-	if err := player.Input(netproc.Input{Cursor: [2]float32{1000, 200}, HasCursor: true, Spawn: true}); err != nil {
+	if err := player.Input(netproc.Input{Cursor: [2]float32{x, 200}, HasCursor: true, Spawn: true}); err != nil {
 		t.Fatal(err)
 	}
 	want := 200 + netproc.SpawnCount
-	world(gameCut, "the edge player's spawn in the game's world", want)
-	world(edgeCut, "the spawn back in the edge's mirrors", want)
+	spawned(want)
 	for {
 		s, err := player.Next(ctx)
 		if err != nil {
 			t.Fatalf("the player's stream: %v", err)
 		}
 		if len(s.Bodies) == want {
-			break
+			return
 		}
 	}
 }
