@@ -133,6 +133,9 @@ func (g *game) startPhysics(t *testing.T, bodies int) {
 
 func (g *game) startNet(t *testing.T, addr string, rates ...string) {
 	t.Helper()
+	// Registered first, so it runs after net is killed: its channel goes
+	// with it, whatever the test set up beside it.
+	t.Cleanup(func() { venom.Remove(g.name + ".net") })
 	g.net = proctest.Start(t, "net", append([]string{g.name, addr}, rates...)...)
 	g.url = "ws://" + g.net.Expect(t, `^listening (\S+)`, 10*time.Second)[1]
 }
