@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/venomrt/venomrt/engine"
 	"github.com/venomrt/venomrt/internal/proctest"
 	"github.com/venomrt/venomrt/procs/physics"
 	"github.com/venomrt/venomrt/procs/world/worldtest"
@@ -304,12 +305,21 @@ func TestInputWaitsForEachRegion(t *testing.T) {
 		r1.Publish(t, worldtest.Meta(1, 2, 2000, 720, 100, 0, 0), worldtest.Bodies(101, 100, 1000, 2000, 360))
 		return explosions(r1) > 0
 	})
-	for range 30 { // net's ticks go on: nothing comes twice
-		r0.Publish(t, worldtest.Meta(0, 2, 2000, 720, 100, 0, 0), worldtest.Bodies(1, 100, 0, 1000, 360))
-		r1.Publish(t, worldtest.Meta(1, 2, 2000, 720, 100, 0, 0), worldtest.Bodies(101, 100, 1000, 2000, 360))
-		time.Sleep(time.Second / 60)
+	// Net counts every command it sent a region: one explosion to each
+	// is two, and nothing more is ever sent (a region that took it is
+	// not sent it again).
+	nc, err := engine.Connect(g.name+".net", Schema)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n0, n1 := explosions(r0), explosions(r1); n0 != 1 || n1 != 1 {
-		t.Fatalf("explosions taken: region 0 %d, region 1 %d; want 1 each", n0, n1)
+	defer nc.Close()
+	var f engine.Frame[Meta, Player]
+	proctest.Eventually(t, 20*time.Second, "net's count of commands sent", func() bool {
+		return nc.Read(&f) == nil && f.Meta.Forwarded >= 2
+	})
+	r0.Publish(t, worldtest.Meta(0, 2, 2000, 720, 100, 0, 0), worldtest.Bodies(1, 100, 0, 1000, 360))
+	r1.Publish(t, worldtest.Meta(1, 2, 2000, 720, 100, 0, 0), worldtest.Bodies(101, 100, 1000, 2000, 360))
+	if n0, n1, sent := explosions(r0), explosions(r1), f.Meta.Forwarded; n0 != 1 || n1 != 1 || sent != 2 {
+		t.Fatalf("explosions taken: region 0 %d, region 1 %d, net sent %d; want 1 each, 2 sent", n0, n1, sent)
 	}
 }
