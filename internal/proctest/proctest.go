@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -77,8 +76,8 @@ func StartCmd(t testing.TB, cmd *exec.Cmd) *Proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &lockedWriter{w: &stderr}
+	var stderr Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +94,8 @@ func StartCmd(t testing.TB, cmd *exec.Cmd) *Proc {
 			}
 		}
 		p.err = cmd.Wait()
-		if p.err != nil && stderr.Len() > 0 {
-			p.err = fmt.Errorf("%w: %s", p.err, stderr.String())
+		if msg := stderr.String(); p.err != nil && msg != "" {
+			p.err = fmt.Errorf("%w: %s", p.err, msg)
 		}
 		close(p.done)
 	}()
@@ -105,17 +104,6 @@ func StartCmd(t testing.TB, cmd *exec.Cmd) *Proc {
 		<-p.done
 	})
 	return p
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
 
 // Pid is the process id.
