@@ -59,13 +59,8 @@ func TestEdgeMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	game := proctest.Name(t)
-	t.Cleanup(func() { removeInstance(game) })
-	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "50", "--agents", "5", "--net-addr", gameNet,
-		"--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m")
-	edge := game[:min(len(game), 35)] + ".edge"
-	t.Cleanup(func() { removeInstance(edge) })
-	startSup(t, nil, "edge", "--nats", "nats://"+natsAddr, "--game", game, "--instance", edge, "--net-addr", edgeNet,
-		"--metrics-addr", metricsAddr, "--duration", "5m")
+	startNATSGame(t, game, natsAddr, gameNet, 50, 5)
+	_, edge := startEdge(t, "nats://"+natsAddr, game, edgeNet, "--metrics-addr", metricsAddr)
 
 	edgeStatus := func() []supervisor.ChildStatus {
 		c, err := engine.Connect(edge+"."+bridge.EdgeStatus, supervisor.StatusSchema)
@@ -153,9 +148,7 @@ func TestBridgeLagMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	game := proctest.Name(t)
-	t.Cleanup(func() { removeInstance(game) })
-	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "50", "--agents", "5", "--net-addr", gameNet,
-		"--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--metrics-addr", metricsAddr, "--duration", "5m")
+	startNATSGame(t, game, natsAddr, gameNet, 50, 5, "--metrics-addr", metricsAddr)
 	var lag, total map[string]float64
 	proctest.Eventually(t, 60*time.Second, "the bridge's lag of physics in /metrics", func() bool {
 		fams, err := edgeScrape(metricsAddr)

@@ -38,6 +38,17 @@ func edgePorts(t *testing.T) (natsAddr, gameNet, edgeNet string) {
 	return addrs[0], addrs[1], addrs[2]
 }
 
+// startNATSGame runs the game called game (a test's name) headless, with
+// bodies and agents, its NATS server embedded at natsAddr, its net at
+// gameNet and more flags; its segments go at the test's end.
+func startNATSGame(t *testing.T, game, natsAddr, gameNet string, bodies, agents int, more ...string) *supProc {
+	t.Helper()
+	t.Cleanup(func() { removeInstance(game) })
+	args := []string{"run", "--headless", "--instance", game, "--bodies", strconv.Itoa(bodies), "--agents", strconv.Itoa(agents),
+		"--net-addr", gameNet, "--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m"}
+	return startSup(t, nil, append(args, more...)...)
+}
+
 // startEdge runs "supervisor edge" for game over NATS at url, with more
 // flags (the game's --regions) when given.
 func startEdge(t *testing.T, url, game, netAddr string, more ...string) (*supProc, string) {
@@ -55,9 +66,7 @@ func startEdge(t *testing.T, url, game, netAddr string, more ...string) (*supPro
 func TestEdgePlayerPlaysInTheGame(t *testing.T) {
 	natsAddr, gameNet, edgeNet := edgePorts(t)
 	game := proctest.Name(t)
-	t.Cleanup(func() { removeInstance(game) })
-	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "200", "--agents", "10", "--net-addr", gameNet,
-		"--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m")
+	startNATSGame(t, game, natsAddr, gameNet, 200, 10)
 	_, edge := startEdge(t, "nats://"+natsAddr, game, edgeNet)
 
 	gamePhys := physicsClient(t, game)
@@ -118,9 +127,7 @@ func TestEdgePlayerPlaysInTheGame(t *testing.T) {
 func TestEdgeRegions(t *testing.T) {
 	natsAddr, gameNet, edgeNet := edgePorts(t)
 	game := proctest.Name(t)
-	t.Cleanup(func() { removeInstance(game) })
-	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "200", "--agents", "10", "--net-addr", gameNet,
-		"--regions", "2", "--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m")
+	startNATSGame(t, game, natsAddr, gameNet, 200, 10, "--regions", "2")
 	_, edge := startEdge(t, "nats://"+natsAddr, game, edgeNet, "--regions", "2")
 	regions := func(inst string) *demo.Cut {
 		c := demo.NewCut([]string{inst + ".physics-0", inst + ".physics-1"})
@@ -343,9 +350,7 @@ func TestRestartWithoutFreshReplaysNothing(t *testing.T) {
 func TestEdgeBadInput(t *testing.T) {
 	natsAddr, gameNet, edgeNet := edgePorts(t)
 	game := proctest.Name(t)
-	t.Cleanup(func() { removeInstance(game) })
-	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "100", "--agents", "10", "--net-addr", gameNet,
-		"--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m")
+	startNATSGame(t, game, natsAddr, gameNet, 100, 10)
 	_, edge := startEdge(t, "nats://"+natsAddr, game, edgeNet)
 	edgePhys := physicsClient(t, edge)
 	readPhysics(t, edgePhys, "the mirror running", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return len(f.Items) == 100 })
@@ -505,9 +510,7 @@ func TestEdgeClusterNodeLost(t *testing.T) {
 func TestEdgeFaultsNotNoticedByTheGame(t *testing.T) {
 	natsAddr, gameNet, edgeNet := edgePorts(t)
 	game := proctest.Name(t)
-	t.Cleanup(func() { removeInstance(game) })
-	startSup(t, nil, "run", "--headless", "--instance", game, "--bodies", "100", "--agents", "10", "--net-addr", gameNet,
-		"--nats", "embedded", "--nats-listen", natsAddr, "--nats-store", t.TempDir(), "--duration", "5m")
+	startNATSGame(t, game, natsAddr, gameNet, 100, 10)
 	_, edge := startEdge(t, "nats://"+natsAddr, game, edgeNet)
 	edgePhys := physicsClient(t, edge)
 	readPhysics(t, edgePhys, "the mirror running", func(f *engine.Frame[physics.Meta, physics.Body]) bool { return len(f.Items) == 100 })
