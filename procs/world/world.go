@@ -174,18 +174,6 @@ func InFlight(out []physics.Body, sent, got uint64) []physics.Body {
 	return out[got-first+1:]
 }
 
-// Strip is the region of a world of n regions, width px wide, whose strip
-// holds x: region k owns [width·k/n, width·(k+1)/n). An x outside the
-// world is given to the nearest region (which refuses it with the
-// physics' own error).
-func Strip(x float64, width float32, n int) int {
-	if n <= 1 || !(width > 0) || math.IsNaN(x) {
-		return 0
-	}
-	k := int(math.Floor(x * float64(n) / float64(width)))
-	return min(max(k, 0), n-1)
-}
-
 // Targets are the regions a physics command goes to, of a world of n
 // regions width px wide (0: not known yet); holder finds the region whose
 // snapshot holds a body (-1: none). Spawns go to the region whose strip
@@ -202,7 +190,9 @@ func Targets(c engine.Command, n int, width float32, holder func(id uint32) int)
 	switch c.Op {
 	case physics.OpSpawn, physics.OpSpawnBurst:
 		if width > 0 && c.Argc >= 1 {
-			k := Strip(c.Args[0], width, n)
+			// physics.StripOf, as the regions decide which of them
+			// makes it: the same float32 x, the same rounded borders.
+			k := physics.StripOf(float32(c.Args[0]), width, n)
 			return k, k
 		}
 	case physics.OpImpulse:

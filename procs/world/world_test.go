@@ -162,3 +162,23 @@ func TestSplitHostile(t *testing.T) {
 		}
 	}
 }
+
+// A spawn goes to the region physics itself says holds its x — the one
+// that makes it (the others take it as a no-op) — even right at a border,
+// where a strip's bounds are rounded to float32.
+func TestTargetsAgreeWithPhysics(t *testing.T) {
+	for _, width := range []float32{1000, 1280, 12800, 65536} {
+		for n := 2; n <= 7; n++ {
+			for k := 1; k < n; k++ {
+				lo, _ := physics.Strip(width, k, n)
+				for _, x := range []float64{float64(lo), float64(lo) - 1e-4, float64(lo) + 1e-4, float64(width) * float64(k) / float64(n)} {
+					c := engine.Cmd(physics.OpSpawn, x, 100)
+					first, last := world.Targets(c, n, width, nil)
+					if want := physics.StripOf(float32(x), width, n); first != want || last != want {
+						t.Errorf("width %v, %d regions: spawn at %v to regions %d..%d, physics makes it in %d", width, n, x, first, last, want)
+					}
+				}
+			}
+		}
+	}
+}
