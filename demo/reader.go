@@ -326,12 +326,12 @@ func (r *Reader) BodyCount() int {
 			owned, outL, outR := world.Split(&cur.Meta, cur.Items)
 			n += len(owned)
 			if left != nil {
-				n += len(world.InFlight(outL, cur.Meta.Region.SentLeft, left.Meta.Region.GotRight))
+				n += len(physics.InFlight(outL, cur.Meta.Region.SentLeft, left.Meta.Region.GotRight))
 			} else {
 				n += len(outL)
 			}
 			if right != nil {
-				n += len(world.InFlight(outR, cur.Meta.Region.SentRight, right.Meta.Region.GotLeft))
+				n += len(physics.InFlight(outR, cur.Meta.Region.SentRight, right.Meta.Region.GotLeft))
 			} else {
 				n += len(outR)
 			}

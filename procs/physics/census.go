@@ -94,15 +94,10 @@ func CountWorld(snaps []Snap) (Census, error) {
 			if nb >= 0 && nb < c.Regions {
 				_, _, got = toward(&byIndex[nb].Meta.Region, byIndex[nb].Items, side)
 			}
-			first := sent - uint64(len(out)) + 1
-			for j := range out {
-				if first+uint64(j) <= got {
-					c.Delivered++
-					continue
-				}
-				c.InFlight++
-				ids = append(ids, out[j].ID)
-			}
+			flying := InFlight(out, sent, got)
+			c.Delivered += len(out) - len(flying)
+			c.InFlight += len(flying)
+			ids = append(ids, idsOf(flying)...)
 		}
 	}
 	slices.Sort(ids)

@@ -52,3 +52,23 @@ type Region struct {
 	// bodies it adopted.
 	Handed, Adopted uint64
 }
+
+// InFlight returns the entries of an outbox that its receiver has not
+// adopted — the rule CountWorld counts by and readers draw by: entry k
+// (of len(out)) carries number sent-len(out)+1+k, and the receiver has
+// adopted every number up to got. Numbers that do not fit (sent below
+// the outbox's length, from an unchecked snapshot) give the whole outbox.
+func InFlight(out []Body, sent, got uint64) []Body {
+	n := uint64(len(out))
+	if n == 0 || got >= sent {
+		return nil
+	}
+	if sent < n {
+		return out
+	}
+	first := sent - n + 1 // number of out[0]
+	if got < first {
+		return out
+	}
+	return out[got-first+1:]
+}

@@ -135,8 +135,8 @@ func AppendInFlight(dst []physics.Body, cur, left, right *engine.Frame[physics.M
 	if right != nil {
 		gotR = right.Meta.Region.GotLeft
 	}
-	dst = append(dst, InFlight(outL, rg.SentLeft, gotL)...)
-	return append(dst, InFlight(outR, rg.SentRight, gotR)...)
+	dst = append(dst, physics.InFlight(outL, rg.SentLeft, gotL)...)
+	return append(dst, physics.InFlight(outR, rg.SentRight, gotR)...)
 }
 
 // Split cuts a region's snapshot items into its parts: its own bodies,
@@ -154,24 +154,6 @@ func Split(m *physics.Meta, items []physics.Body) (owned, left, right []physics.
 	l := min(uint64(m.Region.OutLeft), n-o)
 	r := min(uint64(m.Region.OutRight), n-o-l)
 	return items[:o], items[o : o+l], items[o+l : o+l+r]
-}
-
-// InFlight returns the entries of an outbox that its receiver has not
-// adopted: entry k (of len(out)) carries number sent-len(out)+1+k, and the
-// receiver has adopted every number up to got.
-func InFlight(out []physics.Body, sent, got uint64) []physics.Body {
-	n := uint64(len(out))
-	if n == 0 || got >= sent {
-		return nil
-	}
-	if sent < n { // numbers that do not fit: show the whole outbox
-		return out
-	}
-	first := sent - n + 1 // number of out[0]
-	if got < first {
-		return out
-	}
-	return out[got-first+1:]
 }
 
 // Targets are the regions a physics command goes to, of a world of n

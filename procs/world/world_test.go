@@ -157,7 +157,7 @@ func TestSplitHostile(t *testing.T) {
 		sent, got uint64
 		want      int
 	}{{6, 0, 3}, {6, 4, 2}, {6, 5, 1}, {6, 6, 0}, {6, 9, 0}, {2, 0, 3}, {3, 1, 2}} {
-		if got := world.InFlight(out, tc.sent, tc.got); len(got) != tc.want {
+		if got := physics.InFlight(out, tc.sent, tc.got); len(got) != tc.want {
 			t.Errorf("sent %d got %d: %d in flight, want %d", tc.sent, tc.got, len(got), tc.want)
 		}
 	}
